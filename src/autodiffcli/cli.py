@@ -1,0 +1,286 @@
+"""The click layer: options -> frozen settings -> library -> render. One error boundary.
+
+TensorFlow is imported only inside the commands' work, never for --help, --version or a
+bad option or expression.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .errors import AutodiffError, BudgetError, ExitCode
+from .parse import LIMITS
+
+FORMATS = ("table", "json", "plain")
+
+
+class AutodiffGroup(click.Group):
+    """Runs every command inside the one error boundary."""
+
+    def main(self, args: Sequence[str] | None = None, *a: Any, standalone_mode: bool = True, **kw: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        code = boundary(lambda: super(AutodiffGroup, self).main(argv, *a, standalone_mode=False, **kw), argv)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def boundary(work: Callable[[], Any], argv: Sequence[str]) -> int:
+    """Run ``work``; turn every failure into one ``Error: ...`` line and an exit code."""
+    try:
+        result = work()
+        return int(result) if isinstance(result, int) else ExitCode.OK
+    except AutodiffError as err:
+        _error(err.message, err.detail())
+        return err.exit_code
+    except click.exceptions.NoArgsIsHelpError as err:
+        click.echo(err.format_message(), err=True)
+        return ExitCode.USAGE
+    except click.ClickException as err:
+        _error(_one_line(err.format_message()))
+        return ExitCode.USAGE
+    except (click.Abort, KeyboardInterrupt):
+        _error("interrupted")
+        return ExitCode.INTERRUPTED
+    except (RecursionError, MemoryError) as err:
+        _error(f"input too large to handle ({type(err).__name__}); limits are listed in the README")
+        return ExitCode.USAGE
+    except BrokenPipeError:
+        _quiet_stdout()
+        return ExitCode.NUMERIC
+    except Exception as err:  # the last resort: still one line, unless asked for more
+        if "--traceback" in argv:
+            traceback.print_exc()
+        module = type(err).__module__
+        where = "TensorFlow" if module.startswith("tensorflow") else "internal error"
+        _error(f"{where}: {type(err).__name__}: {_one_line(str(err))} (rerun with --traceback for details)")
+        return ExitCode.NUMERIC
+
+
+def _error(message: str, detail: Sequence[str] = ()) -> None:
+    click.echo(f"Error: {message}", err=True)
+    for line in detail:
+        click.echo(line, err=True)
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else "unknown error"
+
+
+def _quiet_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _traceback_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--traceback", is_flag=True, hidden=False, help="Show a Python traceback on errors.")(f)
+
+
+def _common(f: Callable[..., Any]) -> Callable[..., Any]:
+    """EXPR, -p, --dtype, --format and --traceback, shared by grad and minimize."""
+    for decorator in reversed(
+        [
+            click.argument("expr", required=False),
+            click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+                         help="Bind a parameter (a constant, like a, b, c in the seed). Repeatable."),
+            click.option("--dtype", default="float32", show_default=True, help="float32 or float64."),
+            click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default=None,
+                         help="table (default on a terminal), json, or plain (default when piped)."),
+            _traceback_option,
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
+def _read_expr(expr: str | None) -> str | None:
+    if expr != "-":
+        return expr
+    text = sys.stdin.read(LIMITS.max_length + 1)
+    if len(text) > LIMITS.max_length:
+        raise BudgetError(f"expression on stdin is longer than the limit of {LIMITS.max_length:,} characters")
+    return text.strip()
+
+
+def _format(fmt: str | None) -> str:
+    if fmt:
+        return fmt.lower()
+    return "table" if sys.stdout.isatty() else "plain"
+
+
+def _stdout() -> Console:
+    return Console(file=sys.stdout, soft_wrap=False)
+
+
+@click.group(cls=AutodiffGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="autodiff")
+def cli() -> None:
+    """Differentiate and minimize math expressions with TensorFlow.
+
+    \b
+    autodiff grad "x**2-2*x+1" --at 0
+    autodiff minimize --opt adam --graph
+    autodiff tour
+    """
+
+
+@cli.command()
+@_common
+@click.option("--at", "at", multiple=True, metavar="POINT",
+              help="Point: 0 for one variable, or x=0,y=1 (a missing variable is 0). Repeat for a batch.")
+@click.option("--wrt", metavar="NAMES", help="Differentiate with respect to these (default: every variable).")
+@click.option("--watch", metavar="NAMES", help="Put these parameters on the tape so they get gradients.")
+@click.option("--order", type=int, default=1, show_default=True, help="Highest derivative order (nested tapes).")
+def grad(expr: str | None, params: tuple[str, ...], dtype: str, fmt: str | None, traceback: bool,
+         at: tuple[str, ...], wrt: str | None, watch: str | None, order: int) -> int:
+    """Values, gradients, Hessians and higher derivatives with tf.GradientTape.
+
+    Each derivative is shown beside SymPy's symbolic one. EXPR defaults to the seed's
+    a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it from stdin.
+
+    \b
+    Examples:
+      autodiff grad "x**2-2*x+1" --at 0
+      autodiff grad "x**2*y + sin(x*y)" --at x=1,y=2 --order 2
+      autodiff grad --wrt x,a --watch a --format json
+    """
+    from . import config, reports
+
+    problem = config.load_problem(_read_expr(expr), params, dtype)
+    config.at_least(order, 1, "--order", config.MAX_ORDER)
+    names = [*problem.variables, *problem.params]
+    points = [config.parse_point(p, problem.variables, "--at") for p in at]
+    request = reports.grad_request(
+        problem, points, config.parse_names(wrt, names, "--wrt"),
+        config.parse_names(watch, list(problem.params), "--watch"), order,
+    )
+    report = reports.grad(request)
+    _show_grad(report, _format(fmt))
+    for warning in report.warnings[:1]:
+        more = f" (and {len(report.warnings) - 1} more)" if len(report.warnings) > 1 else ""
+        _error(warning + more)
+    return report.exit_code
+
+
+def _show_grad(report: Any, fmt: str) -> None:
+    from . import render
+
+    if fmt == "json":
+        click.echo(render.dumps(render.grad_json(report)))
+    elif fmt == "plain":
+        click.echo(render.grad_plain(report))
+    else:
+        render.grad_table(report, _stdout())
+
+
+@cli.command(name="minimize")
+@_common
+@click.option("--opt", "opt", default="sgd", show_default=True, metavar="NAME",
+              help="Any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, ftrl, lion, lamb, ...")
+@click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate.")
+@click.option("--steps", type=int, default=1000, show_default=True, help="Most steps to take.")
+@click.option("--from", "start", metavar="POINT", default=None, help="Start point (default: every variable 0).")
+@click.option("--graph/--eager", default=True, show_default=True,
+              help="One compiled tf.function loop, or a Python loop of eager steps.")
+@click.option("--jit/--no-jit", default=True, show_default=True, help="Compile the graph loop with XLA.")
+@click.option("--style", type=click.Choice(["tape", "minimize"], case_sensitive=False), default="tape",
+              show_default=True, help="GradientTape + apply_gradients, or a loss callable (Keras 2's minimize).")
+@click.option("--tol", type=float, default=None, help="Stop when |grad| <= TOL (exit 3 if never reached).")
+@click.option("--every", type=int, default=None, help="A history row every K steps (default: about 20 rows).")
+def minimize_cmd(expr: str | None, params: tuple[str, ...], dtype: str, fmt: str | None, traceback: bool,
+                 opt: str, lr: float, steps: int, start: str | None, graph: bool, jit: bool, style: str,
+                 tol: float | None, every: int | None) -> int:
+    """Minimize EXPR with a Keras optimizer, eagerly or in one compiled loop.
+
+    EXPR defaults to the seed's a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it
+    from stdin. Keras 3 optimizers have no minimize(); --style minimize gives the same
+    semantics through a loss callable.
+
+    \b
+    Examples:
+      autodiff minimize --opt adam --graph
+      autodiff minimize "(x-3)**2 + (y+1)**2" --opt adam --lr 0.1 --tol 1e-6
+      autodiff minimize --eager --style minimize --format json
+    """
+    from . import config, optimize, reports
+
+    problem = config.load_problem(_read_expr(expr), params, dtype)
+    settings = optimize.MinimizeSettings(
+        optimizer=optimize.optimizer_name(opt),
+        learning_rate=config.positive(lr, "--lr"),
+        steps=config.at_least(steps, 1, "--steps"),
+        graph=graph,
+        jit=jit,
+        style=style.lower(),
+        tol=None if tol is None else config.positive(tol, "--tol"),
+        every=None if every is None else config.at_least(every, 1, "--every"),
+    )
+    origin = (config.parse_point(start, problem.variables, "--from") if start
+              else {v: 0.0 for v in problem.variables})
+    report = _run_minimize(problem, origin, settings, _format(fmt))
+    _show_minimize(report, _format(fmt))
+    if report.outcome.status == "interrupted":
+        _error(f"interrupted after {report.outcome.steps} steps; the best point so far is reported")
+    for warning in report.warnings:
+        _error(warning)
+    return report.exit_code
+
+
+def _run_minimize(problem: Any, origin: dict[str, float], settings: Any, fmt: str) -> Any:
+    from . import render, reports
+
+    err = Console(stderr=True)
+    with render.LiveProgress(err, problem.variables, problem.dtype) as live:
+        live.enabled = live.enabled and fmt != "json"
+        return reports.minimize(problem, origin, settings, live)
+
+
+def _show_minimize(report: Any, fmt: str) -> None:
+    from . import render
+
+    if fmt == "json":
+        click.echo(render.dumps(render.minimize_json(report)))
+    elif fmt == "plain":
+        click.echo(render.minimize_plain(report))
+    else:
+        render.minimize_table(report, _stdout())
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default=None,
+              help="table (default on a terminal), json, or plain.")
+@_traceback_option
+def tour(fmt: str | None, traceback: bool) -> int:
+    """Run the seed tutorial's seven cells and compare with the numbers it printed.
+
+    Each cell gets one line of explanation, the equivalent autodiff command, and our
+    result beside the seed's.
+
+    \b
+    Example:
+      autodiff tour
+    """
+    from . import tour as tour_mod
+
+    cells = tour_mod.run_all()
+    tour_mod.show(cells, _format(fmt), _stdout())
+    return ExitCode.OK if all(c.matches for c in cells) else ExitCode.NUMERIC
+
+
+def main() -> NoReturn:
+    """Console-script entry: run, flush, and skip TensorFlow's slow interpreter teardown."""
+    code = cli.main(standalone_mode=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if "tensorflow" in sys.modules:
+        os._exit(int(code))
+    sys.exit(int(code))

@@ -1,0 +1,148 @@
+"""Command-line values -> typed, frozen settings. No TensorFlow here.
+
+Every check that can fail on user input happens here, before any numeric work, and
+every message names the option it is about.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import sympy
+
+from .errors import AutodiffError, UsageError
+from .parse import canonical, parse, variables
+
+DEFAULT_EXPRESSION = "a*x**2 + b*x + c"
+DEFAULT_PARAMS = {"a": 1.0, "b": -2.0, "c": 1.0}
+DTYPES = ("float32", "float64")
+MAX_ORDER = 8
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A parsed expression with its parameters bound: what every command works on."""
+
+    text: str
+    expr: sympy.Expr
+    params: dict[str, float]
+    variables: tuple[str, ...]  # alphabetical; every free symbol that is not a parameter
+    dtype: str
+
+    @property
+    def canonical(self) -> str:
+        return canonical(self.expr)
+
+
+def load_problem(text: str | None, param_options: Sequence[str], dtype: str) -> Problem:
+    """Parse EXPR (None: the seed's default) and bind ``-p NAME=VALUE`` parameters."""
+    if dtype not in DTYPES:
+        raise UsageError(f"--dtype: unknown dtype {dtype!r}; choose float32 or float64")
+    given = parse_assignments(param_options, "-p/--param", allow_expr_values=True)
+    if text is None:
+        text = DEFAULT_EXPRESSION
+        params = {**DEFAULT_PARAMS, **given}
+    else:
+        params = given
+    expr = parse(text)
+    names = variables(expr)
+    for name in params:
+        if name not in names:
+            raise UsageError(f"-p/--param: {name!r} is not in the expression (it has {_listing(names)})")
+    free = tuple(n for n in names if n not in params)
+    return Problem(text, expr, params, free, dtype)
+
+
+def parse_assignments(items: Sequence[str], option: str, allow_expr_values: bool = True) -> dict[str, float]:
+    """``["a=1", "b=-2"]`` or ``["a=1,b=-2"]`` -> {"a": 1.0, "b": -2.0}."""
+    out: dict[str, float] = {}
+    for item in items:
+        for part in _split(item):
+            name, sep, value = part.partition("=")
+            name = name.strip()
+            if not sep or not name or not value.strip():
+                raise UsageError(f"{option}: expected NAME=VALUE, got {part!r}")
+            if not name.isidentifier():
+                raise UsageError(f"{option}: {name!r} is not a name")
+            if name in out:
+                raise UsageError(f"{option}: {name!r} is given twice")
+            out[name] = number(value, f"{option} {name}")
+    return out
+
+
+def number(text: str, option: str) -> float:
+    """A finite number: a literal or a constant expression such as ``pi/2`` or ``-1e-3``."""
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            expr = parse(text)
+        except AutodiffError as err:
+            raise UsageError(f"{option}: {text!r} is not a number ({err.message})") from None
+        if expr.free_symbols:
+            raise UsageError(f"{option}: {text!r} is not a number")
+        try:
+            value = float(expr)
+        except (TypeError, ValueError, OverflowError):
+            raise UsageError(f"{option}: {text!r} is not a finite real number") from None
+    if not math.isfinite(value):
+        raise UsageError(f"{option}: {text!r} is not a finite number")
+    return value
+
+
+def parse_point(text: str, names: Sequence[str], option: str) -> dict[str, float]:
+    """``0`` (one variable) or ``x=0,y=1`` -> a value for every variable (0 if left out)."""
+    text = text.strip()
+    if "=" not in text:
+        if len(names) != 1:
+            raise UsageError(
+                f"{option}: {text!r} gives no names, but the expression has variables "
+                f"{_listing(names)}; write {option} {','.join(f'{n}=...' for n in names)}"
+            )
+        return {names[0]: number(text, option)}
+    given = parse_assignments([text], option)
+    for name in given:
+        if name not in names:
+            raise UsageError(f"{option}: {name!r} is not a variable of the expression (it has {_listing(names)})")
+    return {n: given.get(n, 0.0) for n in names}
+
+
+def parse_names(text: str | None, allowed: Sequence[str], option: str) -> list[str]:
+    """``"x,a"`` -> ["x", "a"], each checked against ``allowed``."""
+    if text is None:
+        return []
+    out: list[str] = []
+    for name in (p.strip() for p in text.split(",")):
+        if not name:
+            raise UsageError(f"{option}: empty name in {text!r}")
+        if name not in allowed:
+            raise UsageError(f"{option}: {name!r} is not in the expression (it has {_listing(allowed)})")
+        if name in out:
+            raise UsageError(f"{option}: {name!r} is given twice")
+        out.append(name)
+    return out
+
+
+def positive(value: float, option: str) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{option}: must be a finite number > 0, got {value:g}")
+    return value
+
+
+def at_least(value: int, low: int, option: str, high: int | None = None) -> int:
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise UsageError(f"{option}: must be {bound}, got {value}")
+    return value
+
+
+def _split(item: str) -> list[str]:
+    return [p for p in (s.strip() for s in item.split(",")) if p] or [item]
+
+
+def _listing(names: Sequence[str] | Mapping[str, object]) -> str:
+    names = list(names)
+    return ", ".join(names) if names else "no variables"

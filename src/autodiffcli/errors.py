@@ -1,0 +1,75 @@
+"""Error classes and exit codes. Nothing here imports TensorFlow or click."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The documented exit statuses of ``autodiff``."""
+
+    OK = 0
+    NUMERIC = 1  # non-finite result, divergence, internal failure
+    USAGE = 2  # bad option or bad expression
+    NOT_CONVERGED = 3  # --tol given and not reached within --steps
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class AutodiffError(Exception):
+    """A failure we can explain in one line. ``exit_code`` says how the process ends."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def detail(self) -> list[str]:
+        """Extra lines printed under the one-line message (for example a caret excerpt)."""
+        return []
+
+
+class UsageError(AutodiffError):
+    """A bad command-line option; the message names the option."""
+
+
+class ExpressionError(AutodiffError):
+    """A bad expression. Keeps the source text and the offending span for a caret."""
+
+    def __init__(self, message: str, text: str = "", start: int | None = None, end: int | None = None):
+        super().__init__(message)
+        self.text = text
+        self.start = start
+        self.end = end if end is not None else (start + 1 if start is not None else None)
+
+    def detail(self) -> list[str]:
+        if self.start is None or not self.text:
+            return []
+        return caret_excerpt(self.text, self.start, self.end or self.start + 1)
+
+
+class BudgetError(ExpressionError):
+    """An input budget (length, nodes, depth, number size, time) was exceeded."""
+
+
+class NumericError(AutodiffError):
+    """The computation produced a non-finite value, a domain error or an overflow."""
+
+    exit_code = ExitCode.NUMERIC
+
+
+def caret_excerpt(text: str, start: int, end: int, width: int = 72) -> list[str]:
+    """Two lines: a window of ``text`` around ``start`` and ``^`` marks under ``[start, end)``."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    start = max(0, min(start, len(text)))
+    end = max(start + 1, min(end, len(text) + 1))
+    left = max(0, min(start - width // 2, len(text) - width))
+    right = min(len(text), left + width)
+    window = text[left:right]
+    prefix = "..." if left > 0 else ""
+    suffix = "..." if right < len(text) else ""
+    marks = "^" * max(1, min(end, right + 1) - start)
+    return [
+        f"  {prefix}{window}{suffix}",
+        "  " + " " * (len(prefix) + start - left) + marks,
+    ]

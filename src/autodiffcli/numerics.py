@@ -1,0 +1,81 @@
+"""Name numeric faults instead of hiding them: domain errors, overflow, infinite slopes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import sympy
+
+from .tf_build import TFFunction
+
+
+def fmt(value: float, dtype: str = "float64") -> str:
+    """Shortest text that reads back to the same number in ``dtype`` (0.1, not 0.100000001)."""
+    if value is None:
+        return "null"
+    return str(np.float32(value) if dtype == "float32" else np.float64(value))
+
+
+def rounded(value: float | None, dtype: str) -> float | None:
+    """The number as JSON will carry it: shortest decimal in its dtype, None if not finite."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(fmt(value, dtype))
+
+
+def point_text(point: Mapping[str, float], dtype: str = "float64") -> str:
+    return ",".join(f"{k}={fmt(v, dtype)}" for k, v in point.items())
+
+
+def domain_error(expr: sympy.Expr, env: Mapping[str, float]) -> str | None:
+    """The innermost sub-expression whose argument is outside its function's domain."""
+    for node in sympy.postorder_traversal(expr):
+        if isinstance(node, sympy.log):
+            arg = _value(node.args[0], env)
+            if arg is not None and arg < 0:
+                return f"log of a negative number: {sympy.sstr(node)} at {point_text(env)} has argument {fmt(arg)}"
+            if arg == 0:
+                return f"log of zero: {sympy.sstr(node)} at {point_text(env)}"
+        elif isinstance(node, (sympy.asin, sympy.acos)):
+            arg = _value(node.args[0], env)
+            if arg is not None and abs(arg) > 1:
+                return f"{type(node).__name__} of {fmt(arg)}, outside [-1, 1]: {sympy.sstr(node)} at {point_text(env)}"
+        elif node.is_Pow and node.exp.is_number and not node.exp.is_integer:
+            arg = _value(node.base, env)
+            if arg is not None and arg < 0:
+                what = "sqrt" if node.exp == sympy.Rational(1, 2) else "fractional power"
+                return f"{what} of a negative number: {sympy.sstr(node)} at {point_text(env)} has base {fmt(arg)}"
+        elif node.is_Pow and node.exp.is_number and node.exp < 0:
+            arg = _value(node.base, env)
+            if arg == 0:
+                return f"division by zero: {sympy.sstr(node)} at {point_text(env)}"
+    return None
+
+
+def _value(e: sympy.Expr, env: Mapping[str, float]) -> float | None:
+    f = TFFunction(e, "float64")
+    tf = f.tf
+    value = float(f({k: tf.constant(v, tf.float64) for k, v in env.items()}))
+    return value if math.isfinite(value) else None
+
+
+def explain_value(expr: sympy.Expr, env: Mapping[str, float], dtype: str) -> str:
+    """Why f is not finite at ``env``: a domain error, a float32 overflow, or a pole."""
+    where = point_text(env)
+    reason = domain_error(expr, env)
+    if reason:
+        return f"domain error: {reason}"
+    if dtype == "float32":
+        wide = _value(expr, env)
+        if wide is not None:
+            return f"overflow in float32: f is {fmt(wide)} at {where}; use --dtype float64"
+    return f"f is not finite at {where}"
+
+
+def explain_derivative(label: str, value: float, env: Mapping[str, float], dtype: str) -> str:
+    if math.isinf(value):
+        hint = " (or it overflows: try --dtype float64)" if dtype == "float32" else ""
+        return f"infinite derivative: {label} is {fmt(value)} at {point_text(env)}{hint}"
+    return f"undefined derivative: {label} is nan at {point_text(env)}"

@@ -1,0 +1,323 @@
+"""Minimization with Keras optimizers: eager loop, or one compiled ``tf.function`` loop.
+
+Importing this module does not import TensorFlow; running an optimization does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import UsageError
+from .parse import did_you_mean
+from .runtime import tensorflow
+from .tf_build import TFFunction
+
+# Every optimizer Keras 3 ships, by the lower-case name users type. A test checks this
+# table against keras.optimizers, so it cannot drift from the installed Keras.
+OPTIMIZERS: dict[str, str] = {
+    "adadelta": "Adadelta",
+    "adafactor": "Adafactor",
+    "adagrad": "Adagrad",
+    "adam": "Adam",
+    "adamax": "Adamax",
+    "adamw": "AdamW",
+    "ftrl": "Ftrl",
+    "lamb": "Lamb",
+    "lion": "Lion",
+    "muon": "Muon",
+    "nadam": "Nadam",
+    "rmsprop": "RMSprop",
+    "schedulefreeadamw": "ScheduleFreeAdamW",
+    "sgd": "SGD",
+}
+
+RUNNING, CONVERGED, DIVERGED = 0, 1, 2
+STATUS = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged"}
+
+
+def optimizer_name(name: str) -> str:
+    """The registry key for ``name`` (case-insensitive), or a UsageError naming the closest one."""
+    key = name.lower().replace("-", "").replace("_", "")
+    if key not in OPTIMIZERS:
+        raise UsageError(
+            f"--opt: unknown optimizer {name!r}{did_you_mean(key, OPTIMIZERS)}; "
+            f"choose from {', '.join(sorted(OPTIMIZERS))}"
+        )
+    return key
+
+
+def make_optimizer(name: str, learning_rate: float, dtype: str = "float32") -> Any:
+    """A Keras optimizer whose float hyperparameters are rounded to ``dtype``.
+
+    Keras 3 computes terms such as ``1 - beta_1`` in double precision before casting;
+    TensorFlow 2's fused kernels (which printed the seed's numbers) computed them from
+    float32 betas. Passing the defaults rounded to float32 reproduces those numbers exactly.
+    """
+    tensorflow()
+    import inspect
+
+    import keras
+    import numpy as np
+
+    cls = getattr(keras.optimizers, OPTIMIZERS[optimizer_name(name)])
+    width = np.float32 if dtype == "float32" else np.float64
+    defaults = {
+        k: float(width(p.default))
+        for k, p in inspect.signature(cls.__init__).parameters.items()
+        if type(p.default) is float and k != "learning_rate"
+    }
+    return cls(learning_rate=learning_rate, **defaults)
+
+
+def minimize(optimizer: Any, loss: Callable[[], Any], var_list: Sequence[Any]) -> tuple[Any, list[Any]]:
+    """One step of Keras 2's ``Optimizer.minimize(loss, var_list)``, which Keras 3 dropped.
+
+    Computes ``loss()`` under a tape, applies the gradients, and returns the loss and the
+    gradients (Keras 2 returned only the update op; we also need them for stopping rules).
+    """
+    tf = tensorflow()
+    with tf.GradientTape() as tape:
+        value = loss()
+    grads = tape.gradient(value, var_list, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    optimizer.apply_gradients(zip(grads, var_list))
+    return value, grads
+
+
+@dataclass(frozen=True)
+class MinimizeSettings:
+    optimizer: str = "sgd"
+    learning_rate: float = 0.01
+    steps: int = 1000
+    graph: bool = True
+    jit: bool = True
+    style: str = "tape"  # "tape" (cell 4) or "minimize" (cell 5)
+    tol: float | None = None
+    every: int | None = None  # history row every K steps; None: about 20 rows
+
+    @property
+    def mode(self) -> str:
+        return "eager" if not self.graph else "xla" if self.jit else "graph"
+
+    @property
+    def row_every(self) -> int:
+        return self.every or max(1, self.steps // 20)
+
+
+@dataclass(frozen=True)
+class Row:
+    step: int
+    x: dict[str, float]
+    f: float
+    grad_norm: float
+
+
+@dataclass
+class Outcome:
+    x: dict[str, float]
+    f: float
+    gradient: dict[str, float]
+    grad_norm: float
+    steps: int
+    status: str
+    mode: str
+    history: list[Row] = field(default_factory=list)
+    optimize_s: float = 0.0
+    traces: int = 0
+
+
+class Reporter(Protocol):
+    def row(self, row: Row) -> None: ...
+    def progress(self, done: int, total: int) -> None: ...
+
+
+class _Silent:
+    def row(self, row: Row) -> None:
+        pass
+
+    def progress(self, done: int, total: int) -> None:
+        pass
+
+
+class Problem:
+    """f over ``tf.Variable``s (one per variable) and ``tf.constant`` parameters."""
+
+    def __init__(self, f: TFFunction, start: Mapping[str, float], params: Mapping[str, float]) -> None:
+        tf = tensorflow()
+        self.tf = tf
+        self.f = f
+        self.names = list(start)
+        self.variables = [tf.Variable(float(start[n]), dtype=f.dtype, name=n) for n in self.names]
+        self.env = {**{p: f.constant(v) for p, v in params.items()}, **dict(zip(self.names, self.variables))}
+
+    def loss(self) -> Any:
+        return self.f(self.env)
+
+    def value_and_grad(self) -> tuple[Any, list[Any]]:
+        tf = self.tf
+        with tf.GradientTape() as tape:
+            y = self.loss()
+        return y, tape.gradient(y, self.variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    def point(self) -> dict[str, float]:
+        return {n: float(v.numpy()) for n, v in zip(self.names, self.variables)}
+
+    def assign(self, point: Mapping[str, float]) -> None:
+        for n, v in zip(self.names, self.variables):
+            v.assign(point[n])
+
+
+def _status(tf: Any, y: Any, grads: list[Any], tol: float | None) -> tuple[Any, Any]:
+    """(status, |grad|) for the point whose value is y and gradient is grads."""
+    norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads]))
+    finite = tf.reduce_all(tf.math.is_finite(tf.stack([y, norm])))
+    status = tf.where(finite, RUNNING, DIVERGED)
+    if tol is not None:
+        status = tf.where(finite & (norm <= tol), CONVERGED, status)
+    return status, norm
+
+
+def run(
+    f: TFFunction,
+    start: Mapping[str, float],
+    params: Mapping[str, float],
+    settings: MinimizeSettings,
+    reporter: Reporter | None = None,
+) -> Outcome:
+    """Minimize f from ``start``. Stops on convergence, divergence, ``steps`` or Ctrl-C."""
+    began = time.perf_counter()
+    reporter = reporter or _Silent()
+    problem = Problem(f, start, params)
+    tf = problem.tf
+    optimizer = make_optimizer(settings.optimizer, settings.learning_rate, f.dtype.name)
+    optimizer.build(problem.variables)
+    loop = _Loop(problem, optimizer, settings)
+
+    y, grads = problem.value_and_grad()
+    status_t, norm_t = _status(tf, y, grads, settings.tol)
+    history = [Row(0, problem.point(), float(y), float(norm_t))]
+    reporter.row(history[0])
+    best = history[0]
+    status = int(status_t)
+    done = 0
+    interrupted = False
+    try:
+        while status == RUNNING and done < settings.steps:
+            target = min(settings.steps, (done // settings.row_every + 1) * settings.row_every)
+            while status == RUNNING and done < target:
+                taken, status, y, norm = loop.advance(target - done)
+                done += taken
+                reporter.progress(done, settings.steps)
+            row = Row(done, problem.point(), float(y), float(norm))
+            if status != DIVERGED and row.step != history[-1].step:
+                history.append(row)
+                reporter.row(row)
+                if math.isfinite(row.f) and row.f <= best.f:
+                    best = row
+    except KeyboardInterrupt:
+        interrupted = True
+        done = int(optimizer.iterations.numpy())
+        current = problem.point()
+        if not all(math.isfinite(v) for v in current.values()) or not _finite_below(problem, best.f):
+            problem.assign(best.x)
+
+    y, grads = problem.value_and_grad()
+    gradient = {n: float(g) for n, g in zip(problem.names, grads)}
+    outcome = Outcome(
+        x=problem.point(),
+        f=float(y),
+        gradient=gradient,
+        grad_norm=math.sqrt(sum(g * g for g in gradient.values())),
+        steps=done,
+        status="interrupted" if interrupted else STATUS[status],
+        mode=settings.mode,
+        history=history,
+        traces=loop.traces,
+    )
+    outcome.optimize_s = time.perf_counter() - began
+    return outcome
+
+
+def _finite_below(problem: Problem, bound: float) -> bool:
+    value = float(problem.loss())
+    return math.isfinite(value) and value <= bound
+
+
+class _Loop:
+    """Advances the optimization by n steps: a Python loop (eager) or one compiled call.
+
+    The compiled loop is a ``tf.while_loop`` over a step count given as a tensor, so it is
+    traced once whatever the number of steps or chunks; the seed's cell 7 unrolled a Python
+    ``range`` inside ``tf.function`` instead, and its trace time grew with the step count.
+    Each iteration applies the gradient of the current point, then evaluates the new point;
+    a non-finite value or gradient stops the loop and the previous point is restored.
+    """
+
+    def __init__(self, problem: Problem, optimizer: Any, settings: MinimizeSettings) -> None:
+        self.problem = problem
+        self.optimizer = optimizer
+        self.settings = settings
+        self.traces = 0
+        tf = problem.tf
+        self._grads = problem.value_and_grad()[1]
+        if settings.graph:
+            self._compiled = tf.function(self._chunk, jit_compile=settings.jit, autograph=False)
+
+    def _update(self, grads: list[Any]) -> tuple[Any, list[Any]]:
+        p = self.problem
+        if self.settings.style == "minimize":
+            value, new = minimize(self.optimizer, p.loss, p.variables)
+            del value
+            return p.value_and_grad()
+        self.optimizer.apply_gradients(zip(grads, p.variables))
+        return p.value_and_grad()
+
+    def _chunk(self, n: Any, grads: list[Any]) -> tuple[Any, ...]:
+        self.traces += 1  # runs only while tracing
+        tf = self.problem.tf
+        tol = self.settings.tol
+        variables = self.problem.variables
+
+        def cond(i: Any, status: Any, y: Any, norm: Any, g: list[Any], prev: list[Any]) -> Any:
+            return (i < n) & tf.equal(status, RUNNING)
+
+        def body(i: Any, status: Any, y: Any, norm: Any, g: list[Any], prev: list[Any]) -> tuple[Any, ...]:
+            prev = [tf.identity(v.read_value()) for v in variables]
+            with tf.control_dependencies(prev):
+                y, g = self._update(g)
+            status, norm = _status(tf, y, g, tol)
+            return i + 1, status, y, norm, g, prev
+
+        zero = tf.constant(0.0, variables[0].dtype)
+        start = [tf.identity(v.read_value()) for v in variables]
+        i, status, y, norm, g, prev = tf.while_loop(
+            cond, body, (tf.constant(0), tf.constant(RUNNING), zero, zero, grads, start)
+        )
+        return i, status, y, norm, g, prev
+
+    def advance(self, n: int) -> tuple[int, int, Any, Any]:
+        """Run up to n steps; returns (steps kept, status, f, |grad|) at the current point."""
+        tf = self.problem.tf
+        if self.settings.graph:
+            i, status, y, norm, g, prev = self._compiled(tf.constant(n), self._grads)
+            taken, status = int(i), int(status)
+        else:
+            taken, status = 0, RUNNING
+            g = self._grads
+            while taken < n and status == RUNNING:
+                prev = [tf.identity(v.read_value()) for v in self.problem.variables]
+                y, g = self._update(g)
+                status_t, norm = _status(tf, y, g, self.settings.tol)
+                status = int(status_t)
+                taken += 1
+        if status == DIVERGED:
+            for v, p in zip(self.problem.variables, prev):
+                v.assign(p)
+            taken -= 1
+            y, g = self.problem.value_and_grad()
+            norm = _status(tf, y, g, None)[1]
+        self._grads = g
+        return taken, status, y, norm

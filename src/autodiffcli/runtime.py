@@ -1,0 +1,53 @@
+"""Lazy, quiet TensorFlow import. The only place that imports TensorFlow for the first time."""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import ModuleType
+
+_TF: ModuleType | None = None
+
+
+def tensorflow() -> ModuleType:
+    """Import TensorFlow once, with its C++ log lines kept off the user's stderr.
+
+    ``TF_CPP_MIN_LOG_LEVEL`` must be set before the import, and even then a few lines
+    (CUDA probing, absl's pre-init warning, XLA start-up) are written straight to file
+    descriptor 2. When our stderr *is* descriptor 2, we point descriptor 2 at /dev/null
+    for the rest of the process and keep Python's ``sys.stderr`` on a duplicate of the
+    real one, so our own messages still arrive and TensorFlow's do not.
+    """
+    global _TF
+    if _TF is not None:
+        return _TF
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    _silence_native_stderr()
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    tf.autograph.set_verbosity(0)
+    _TF = tf
+    return tf
+
+
+def _silence_native_stderr() -> None:
+    if os.environ.get("AUTODIFF_TF_LOGS"):
+        return
+    try:
+        if sys.stderr.fileno() != 2:
+            return
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (tests capture it in memory): nothing native to hide
+    sys.stderr.flush()
+    real = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+
+
+def loaded() -> bool:
+    """True once TensorFlow has been imported by this process (by us or anyone)."""
+    return "tensorflow" in sys.modules
