@@ -121,7 +121,7 @@ def _stdout() -> Console:
     return Console(file=sys.stdout, soft_wrap=False)
 
 
-@click.group(cls=AutodiffGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="autodiff", cls=AutodiffGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="autodiff")
 def cli() -> None:
     """Differentiate and minimize math expressions with TensorFlow.
