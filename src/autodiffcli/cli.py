@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 
 from . import __version__
-from .errors import AutodiffError, BudgetError, ExitCode
+from .errors import AutodiffError, BudgetError, ExitCode, UsageError
 from .parse import LIMITS
 
 FORMATS = ("table", "json", "plain")
@@ -137,11 +137,13 @@ def cli() -> None:
 @_common
 @click.option("--at", "at", multiple=True, metavar="POINT",
               help="Point: 0 for one variable, or x=0,y=1 (a missing variable is 0). Repeat for a batch.")
+@click.option("--at-file", "at_file", metavar="FILE",
+              help="Points from a file, one per line: CSV with a header (x,y), bare numbers, or x=1,y=2; - for stdin.")
 @click.option("--wrt", metavar="NAMES", help="Differentiate with respect to these (default: every variable).")
 @click.option("--watch", metavar="NAMES", help="Put these parameters on the tape so they get gradients.")
 @click.option("--order", type=int, default=1, show_default=True, help="Highest derivative order (nested tapes).")
 def grad(expr: str | None, params: tuple[str, ...], dtype: str, fmt: str | None, traceback: bool,
-         at: tuple[str, ...], wrt: str | None, watch: str | None, order: int) -> int:
+         at: tuple[str, ...], at_file: str | None, wrt: str | None, watch: str | None, order: int) -> int:
     """Values, gradients, Hessians and higher derivatives with tf.GradientTape.
 
     Each derivative is shown beside SymPy's symbolic one. EXPR defaults to the seed's
@@ -152,13 +154,20 @@ def grad(expr: str | None, params: tuple[str, ...], dtype: str, fmt: str | None,
       autodiff grad "x**2-2*x+1" --at 0
       autodiff grad "x**2*y + sin(x*y)" --at x=1,y=2 --order 2
       autodiff grad --wrt x,a --watch a --format json
+      autodiff grad "x**2 + 3*x*y" --at-file points.csv --format plain
     """
+    import numpy as np
+
     from . import config, reports
 
     problem = config.load_problem(_read_expr(expr), params, dtype)
     config.at_least(order, 1, "--order", config.MAX_ORDER)
     names = [*problem.variables, *problem.params]
-    points = [config.parse_point(p, problem.variables, "--at") for p in at]
+    if at_file and expr == "-":
+        raise UsageError("--at-file -: stdin already holds the expression")
+    points = config.points_array([config.parse_point(p, problem.variables, "--at") for p in at], problem.variables)
+    if at_file:
+        points = np.concatenate([points, config.read_points(at_file, problem.variables)])
     request = reports.grad_request(
         problem, points, config.parse_names(wrt, names, "--wrt"),
         config.parse_names(watch, list(problem.params), "--watch"), order,

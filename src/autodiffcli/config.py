@@ -7,9 +7,12 @@ every message names the option it is about.
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import sympy
 
 from .errors import AutodiffError, UsageError
@@ -108,6 +111,76 @@ def parse_point(text: str, names: Sequence[str], option: str) -> dict[str, float
         if name not in names:
             raise UsageError(f"{option}: {name!r} is not a variable of the expression (it has {_listing(names)})")
     return {n: given.get(n, 0.0) for n in names}
+
+
+def points_array(points: Sequence[Mapping[str, float]], names: Sequence[str]) -> np.ndarray:
+    return np.array([[p[n] for n in names] for p in points], dtype=np.float64).reshape(len(points), len(names))
+
+
+def read_points(path: str, names: Sequence[str], option: str = "--at-file") -> np.ndarray:
+    """Points from a file (``-``: stdin), one per line, as one array (rows: points).
+
+    Either CSV with a header naming the variables (a column left out is 0), plain numbers
+    for a one-variable expression, or lines like ``x=1,y=2``.
+    """
+    try:
+        if path == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            with open(path, encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+    except OSError as err:
+        raise UsageError(f"{option}: cannot read {path!r}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{option}: {path!r} is not a UTF-8 text file") from None
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is None:
+        raise UsageError(f"{option}: {path!r} has no points")
+    head = lines[first]
+    if "=" in head:
+        rows = [parse_point(ln, names, f"{option} line {i + 1}") for i, ln in enumerate(lines) if ln.strip()]
+        return points_array(rows, names)
+    header = [c.strip() for c in head.split(",")]
+    if all(_is_number(c) for c in header):
+        if len(names) != 1 or len(header) != 1:
+            raise UsageError(f"{option}: the first line must name the columns ({','.join(names)})")
+        columns, body = list(names), lines[first:]
+    else:
+        columns, body = header, lines[first + 1 :]
+        for c in columns:
+            if c not in names:
+                raise UsageError(f"{option}: column {c!r} is not a variable of the expression (it has {_listing(names)})")
+        if len(set(columns)) != len(columns):
+            raise UsageError(f"{option}: a column is named twice in {head!r}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            data = np.loadtxt(body, delimiter=",", ndmin=2, dtype=np.float64)
+    except (ValueError, UserWarning) as err:
+        raise UsageError(f"{option}: {_one_line(err)}") from None
+    if data.size == 0:
+        raise UsageError(f"{option}: {path!r} has no points")
+    if data.shape[1] != len(columns):
+        raise UsageError(f"{option}: expected {len(columns)} columns, found {data.shape[1]}")
+    if not np.isfinite(data).all():
+        row = int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0])
+        raise UsageError(f"{option}: point {row + 1} is not finite")
+    out = np.zeros((len(data), len(names)))
+    for j, c in enumerate(columns):
+        out[:, names.index(c)] = data[:, j]
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _one_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def parse_names(text: str | None, allowed: Sequence[str], option: str) -> list[str]:

@@ -59,7 +59,7 @@ class Derivatives:
 
 def derivatives(
     f: TFFunction,
-    points: Sequence[Mapping[str, float]],
+    points: np.ndarray,
     variables: Sequence[str],
     params: Mapping[str, float],
     wrt: Sequence[str],
@@ -68,13 +68,14 @@ def derivatives(
 ) -> Derivatives:
     """Evaluate f and its derivatives up to ``order`` at every point, as one batch.
 
-    Variables are ``tf.Variable``s, parameters ``tf.constant``s; a parameter in ``wrt``
-    gets a gradient only when it is also in ``watch`` (otherwise None, as in cell 1).
+    ``points`` has one row per point and one column per variable. Variables are
+    ``tf.Variable``s, parameters ``tf.constant``s; a parameter in ``wrt`` gets a gradient
+    only when it is also in ``watch`` (otherwise None, as in cell 1).
     """
     tf = tensorflow()
     n = len(points)
     env: dict[str, Any] = {
-        v: tf.Variable(np.array([p.get(v, 0.0) for p in points]), dtype=f.dtype, name=v) for v in variables
+        v: tf.Variable(tf.cast(points[:, j], f.dtype), name=v) for j, v in enumerate(variables)
     }
     for name, value in params.items():
         # watched parameters get one copy per point, so their gradient is per point too
@@ -83,7 +84,7 @@ def derivatives(
     levels = tower(f, env, sources, order)
 
     def host(t: Any) -> np.ndarray:
-        return np.broadcast_to(np.asarray(t, dtype=np.float64), (n,))
+        return np.broadcast_to(np.asarray(t), (n,))
 
     value = host(levels[0][()])
     gradient = {name: host(levels[1][(name,)]) if name in sources else None for name in wrt}

@@ -16,7 +16,9 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .numerics import fmt, rounded
+import numpy as np
+
+from .numerics import fmt, plain_text, rounded
 from .optimize import OPTIMIZERS, Row
 from .reports import GradReport, MinimizeReport
 
@@ -37,9 +39,9 @@ def grad_json(report: GradReport) -> dict[str, Any]:
         return rounded(v, dt)
 
     results = []
-    for i, point in enumerate(req.points):
+    for i in range(len(req.points)):
         item: dict[str, Any] = {
-            "point": {k: num(v) for k, v in point.items()},
+            "point": {k: num(v) for k, v in req.point(i).items()},
             "value": num(r.value[i]),
             "gradient": {n: None if g is None else num(g[i]) for n, g in r.gradient.items()},
         }
@@ -107,15 +109,13 @@ def dumps(data: dict[str, Any]) -> str:
 
 def grad_plain(report: GradReport) -> str:
     """First derivatives, space-separated, one line per point (``null``: not watched)."""
-    r, dt = report.result, report.request.problem.dtype
-    lines = []
-    for i in range(len(report.request.points)):
-        lines.append(" ".join("null" if g is None else fmt(g[i], dt) for g in r.gradient.values()))
-    return "\n".join(lines)
+    return plain_text(list(report.result.gradient.values()), report.request.problem.dtype)
 
 
 def minimize_plain(report: MinimizeReport) -> str:
-    return " ".join(fmt(v, report.problem.dtype) for v in report.outcome.x.values())
+    """The coordinates of the point found, space-separated."""
+    x = report.outcome.x.values()
+    return plain_text([np.array([v]) for v in x], report.problem.dtype)
 
 
 # ---------------------------------------------------------------- tables
@@ -125,7 +125,7 @@ def grad_table(report: GradReport, console: Console) -> None:
     req, r = report.request, report.result
     p = req.problem
     dt = p.dtype
-    shown = req.points[:MAX_TABLE_POINTS]
+    shown = [req.point(i) for i in range(min(len(req.points), MAX_TABLE_POINTS))]
     table = Table(title=f"f = {p.canonical}", caption=_caption(p.params, dt), title_justify="left")
     table.add_column("quantity", style="bold")
     table.add_column("symbolic (sympy.diff)")

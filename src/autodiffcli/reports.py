@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy
 
 from .config import Problem
@@ -25,10 +26,13 @@ from .tf_build import TFFunction
 @dataclass(frozen=True)
 class GradRequest:
     problem: Problem
-    points: tuple[dict[str, float], ...]
+    points: np.ndarray  # one row per point, one column per variable
     wrt: tuple[str, ...]
     watch: tuple[str, ...]
     order: int
+
+    def point(self, i: int) -> dict[str, float]:
+        return {v: float(self.points[i, j]) for j, v in enumerate(self.problem.variables)}
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -37,7 +41,7 @@ class GradRequest:
 
 
 def grad_request(
-    problem: Problem, points: Sequence[dict[str, float]], wrt: Sequence[str], watch: Sequence[str], order: int
+    problem: Problem, points: np.ndarray | None, wrt: Sequence[str], watch: Sequence[str], order: int
 ) -> GradRequest:
     if not problem.variables and not watch:
         raise UsageError("the expression has no variables to differentiate (all its names are parameters)")
@@ -45,7 +49,9 @@ def grad_request(
         if name not in problem.params:
             raise UsageError(f"--watch: {name!r} is a variable, and variables are always watched; --watch is for parameters")
     wrt = tuple(wrt) or (*problem.variables, *watch)
-    req = GradRequest(problem, tuple(points) or ({v: 0.0 for v in problem.variables},), wrt, tuple(watch), order)
+    if points is None or len(points) == 0:
+        points = np.zeros((1, len(problem.variables)))
+    req = GradRequest(problem, points, wrt, tuple(watch), order)
     if order > 2 and len(req.sources) > 1:
         raise UsageError(
             f"--order {order}: above 2 needs one name to differentiate by, got {', '.join(req.sources)}; "
@@ -96,8 +102,12 @@ def _grad_warnings(report: GradReport) -> list[str]:
     req, r = report.request, report.result
     p = req.problem
     out: list[str] = []
-    for i, point in enumerate(req.points):
-        env = {**p.params, **point}
+    bad = ~np.isfinite(r.value)
+    for arr in [*(g for g in r.gradient.values() if g is not None), *r.higher,
+                *(h for row in r.hessian.values() for h in row.values())]:
+        bad |= ~np.isfinite(arr)
+    for i in np.flatnonzero(bad)[:5]:
+        env = {**p.params, **req.point(i)}
         if not math.isfinite(r.value[i]):
             out.append(explain_value(p.expr, env, p.dtype))
             continue
@@ -108,6 +118,8 @@ def _grad_warnings(report: GradReport) -> list[str]:
             if not math.isfinite(arr[i]):
                 out.append(explain_derivative(label, float(arr[i]), env, p.dtype))
                 break
+    if bad.sum() > 5:
+        out.append(f"{int(bad.sum())} points in all have non-finite results")
     return out
 
 
@@ -134,7 +146,7 @@ class MinimizeReport:
 def check_start(problem: Problem, start: Mapping[str, float]) -> str | None:
     """Why f or its gradient is not finite at the start point, or None when all is well."""
     f = TFFunction(problem.expr, problem.dtype)
-    d = derivatives(f, [dict(start)], problem.variables, problem.params, problem.variables, (), 1)
+    d = derivatives(f, np.array([[start[v] for v in problem.variables]]), problem.variables, problem.params, problem.variables, (), 1)
     env = {**problem.params, **start}
     if not math.isfinite(d.value[0]):
         return f"the start point {point_text(start)} is not usable: " + explain_value(problem.expr, env, problem.dtype)

@@ -39,7 +39,7 @@ def _same(seed: float | None, ours: float | None) -> bool:
 
 def _grad(wrt: str, watch: str = "", order: int = 1) -> dict[str, list[float | None]]:
     problem = load_problem(None, (), "float32")
-    req = grad_request(problem, [{"x": 0.0}], wrt.split(","), [w for w in watch.split(",") if w], order)
+    req = grad_request(problem, None, wrt.split(","), [w for w in watch.split(",") if w], order)
     r = grad(req).result
     out: dict[str, list[float | None]] = {n: None if g is None else float(g[0]) for n, g in r.gradient.items()}
     if order >= 2:

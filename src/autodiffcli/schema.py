@@ -1,0 +1,96 @@
+"""The public JSON schemas of ``--format json`` (JSON Schema, draft 2020-12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NUM = {"type": ["number", "null"]}  # null: not finite (the reason is in "warnings")
+_POINT = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
+_NAMES = {"type": "array", "items": {"type": "string"}}
+_WARNINGS = {"type": "array", "items": {"type": "string"}}
+
+GRAD: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "autodiff.grad/1",
+    "type": "object",
+    "required": ["schema", "expression", "variables", "params", "dtype", "results", "symbolic", "warnings"],
+    "additionalProperties": False,
+    "properties": {
+        "schema": {"const": "autodiff.grad/1"},
+        "expression": {"type": "string"},
+        "variables": _NAMES,
+        "params": _POINT,
+        "dtype": {"enum": ["float32", "float64"]},
+        "results": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["point", "value", "gradient"],
+                "additionalProperties": False,
+                "properties": {
+                    "point": _POINT,
+                    "value": _NUM,
+                    "gradient": _POINT,
+                    "hessian": {"type": "object", "additionalProperties": _POINT},
+                    "derivatives": {"type": "array", "items": _NUM},
+                },
+            },
+        },
+        "symbolic": {
+            "type": "object",
+            "required": ["gradient"],
+            "additionalProperties": False,
+            "properties": {
+                "gradient": {"type": "object", "additionalProperties": {"type": "string"}},
+                "hessian": {"type": "object", "additionalProperties": {"type": "object",
+                                                                         "additionalProperties": {"type": "string"}}},
+                "derivatives": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "warnings": _WARNINGS,
+    },
+}
+
+MINIMIZE: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "autodiff.minimize/1",
+    "type": "object",
+    "required": ["schema", "expression", "variables", "params", "dtype", "optimizer", "learning_rate", "mode",
+                 "style", "start", "x", "f", "gradient", "grad_norm", "steps", "status", "history", "timing",
+                 "warnings"],
+    "additionalProperties": False,
+    "properties": {
+        "schema": {"const": "autodiff.minimize/1"},
+        "expression": {"type": "string"},
+        "variables": _NAMES,
+        "params": _POINT,
+        "dtype": {"enum": ["float32", "float64"]},
+        "optimizer": {"type": "string"},
+        "learning_rate": {"type": "number", "exclusiveMinimum": 0},
+        "mode": {"enum": ["eager", "graph", "xla"]},
+        "style": {"enum": ["tape", "minimize"]},
+        "start": _POINT,
+        "x": _POINT,
+        "f": _NUM,
+        "gradient": _POINT,
+        "grad_norm": _NUM,
+        "steps": {"type": "integer", "minimum": 0},
+        "status": {"enum": ["converged", "max_steps", "diverged", "interrupted"]},
+        "history": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["step", "x", "f", "grad_norm"],
+                "additionalProperties": False,
+                "properties": {"step": {"type": "integer", "minimum": 0}, "x": _POINT, "f": _NUM, "grad_norm": _NUM},
+            },
+        },
+        "timing": {
+            "type": "object",
+            "required": ["optimize_s"],
+            "properties": {"optimize_s": {"type": "number", "minimum": 0}},
+        },
+        "warnings": _WARNINGS,
+    },
+}
