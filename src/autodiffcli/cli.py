@@ -44,6 +44,12 @@ def boundary(work: Callable[[], Any], argv: Sequence[str]) -> int:
     except click.exceptions.NoArgsIsHelpError as err:
         click.echo(err.format_message(), err=True)
         return ExitCode.USAGE
+    except click.NoSuchOption as err:
+        hint = "" if err.option_name.startswith("--") else (
+            "; an expression that starts with '-' goes after --, as in: autodiff grad -- \"-x**2\""
+        )
+        _error(_one_line(err.format_message()).rstrip(".") + hint)
+        return ExitCode.USAGE
     except click.ClickException as err:
         _error(_one_line(err.format_message()))
         return ExitCode.USAGE

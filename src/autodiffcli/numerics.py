@@ -15,6 +15,7 @@ def fmt(value: float, dtype: str = "float64") -> str:
     """Shortest text that reads back to the same number in ``dtype`` (0.1, not 0.100000001)."""
     if value is None:
         return "null"
+    value = value + 0.0  # -0.0 prints as 0.0
     return str(np.float32(value) if dtype == "float32" else np.float64(value))
 
 
@@ -22,7 +23,7 @@ def rounded(value: float | None, dtype: str) -> float | None:
     """The number as JSON will carry it: shortest decimal in its dtype, None if not finite."""
     if value is None or not math.isfinite(value):
         return None
-    return float(fmt(value, dtype))
+    return float(fmt(value, dtype)) + 0.0
 
 
 def plain_text(columns: list[np.ndarray | None], dtype: str) -> str:
@@ -37,7 +38,7 @@ def plain_text(columns: list[np.ndarray | None], dtype: str) -> str:
     rows = max((len(c) for c in columns if c is not None), default=0)
     digits = 9 if dtype == "float32" else 17
     cells = [
-        tf.fill([rows], "null") if c is None else tf.strings.as_string(c, precision=digits, shortest=True)
+        tf.fill([rows], "null") if c is None else tf.strings.as_string(c + 0.0, precision=digits, shortest=True)
         for c in columns
     ]
     lines = tf.strings.reduce_join(tf.stack(cells, axis=1), axis=1, separator=" ")

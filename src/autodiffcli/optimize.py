@@ -36,6 +36,7 @@ OPTIMIZERS: dict[str, str] = {
 }
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
+CHUNK_S = 0.1  # wall time of one compiled chunk: progress and Ctrl-C wait at most this long
 STATUS = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged"}
 
 
@@ -204,11 +205,18 @@ def run(
     status = int(status_t)
     done = 0
     interrupted = False
+    chunk = 1  # the first call traces and compiles; later chunks are sized from measured speed
     try:
         while status == RUNNING and done < settings.steps:
             target = min(settings.steps, (done // settings.row_every + 1) * settings.row_every)
             while status == RUNNING and done < target:
-                taken, status, y, norm = loop.advance(target - done)
+                began_chunk = time.perf_counter()
+                taken, status, y, norm = loop.advance(min(chunk, target - done))
+                elapsed = time.perf_counter() - began_chunk
+                if done > 0 and taken > 0:
+                    chunk = max(1, int(taken * CHUNK_S / max(elapsed, 1e-9)))
+                elif done == 0:
+                    chunk = 16
                 done += taken
                 reporter.progress(done, settings.steps)
             row = Row(done, problem.point(), float(y), float(norm))

@@ -182,21 +182,24 @@ def normalize(tokens: list[Token]) -> tuple[str, list[tuple[int, int, int]]]:
         length += len(piece) + 1
         parts.append(" ")
 
+    before: Token | None = None
     for tok in tokens:
-        if prev is not None and _implicit_product(prev, tok):
+        if prev is not None and _implicit_product(before, prev, tok):
             emit("*", tok.start, 0)
         emit("**" if tok.text == "^" else tok.text, tok.start, len(tok.text))
-        prev = tok
+        before, prev = prev, tok
     return "".join(parts), where
 
 
-def _implicit_product(prev: Token, tok: Token) -> bool:
+def _implicit_product(before: Token | None, prev: Token, tok: Token) -> bool:
     ends_operand = prev.kind in ("number", "name") or prev.text == ")"
     starts_operand = tok.kind in ("number", "name") or tok.text == "("
     if not (ends_operand and starts_operand):
         return False
     if prev.kind == "name" and tok.text == "(":
-        return False  # a call: sin(x), and f(x) for an unknown f is reported as such
+        # a call: sin(x), and f(x) for an unknown f is reported as such; but in 2x(x+1)
+        # the name is already a factor of an implicit product
+        return before is not None and before.kind == "number" and prev.text not in FUNCTIONS
     if prev.kind == "number" and tok.kind == "number":
         return False  # "2 3" stays a syntax error rather than a silent 6
     return True
@@ -325,7 +328,8 @@ class _Builder:
             raise self.fail("only the listed functions can be called", func)
         name = func.id
         if name not in FUNCTIONS:
-            raise self.fail(f"unknown function {name!r}{did_you_mean(name, FUNCTIONS)}", func)
+            hint = did_you_mean(name, FUNCTIONS) or (f" (for a product write {name}*(...))" if len(name) == 1 else "")
+            raise self.fail(f"unknown function {name!r}{hint}", func)
         if node.keywords or len(node.args) != 1:
             raise self.fail(f"{name}() takes exactly one argument", node)
         return FUNCTIONS[name](self.build(node.args[0], depth + 1))

@@ -1,0 +1,258 @@
+"""`autodiff grad` through click, checked against oracles: SymPy's exact derivatives,
+central differences of the tool's own forward values, and the seed's printed numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jsonschema
+import pytest
+import sympy
+from conftest import error_lines, invoke
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from autodiffcli import schema
+
+
+def grad_json(*args: str, input: str | None = None) -> dict:
+    result = invoke("grad", "--format", "json", *args, input=input)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    data = json.loads(result.stdout, parse_constant=_no_constants)
+    jsonschema.validate(data, schema.GRAD)
+    return data
+
+
+def _no_constants(name: str) -> float:
+    raise AssertionError(f"JSON contains {name}")
+
+
+# ---------------------------------------------------------------- the seed's cells 1-3
+
+
+def test_seed_cell_1_constant_gets_no_gradient():
+    data = grad_json("--wrt", "x,a")
+    assert data["expression"] == "a*x**2 + b*x + c"
+    assert data["params"] == {"a": 1.0, "b": -2.0, "c": 1.0}
+    assert data["results"][0]["gradient"] == {"x": -2.0, "a": None}  # seed: -2.0, None
+    assert any("--watch" in w for w in data["warnings"])
+
+
+def test_seed_cell_1_table_says_not_watched():
+    result = invoke("grad", "--wrt", "x,a", "--format", "table")
+    assert result.exit_code == 0
+    assert "None (not watched)" in result.stdout
+    assert "-2.0" in result.stdout
+
+
+def test_seed_cell_2_watched_constants_get_gradients():
+    data = grad_json("--wrt", "x,a,b,c", "--watch", "a,b,c")
+    g = data["results"][0]["gradient"]
+    assert g["a"] == 0.0 and g["c"] == 1.0  # seed: 0.0 and 1.0
+    assert g["b"] == 0.0 and g["x"] == -2.0
+    assert data["symbolic"]["gradient"] == {"x": "2*a*x + b", "a": "x**2", "b": "x", "c": "1"}
+
+
+def test_seed_cell_3_second_derivative_with_nested_tapes():
+    data = grad_json("--order", "2")
+    result = data["results"][0]
+    assert result["hessian"] == {"x": {"x": 2.0}}  # seed: 2.0
+    assert result["derivatives"] == [-2.0, 2.0]
+    assert data["symbolic"]["derivatives"] == ["2*a*x + b", "2*a"]
+
+
+def test_expression_starting_with_minus_goes_after_double_dash():
+    result = invoke("grad", "-x**2", "--at", "1")
+    assert result.exit_code == 2
+    (line,) = error_lines(result.stderr)
+    assert "autodiff grad -- " in line
+    assert grad_json("--at", "1", "--", "-x**2")["results"][0]["gradient"]["x"] == -2.0
+
+
+def test_design_invocation_plain_prints_bare_derivative():
+    result = invoke("grad", "x**2-2*x+1", "--at", "0", "--format", "plain")
+    assert result.exit_code == 0
+    assert result.stdout.strip() in ("-2", "-2.0")
+
+
+def test_design_invocation_table_shows_symbolic_beside_tape():
+    result = invoke("grad", "x**2-2*x+1", "--at", "0", "--format", "table")
+    assert result.exit_code == 0
+    row = next(line for line in result.stdout.splitlines() if "df/dx" in line)
+    assert "2*x - 2" in row and "-2.0" in row
+
+
+# ---------------------------------------------------------------- against sympy.diff
+
+X, Y = sympy.symbols("x y", real=True)
+UNARY = [sympy.sin, sympy.cos, sympy.exp, sympy.atan, sympy.tanh]
+
+
+def trees(variables: list[sympy.Symbol]) -> st.SearchStrategy[sympy.Expr]:
+    leaves = st.one_of(st.sampled_from(variables), st.integers(-3, 3).map(sympy.Integer))
+
+    def extend(children: st.SearchStrategy[sympy.Expr]) -> st.SearchStrategy[sympy.Expr]:
+        return st.one_of(
+            st.tuples(children, children).map(lambda ab: ab[0] + ab[1]),
+            st.tuples(children, children).map(lambda ab: ab[0] * ab[1]),
+            st.tuples(children, st.integers(2, 3)).map(lambda be: be[0] ** be[1]),
+            st.tuples(st.sampled_from(UNARY), children).map(lambda fa: fa[0](fa[1])),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=6).filter(lambda e: set(variables) <= e.free_symbols)
+
+
+def close(a: float | None, b: float, scale: float = 1.0) -> bool:
+    return a is not None and math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6 * max(1.0, scale))
+
+
+coords = st.floats(-1.5, 1.5, allow_nan=False).map(lambda v: round(v, 3))
+oracle_settings = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@oracle_settings
+@given(expr=trees([X]), x=coords)
+def test_one_variable_orders_1_to_3_match_sympy(expr, x):
+    data = grad_json("--at", str(x), "--order", "3", "--dtype", "float64", "--", sympy.sstr(expr))
+    result = data["results"][0]
+    exact = [float(sympy.diff(expr, X, k).subs(X, x).evalf(30)) for k in range(4)]
+    assume_finite(exact)
+    assert close(result["value"], exact[0], abs(exact[0]))
+    for k in (1, 2, 3):
+        assert close(result["derivatives"][k - 1], exact[k], abs(exact[k])), (k, result, exact)
+
+
+@oracle_settings
+@given(expr=trees([X, Y]), x=coords, y=coords)
+def test_two_variables_gradient_and_hessian_match_sympy(expr, x, y):
+    data = grad_json("--at", f"x={x},y={y}", "--order", "2", "--dtype", "float64", "--", sympy.sstr(expr))
+    result = data["results"][0]
+    at = {X: x, Y: y}
+    for a, sa in (("x", X), ("y", Y)):
+        want = float(sympy.diff(expr, sa).subs(at).evalf(30))
+        assume_finite([want])
+        assert close(result["gradient"][a], want, abs(want))
+        for b, sb in (("x", X), ("y", Y)):
+            want2 = float(sympy.diff(expr, sa, sb).subs(at).evalf(30))
+            assert close(result["hessian"][a][b], want2, abs(want2))
+
+
+@oracle_settings
+@given(expr=trees([X, Y]), x=coords, y=coords)
+def test_two_variables_third_order_partial_matches_sympy(expr, x, y):
+    data = grad_json("--at", f"x={x},y={y}", "--order", "3", "--wrt", "y", "--dtype", "float64", "--", sympy.sstr(expr))
+    want = float(sympy.diff(expr, Y, 3).subs({X: x, Y: y}).evalf(30))
+    assume_finite([want])
+    assert close(data["results"][0]["derivatives"][2], want, abs(want))
+
+
+def assume_finite(values: list[float]) -> None:
+    from hypothesis import assume
+
+    assume(all(math.isfinite(v) and abs(v) < 1e8 for v in values))
+
+
+# ---------------------------------------------------------------- against central differences
+
+
+@pytest.mark.parametrize(
+    "expr, point",
+    [
+        ("a*sin(k*x) + c", "x=0.3"),
+        ("exp(-x**2/2)*cos(3*x)", "x=0.7"),
+        ("log(1 + x**2) + sqrt(2 + x)", "x=1.1"),
+        ("x^3 - 2x(x+1) + tanh(x)", "x=-0.4"),
+    ],
+)
+def test_gradient_matches_central_difference(expr, point):
+    params = ["-p", "a=2", "-p", "k=3", "-p", "c=1"] if "a*" in expr else []
+    x = float(point.split("=")[1])
+    h = 1e-5
+    data = grad_json(expr, *params, "--dtype", "float64", "--at", f"x={x - h}", "--at", f"x={x + h}", "--at", point)
+    lo, hi, mid = data["results"]
+    central = (hi["value"] - lo["value"]) / (2 * h)
+    assert math.isclose(mid["gradient"]["x"], central, rel_tol=1e-6, abs_tol=1e-7)
+
+
+def test_two_variable_gradient_matches_central_difference():
+    h = 1e-5
+    pts = ["x=0.5,y=-1", f"x={0.5 + h},y=-1", f"x={0.5 - h},y=-1", f"x=0.5,y={-1 + h}", f"x=0.5,y={-1 - h}"]
+    args = [a for p in pts for a in ("--at", p)]
+    data = grad_json("x**2*y + sin(x*y)", *args, "--dtype", "float64")
+    r = data["results"]
+    dx = (r[1]["value"] - r[2]["value"]) / (2 * h)
+    dy = (r[3]["value"] - r[4]["value"]) / (2 * h)
+    assert math.isclose(r[0]["gradient"]["x"], dx, rel_tol=1e-6)
+    assert math.isclose(r[0]["gradient"]["y"], dy, rel_tol=1e-6)
+
+
+# ---------------------------------------------------------------- batches, points, formats
+
+
+def test_batch_equals_points_one_by_one():
+    batch = grad_json("x**2*y", "--at", "x=1,y=2", "--at", "x=-3", "--at", "y=5")
+    singles = [grad_json("x**2*y", "--at", p)["results"][0] for p in ("x=1,y=2", "x=-3", "y=5")]
+    assert batch["results"] == singles
+    assert batch["results"][1]["point"] == {"x": -3.0, "y": 0.0}  # a variable left out is 0
+
+
+def test_at_file_csv_with_header(tmp_path):
+    path = tmp_path / "points.csv"
+    path.write_text("y,x\n2,1\n0,-3\n")
+    result = invoke("grad", "x**2*y", "--at-file", str(path), "--format", "plain")
+    assert result.exit_code == 0, result.stderr
+    assert [line.split() for line in result.stdout.splitlines()] == [["4", "1"], ["0", "9"]]
+
+
+def test_at_file_from_stdin_with_name_value_lines():
+    result = invoke("grad", "x*y", "--at-file", "-", "--format", "plain", input="x=1,y=2\nx=3\n")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["2 1", "0 3"]
+
+
+def test_expression_from_stdin():
+    result = invoke("grad", "-", "--at", "2", "--format", "plain", input="x^3\n")
+    assert result.exit_code == 0
+    assert float(result.stdout) == 12.0
+
+
+def test_float32_and_float64_results_read_back_exactly():
+    f32 = grad_json("x**2", "--at", "0.05")["results"][0]["gradient"]["x"]
+    f64 = grad_json("x**2", "--at", "0.05", "--dtype", "float64")["results"][0]["gradient"]["x"]
+    assert f32 == 0.1  # the float32 result, written as the shortest text that reads back to it
+    assert f64 == 0.1
+
+
+def test_plain_prints_null_for_unwatched_parameter():
+    result = invoke("grad", "--wrt", "x,a", "--format", "plain")
+    assert result.stdout.split() == ["-2", "null"]
+
+
+def test_implicit_multiplication_and_caret_power_give_same_derivative():
+    a = grad_json("2x^2 + 3(x+1)(x-1)", "--at", "1.5")["results"][0]["gradient"]["x"]
+    b = grad_json("2*x**2 + 3*(x+1)*(x-1)", "--at", "1.5")["results"][0]["gradient"]["x"]
+    assert a == b == 15.0
+
+
+def test_variables_listed_alphabetically_and_params_are_not_variables():
+    data = grad_json("z*y + a*x", "-p", "a=2", "--at", "x=1,y=2,z=3")
+    assert data["variables"] == ["x", "y", "z"]
+    assert data["results"][0]["gradient"] == {"x": 2.0, "y": 3.0, "z": 2.0}
+
+
+def test_order_above_two_with_several_variables_is_a_usage_error():
+    result = invoke("grad", "x*y", "--order", "3")
+    assert result.exit_code == 2
+    assert error_lines(result.stderr) and "--wrt" in result.stderr
+
+
+def test_domain_error_is_named_and_json_still_printed():
+    result = invoke("grad", "log(x - 3)", "--at", "1", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout, parse_constant=_no_constants)
+    assert data["results"][0]["value"] is None
+    assert "log of a negative number" in data["warnings"][0]
+    (line,) = error_lines(result.stderr)
+    assert "log" in line and "x=1" in line
