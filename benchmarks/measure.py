@@ -38,7 +38,7 @@ class Measurement:
     note: str = ""  # why a figure is missing ("not available", an error)
 
     def __post_init__(self) -> None:
-        if self.ratio is None and self.ours is not None and self.baseline:
+        if self.ratio is None and not self.note and self.ours is not None and self.baseline:
             self.ratio = self.ours / self.baseline
 
     @property
@@ -68,6 +68,12 @@ FULL = Plan(startup_reps=9, import_reps=5, xla_reps=5, xla_steps=(1_000_000, 10_
             eager_reps=3, eager_steps=(500, 2000), batch_reps=3)
 QUICK = Plan(startup_reps=5, import_reps=3, xla_reps=3, xla_steps=(1_000_000, 10_000_000),
              eager_reps=2, eager_steps=(200, 1000), batch_reps=1)
+
+
+def sci(n: int) -> str:
+    """1000000 -> "1e6", for labels."""
+    mantissa, exponent = f"{n:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 # ---------------------------------------------------------------- statistics

@@ -193,3 +193,16 @@ def test_variables_are_real_symbols() -> None:
     # real=True is what lets sqrt(x**2) simplify; a plain Symbol('x') would not compare equal
     assert parse("x") == x
     assert parse("x") != sympy.Symbol("x")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (minor): on Python 3.11 ast reports offset 0 for a trailing operator, so parse() says "
+    "'syntax error' with the caret under the first token instead of 'expression ends unexpectedly'",
+)
+@pytest.mark.parametrize("text", ["x+", "x**", "sin(x)*"])
+def test_trailing_operator_says_the_expression_ends_unexpectedly(text: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        parse(text)
+    assert info.value.message == "expression ends unexpectedly"
+    assert info.value.start == len(text)

@@ -1,0 +1,201 @@
+"""`autodiff minimize` through click: the seed's cells 4-7, every optimizer, stopping rules."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jsonschema
+import numpy as np
+import pytest
+from conftest import error_lines, invoke
+
+from autodiffcli import config, optimize, schema
+from autodiffcli.tf_build import TFFunction
+
+
+def minimize_json(*args: str, code: int = 0) -> dict:
+    result = invoke("minimize", "--format", "json", *args)
+    assert result.exit_code == code, result.stderr
+    data = json.loads(result.stdout, parse_constant=_no_constants)
+    jsonschema.validate(data, schema.MINIMIZE)
+    return data
+
+
+def _no_constants(name: str) -> float:
+    raise AssertionError(f"JSON contains {name}")
+
+
+# ---------------------------------------------------------------- the seed's cells 4-7
+# The seed printed float32 values with tf.print: x = 0.999998569, 1.00000083, f = 0.0503761768.
+
+
+@pytest.mark.parametrize("style", ["tape", "minimize"])
+def test_seed_cells_4_and_5_sgd_eager(style):
+    data = minimize_json("--opt", "sgd", "--eager", "--style", style)
+    assert np.float32(data["x"]["x"]) == np.float32(0.999998569)
+    assert data["f"] == pytest.approx(0.0, abs=1e-6)
+    assert (data["steps"], data["status"], data["mode"], data["optimizer"]) == (1000, "max_steps", "eager", "SGD")
+
+
+def test_seed_cell_6_adam_in_one_graph_loop():
+    data = minimize_json("--opt", "adam", "--graph", "--no-jit")
+    assert data["mode"] == "graph"
+    assert np.float32(data["x"]["x"]) == np.float32(1.00000083)
+    assert data["f"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_seed_cell_6_design_invocation_with_xla():
+    data = minimize_json("--opt", "adam", "--graph")
+    assert data["mode"] == "xla"
+    assert data["x"]["x"] == pytest.approx(1.00000083, abs=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["--eager", "--graph"])
+def test_seed_cell_7_adam_100_minimize_steps(mode):
+    data = minimize_json("--opt", "adam", "--steps", "100", "--style", "minimize", mode)
+    assert np.float32(data["f"]) == np.float32(0.0503761768)
+
+
+# ---------------------------------------------------------------- every Keras optimizer
+
+SETTINGS = {  # name: (learning rate, steps) that reach the minimum of the quadratic below
+    "adadelta": (1.0, 2000),
+    "adafactor": (0.1, 2000),
+    "adagrad": (0.5, 2000),
+    "adam": (0.1, 2000),
+    "adamax": (0.1, 2000),
+    "adamw": (0.1, 2000),
+    "ftrl": (0.5, 2000),
+    "lamb": (0.003, 6000),
+    "lion": (0.01, 2000),
+    "muon": (0.1, 2000),
+    "nadam": (0.1, 2000),
+    "rmsprop": (0.01, 2000),
+    "schedulefreeadamw": (0.1, 2000),
+    "sgd": (0.1, 2000),
+}
+
+
+def test_registry_lists_every_optimizer_keras_ships():
+    import inspect
+
+    import keras
+
+    shipped = {
+        name.lower()
+        for name, cls in vars(keras.optimizers).items()
+        if inspect.isclass(cls) and issubclass(cls, keras.optimizers.Optimizer)
+        and name not in ("Optimizer", "LossScaleOptimizer", "MultiOptimizer")  # base class and wrappers
+    }
+    assert set(optimize.OPTIMIZERS) == shipped
+    assert set(SETTINGS) == shipped
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_every_optimizer_reaches_the_minimum_of_a_convex_quadratic(name):
+    lr, steps = SETTINGS[name]
+    data = minimize_json("(x-1)**2 + 2*(y+2)**2", "--opt", name.upper(), "--lr", str(lr), "--steps", str(steps))
+    assert data["x"]["x"] == pytest.approx(1.0, abs=2e-2)
+    assert data["x"]["y"] == pytest.approx(-2.0, abs=2e-2)
+    assert data["f"] < 1e-3
+
+
+# ---------------------------------------------------------------- modes, styles, stopping
+
+
+def test_eager_graph_and_xla_agree():
+    xs = [minimize_json("(x-3)**2 + x*y + y**2", "--opt", "adam", "--lr", "0.05", "--steps", "200", *m)["x"]
+          for m in (["--eager"], ["--graph", "--no-jit"], ["--graph"])]
+    for other in xs[1:]:
+        assert other["x"] == pytest.approx(xs[0]["x"], abs=1e-5)
+        assert other["y"] == pytest.approx(xs[0]["y"], abs=1e-5)
+
+
+def test_tol_stops_early_with_status_converged():
+    data = minimize_json("(x-3)**2", "--opt", "sgd", "--lr", "0.1", "--tol", "1e-4")
+    assert data["status"] == "converged"
+    assert data["steps"] < 1000
+    assert data["grad_norm"] <= 1e-4
+    assert data["x"]["x"] == pytest.approx(3.0, abs=1e-4)
+
+
+def test_tol_not_reached_exits_3_and_still_prints_json():
+    data = minimize_json("(x-3)**2", "--lr", "0.001", "--steps", "10", "--tol", "1e-9", code=3)
+    assert data["status"] == "max_steps"
+    assert data["steps"] == 10
+    assert any("--tol" in w for w in data["warnings"])
+
+
+@pytest.mark.parametrize("mode", ["--eager", "--graph"])
+def test_divergence_stops_at_once_and_keeps_last_finite_point(mode):
+    result = invoke("minimize", "x**4", "--opt", "sgd", "--lr", "10", "--from", "3", "--format", "json", mode)
+    assert result.exit_code == 1
+    data = json.loads(result.stdout, parse_constant=_no_constants)
+    assert data["status"] == "diverged"
+    assert data["steps"] < 10
+    assert math.isfinite(data["x"]["x"]) and data["f"] is not None
+    (line,) = error_lines(result.stderr)
+    assert "diverged" in line and "--lr" in line
+
+
+def test_start_point_outside_domain_is_named():
+    result = invoke("minimize", "log(x)", "--from", "-1", "--format", "json")
+    assert result.exit_code == 1
+    (line,) = error_lines(result.stderr)
+    assert "start point" in line and "log" in line and "x=-1" in line
+
+
+def test_history_has_about_20_evenly_spaced_rows_and_every_k():
+    data = minimize_json("--steps", "1000")
+    steps = [row["step"] for row in data["history"]]
+    assert steps == list(range(0, 1001, 50))
+    data = minimize_json("--steps", "10", "--every", "3")
+    assert [row["step"] for row in data["history"]] == [0, 3, 6, 9, 10]
+
+
+def test_history_rows_report_f_and_gradient_norm_of_their_point():
+    data = minimize_json("(x-2)**2", "--steps", "40", "--every", "10")
+    for row in data["history"]:
+        x = row["x"]["x"]
+        assert row["f"] == pytest.approx((x - 2) ** 2, rel=1e-5, abs=1e-6)
+        assert row["grad_norm"] == pytest.approx(abs(2 * (x - 2)), rel=1e-5, abs=1e-6)
+
+
+def test_from_point_params_and_summary_fields():
+    data = minimize_json("a*(x-b)**2 + (y-1)**2", "-p", "a=2", "-p", "b=-1", "--from", "x=5,y=5",
+                         "--opt", "adam", "--lr", "0.1", "--steps", "3000")
+    assert data["start"] == {"x": 5.0, "y": 5.0}
+    assert data["params"] == {"a": 2.0, "b": -1.0}
+    assert data["x"] == pytest.approx({"x": -1.0, "y": 1.0}, abs=1e-3)
+    assert data["grad_norm"] == pytest.approx(math.hypot(*data["gradient"].values()), rel=1e-5, abs=1e-7)
+    assert data["timing"]["optimize_s"] > 0
+
+
+def test_plain_prints_the_point_found():
+    result = invoke("minimize", "(x-1)**2 + (y+3)**2", "--lr", "0.1", "--format", "plain")
+    x, y = map(float, result.stdout.split())
+    assert (x, y) == pytest.approx((1.0, -3.0), abs=1e-5)
+
+
+def test_table_shows_history_and_result():
+    result = invoke("minimize", "--steps", "100", "--format", "table")
+    assert result.exit_code == 0
+    assert "|grad|" in result.stdout and "status" in result.stdout and "max_steps" in result.stdout
+
+
+def test_compiled_loop_is_traced_once_whatever_the_steps_and_chunks():
+    problem = config.load_problem(None, (), "float32")
+    f = TFFunction(problem.expr)
+    for steps in (100, 20_000):
+        outcome = optimize.run(f, {"x": 0.0}, problem.params,
+                               optimize.MinimizeSettings(optimizer="adam", steps=steps, every=7))
+        assert outcome.traces == 1
+        assert outcome.steps == steps
+        assert len(outcome.history) > 10
+
+
+def test_float64_minimize():
+    data = minimize_json("(x-0.1)**2", "--dtype", "float64", "--opt", "sgd", "--lr", "0.1")
+    assert data["dtype"] == "float64"
+    assert data["x"]["x"] == pytest.approx(0.1, abs=1e-12)
