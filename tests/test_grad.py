@@ -9,11 +9,12 @@ import math
 import jsonschema
 import pytest
 import sympy
-from conftest import error_lines, invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autodiffcli import schema
+
+from conftest import error_lines, invoke
 
 
 def grad_json(*args: str, input: str | None = None) -> dict:

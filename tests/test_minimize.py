@@ -8,10 +8,11 @@ import math
 import jsonschema
 import numpy as np
 import pytest
-from conftest import error_lines, invoke
 
 from autodiffcli import config, optimize, schema
 from autodiffcli.tf_build import TFFunction
+
+from conftest import error_lines, invoke
 
 
 def minimize_json(*args: str, code: int = 0) -> dict:
@@ -85,7 +86,8 @@ def test_registry_lists_every_optimizer_keras_ships():
     shipped = {
         name.lower()
         for name, cls in vars(keras.optimizers).items()
-        if inspect.isclass(cls) and issubclass(cls, keras.optimizers.Optimizer)
+        if inspect.isclass(cls)
+        and issubclass(cls, keras.optimizers.Optimizer)
         and name not in ("Optimizer", "LossScaleOptimizer", "MultiOptimizer")  # base class and wrappers
     }
     assert set(optimize.OPTIMIZERS) == shipped
@@ -105,8 +107,10 @@ def test_every_optimizer_reaches_the_minimum_of_a_convex_quadratic(name):
 
 
 def test_eager_graph_and_xla_agree():
-    xs = [minimize_json("(x-3)**2 + x*y + y**2", "--opt", "adam", "--lr", "0.05", "--steps", "200", *m)["x"]
-          for m in (["--eager"], ["--graph", "--no-jit"], ["--graph"])]
+    xs = [
+        minimize_json("(x-3)**2 + x*y + y**2", "--opt", "adam", "--lr", "0.05", "--steps", "200", *m)["x"]
+        for m in (["--eager"], ["--graph", "--no-jit"], ["--graph"])
+    ]
     for other in xs[1:]:
         assert other["x"] == pytest.approx(xs[0]["x"], abs=1e-5)
         assert other["y"] == pytest.approx(xs[0]["y"], abs=1e-5)
@@ -163,8 +167,21 @@ def test_history_rows_report_f_and_gradient_norm_of_their_point():
 
 
 def test_from_point_params_and_summary_fields():
-    data = minimize_json("a*(x-b)**2 + (y-1)**2", "-p", "a=2", "-p", "b=-1", "--from", "x=5,y=5",
-                         "--opt", "adam", "--lr", "0.1", "--steps", "3000")
+    data = minimize_json(
+        "a*(x-b)**2 + (y-1)**2",
+        "-p",
+        "a=2",
+        "-p",
+        "b=-1",
+        "--from",
+        "x=5,y=5",
+        "--opt",
+        "adam",
+        "--lr",
+        "0.1",
+        "--steps",
+        "3000",
+    )
     assert data["start"] == {"x": 5.0, "y": 5.0}
     assert data["params"] == {"a": 2.0, "b": -1.0}
     assert data["x"] == pytest.approx({"x": -1.0, "y": 1.0}, abs=1e-3)
@@ -188,8 +205,9 @@ def test_compiled_loop_is_traced_once_whatever_the_steps_and_chunks():
     problem = config.load_problem(None, (), "float32")
     f = TFFunction(problem.expr)
     for steps in (100, 20_000):
-        outcome = optimize.run(f, {"x": 0.0}, problem.params,
-                               optimize.MinimizeSettings(optimizer="adam", steps=steps, every=7))
+        outcome = optimize.run(
+            f, {"x": 0.0}, problem.params, optimize.MinimizeSettings(optimizer="adam", steps=steps, every=7)
+        )
         assert outcome.traces == 1
         assert outcome.steps == steps
         assert len(outcome.history) > 10

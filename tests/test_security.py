@@ -188,45 +188,13 @@ def test_caret_excerpt_of_a_long_hostile_line_is_short() -> None:
     assert all(len(line) < 100 for line in result.stderr.splitlines()[1:])
 
 
-# -- findings: these should be refused as expression errors (exit 2) but are not ----------
+# -- oversized constants are refused as expression errors (exit 2) ----------------------
 
 BIG_CONSTANTS = [
-    pytest.param(
-        "x*99999**999",
-        id="constant-power-4995-digits",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: 99999**999 has 4,995 digits, under max_constant_digits=5000 but over Python's "
-            "4,300-digit int->str limit: exit 1 'internal error: ValueError: Exceeds the limit (4300 digits)'",
-        ),
-    ),
-    pytest.param(
-        "x*" + "*".join(["9**999"] * 6),
-        id="product-of-constant-powers",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: each 9**999 is within budget but their product (5,700 digits) is not checked: "
-            "exit 1 'internal error: ValueError: Exceeds the limit (4300 digits)'",
-        ),
-    ),
-    pytest.param(
-        "x*0." + "0" * 4400 + "1",
-        id="literal-with-4400-leading-zeros",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: leading zeros after the point are not counted as digits; sympy.Rational fails: "
-            "exit 1 'internal error: TypeError: invalid input: 0.000...'",
-        ),
-    ),
-    pytest.param(
-        "x*1e" + "9" * 4400,
-        id="literal-with-4400-digit-exponent",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: _check_literal calls int() on a 4,400-digit exponent: "
-            "exit 1 'internal error: ValueError: Exceeds the limit (4300 digits)'",
-        ),
-    ),
+    pytest.param("x*99999**999", id="constant-power-4995-digits"),
+    pytest.param("x*" + "*".join(["9**999"] * 6), id="product-of-constant-powers"),
+    pytest.param("x*0." + "0" * 4400 + "1", id="literal-with-4400-leading-zeros"),
+    pytest.param("x*1e" + "9" * 4400, id="literal-with-4400-digit-exponent"),
 ]
 
 
@@ -268,8 +236,13 @@ def _child_peak_kb(before: int, after: int, rerun: list[str], stdin: str | None)
         "subprocess.run(sys.argv[1:], input=sys.stdin.read() or None, text=True, capture_output=True); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    out = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "autodiffcli", *rerun],
-                         input=stdin or "", text=True, capture_output=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", probe, sys.executable, "-m", "autodiffcli", *rerun],
+        input=stdin or "",
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
     return int(out.stdout.strip())
 
 
@@ -395,12 +368,6 @@ def test_unknown_optimizer_suggests_the_closest() -> None:
     assert "did you mean 'adam'" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `grad x**2 --watch x` says \"--watch: 'x' is not in the expression (it has no variables)\": "
-    "x is in the expression; cli.py checks --watch against the parameters only, so the intended message "
-    "in reports.grad_request ('x' is a variable, and variables are always watched) is unreachable",
-)
 def test_watching_a_variable_says_it_is_a_variable() -> None:
     result = invoke("grad", "x**2", "--watch", "x")
     line = assert_usage_error(result.exit_code, result.stdout, result.stderr)

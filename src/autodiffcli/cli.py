@@ -45,8 +45,10 @@ def boundary(work: Callable[[], Any], argv: Sequence[str]) -> int:
         click.echo(err.format_message(), err=True)
         return ExitCode.USAGE
     except click.NoSuchOption as err:
-        hint = "" if err.option_name.startswith("--") else (
-            "; an expression that starts with '-' goes after --, as in: autodiff grad -- \"-x**2\""
+        hint = (
+            ""
+            if err.option_name.startswith("--")
+            else ("; an expression that starts with '-' goes after --, as in: autodiff grad -- \"-x**2\"")
         )
         _error(_one_line(err.format_message()).rstrip(".") + hint)
         return ExitCode.USAGE
@@ -96,11 +98,22 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(
         [
             click.argument("expr", required=False),
-            click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-                         help="Bind a parameter (a constant, like a, b, c in the seed). Repeatable."),
+            click.option(
+                "-p",
+                "--param",
+                "params",
+                multiple=True,
+                metavar="NAME=VALUE",
+                help="Bind a parameter (a constant, like a, b, c in the seed). Repeatable.",
+            ),
             click.option("--dtype", default="float32", show_default=True, help="float32 or float64."),
-            click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default=None,
-                         help="table (default on a terminal), json, or plain (default when piped)."),
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(FORMATS, case_sensitive=False),
+                default=None,
+                help="table (default on a terminal), json, or plain (default when piped).",
+            ),
             _traceback_option,
         ]
     ):
@@ -141,15 +154,34 @@ def cli() -> None:
 
 @cli.command()
 @_common
-@click.option("--at", "at", multiple=True, metavar="POINT",
-              help="Point: 0 for one variable, or x=0,y=1 (a missing variable is 0). Repeat for a batch.")
-@click.option("--at-file", "at_file", metavar="FILE",
-              help="Points from a file, one per line: CSV with a header (x,y), bare numbers, or x=1,y=2; - for stdin.")
+@click.option(
+    "--at",
+    "at",
+    multiple=True,
+    metavar="POINT",
+    help="Point: 0 for one variable, or x=0,y=1 (a missing variable is 0). Repeat for a batch.",
+)
+@click.option(
+    "--at-file",
+    "at_file",
+    metavar="FILE",
+    help="Points from a file, one per line: CSV with a header (x,y), bare numbers, or x=1,y=2; - for stdin.",
+)
 @click.option("--wrt", metavar="NAMES", help="Differentiate with respect to these (default: every variable).")
 @click.option("--watch", metavar="NAMES", help="Put these parameters on the tape so they get gradients.")
 @click.option("--order", type=int, default=1, show_default=True, help="Highest derivative order (nested tapes).")
-def grad(expr: str | None, params: tuple[str, ...], dtype: str, fmt: str | None, traceback: bool,
-         at: tuple[str, ...], at_file: str | None, wrt: str | None, watch: str | None, order: int) -> int:
+def grad(
+    expr: str | None,
+    params: tuple[str, ...],
+    dtype: str,
+    fmt: str | None,
+    traceback: bool,
+    at: tuple[str, ...],
+    at_file: str | None,
+    wrt: str | None,
+    watch: str | None,
+    order: int,
+) -> int:
     """Values, gradients, Hessians and higher derivatives with tf.GradientTape.
 
     Each derivative is shown beside SymPy's symbolic one. EXPR defaults to the seed's
@@ -175,8 +207,11 @@ def grad(expr: str | None, params: tuple[str, ...], dtype: str, fmt: str | None,
     if at_file:
         points = np.concatenate([points, config.read_points(at_file, problem.variables)])
     request = reports.grad_request(
-        problem, points, config.parse_names(wrt, names, "--wrt"),
-        config.parse_names(watch, list(problem.params), "--watch"), order,
+        problem,
+        points,
+        config.parse_names(wrt, names, "--wrt"),
+        config.parse_names(watch, names, "--watch"),
+        order,
     )
     report = reports.grad(request)
     _show_grad(report, _format(fmt))
@@ -199,21 +234,49 @@ def _show_grad(report: Any, fmt: str) -> None:
 
 @cli.command(name="minimize")
 @_common
-@click.option("--opt", "opt", default="sgd", show_default=True, metavar="NAME",
-              help="Any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, ftrl, lion, lamb, ...")
+@click.option(
+    "--opt",
+    "opt",
+    default="sgd",
+    show_default=True,
+    metavar="NAME",
+    help="Any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, ftrl, lion, lamb, ...",
+)
 @click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate.")
 @click.option("--steps", type=int, default=1000, show_default=True, help="Most steps to take.")
 @click.option("--from", "start", metavar="POINT", default=None, help="Start point (default: every variable 0).")
-@click.option("--graph/--eager", default=True, show_default=True,
-              help="One compiled tf.function loop, or a Python loop of eager steps.")
+@click.option(
+    "--graph/--eager",
+    default=True,
+    show_default=True,
+    help="One compiled tf.function loop, or a Python loop of eager steps.",
+)
 @click.option("--jit/--no-jit", default=True, show_default=True, help="Compile the graph loop with XLA.")
-@click.option("--style", type=click.Choice(["tape", "minimize"], case_sensitive=False), default="tape",
-              show_default=True, help="GradientTape + apply_gradients, or a loss callable (Keras 2's minimize).")
+@click.option(
+    "--style",
+    type=click.Choice(["tape", "minimize"], case_sensitive=False),
+    default="tape",
+    show_default=True,
+    help="GradientTape + apply_gradients, or a loss callable (Keras 2's minimize).",
+)
 @click.option("--tol", type=float, default=None, help="Stop when |grad| <= TOL (exit 3 if never reached).")
 @click.option("--every", type=int, default=None, help="A history row every K steps (default: about 20 rows).")
-def minimize_cmd(expr: str | None, params: tuple[str, ...], dtype: str, fmt: str | None, traceback: bool,
-                 opt: str, lr: float, steps: int, start: str | None, graph: bool, jit: bool, style: str,
-                 tol: float | None, every: int | None) -> int:
+def minimize_cmd(
+    expr: str | None,
+    params: tuple[str, ...],
+    dtype: str,
+    fmt: str | None,
+    traceback: bool,
+    opt: str,
+    lr: float,
+    steps: int,
+    start: str | None,
+    graph: bool,
+    jit: bool,
+    style: str,
+    tol: float | None,
+    every: int | None,
+) -> int:
     """Minimize EXPR with a Keras optimizer, eagerly or in one compiled loop.
 
     EXPR defaults to the seed's a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it
@@ -226,7 +289,7 @@ def minimize_cmd(expr: str | None, params: tuple[str, ...], dtype: str, fmt: str
       autodiff minimize "(x-3)**2 + (y+1)**2" --opt adam --lr 0.1 --tol 1e-6
       autodiff minimize --eager --style minimize --format json
     """
-    from . import config, optimize, reports
+    from . import config, optimize
 
     problem = config.load_problem(_read_expr(expr), params, dtype)
     settings = optimize.MinimizeSettings(
@@ -239,8 +302,7 @@ def minimize_cmd(expr: str | None, params: tuple[str, ...], dtype: str, fmt: str
         tol=None if tol is None else config.positive(tol, "--tol"),
         every=None if every is None else config.at_least(every, 1, "--every"),
     )
-    origin = (config.parse_point(start, problem.variables, "--from") if start
-              else {v: 0.0 for v in problem.variables})
+    origin = config.parse_point(start, problem.variables, "--from") if start else {v: 0.0 for v in problem.variables}
     report = _run_minimize(problem, origin, settings, _format(fmt))
     _show_minimize(report, _format(fmt))
     if report.outcome.status == "interrupted":
@@ -271,8 +333,13 @@ def _show_minimize(report: Any, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default=None,
-              help="table (default on a terminal), json, or plain.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS, case_sensitive=False),
+    default=None,
+    help="table (default on a terminal), json, or plain.",
+)
 @_traceback_option
 def tour(fmt: str | None, traceback: bool) -> int:
     """Run the seed tutorial's seven cells and compare with the numbers it printed.

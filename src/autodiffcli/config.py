@@ -86,7 +86,7 @@ def number(text: str, option: str) -> float:
         except AutodiffError as err:
             raise UsageError(f"{option}: {text!r} is not a number ({err.message})") from None
         if expr.free_symbols:
-            raise UsageError(f"{option}: {text!r} is not a number")
+            raise UsageError(f"{option}: {text!r} is not a number") from None
         try:
             value = float(expr)
         except (TypeError, ValueError, OverflowError):
@@ -149,7 +149,9 @@ def read_points(path: str, names: Sequence[str], option: str = "--at-file") -> n
         columns, body = header, lines[first + 1 :]
         for c in columns:
             if c not in names:
-                raise UsageError(f"{option}: column {c!r} is not a variable of the expression (it has {_listing(names)})")
+                raise UsageError(
+                    f"{option}: column {c!r} is not a variable of the expression (it has {_listing(names)})"
+                )
         if len(set(columns)) != len(columns):
             raise UsageError(f"{option}: a column is named twice in {head!r}")
     try:

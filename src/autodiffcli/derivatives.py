@@ -74,9 +74,7 @@ def derivatives(
     """
     tf = tensorflow()
     n = len(points)
-    env: dict[str, Any] = {
-        v: tf.Variable(tf.cast(points[:, j], f.dtype), name=v) for j, v in enumerate(variables)
-    }
+    env: dict[str, Any] = {v: tf.Variable(tf.cast(points[:, j], f.dtype), name=v) for j, v in enumerate(variables)}
     for name, value in params.items():
         # watched parameters get one copy per point, so their gradient is per point too
         env[name] = tf.fill([n], f.constant(value)) if name in watch else f.constant(value)
@@ -88,9 +86,7 @@ def derivatives(
 
     value = host(levels[0][()])
     gradient = {name: host(levels[1][(name,)]) if name in sources else None for name in wrt}
-    hessian = (
-        {a: {b: host(levels[2][(a, b)]) for b in sources} for a in sources} if order >= 2 else {}
-    )
+    hessian = {a: {b: host(levels[2][(a, b)]) for b in sources} for a in sources} if order >= 2 else {}
     higher = []
     if len(sources) == 1:
         (only,) = sources

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sympy
+from sympy.printing.str import StrPrinter
 
 from .errors import BudgetError, ExpressionError
 
@@ -33,9 +34,10 @@ class Limits:
     max_nodes: int = 4_000  # syntax nodes
     max_depth: int = 64  # nesting of parentheses, calls, powers and unary signs
     max_digits: int = 30  # significant digits in one number literal
+    max_literal_length: int = 64  # characters in one number literal
     max_literal_exponent: int = 308  # |e| in a literal such as 1e308
     max_exponent: int = 1_000  # |n| in a constant exponent such as x**n
-    max_constant_digits: int = 5_000  # digits of an exact constant power such as 9**9
+    max_constant_digits: int = 1_000  # digits of an exact constant such as 9**999 or a product of them
     time_s: float = 3.0  # wall clock for parsing and symbolic differentiation
 
 
@@ -80,9 +82,7 @@ class Token:
 def tokenize(text: str, limits: Limits = LIMITS) -> list[Token]:
     """Split ``text`` into tokens, refusing any character outside the grammar."""
     if len(text) > limits.max_length:
-        raise BudgetError(
-            f"expression is {len(text):,} characters long; the limit is {limits.max_length:,}"
-        )
+        raise BudgetError(f"expression is {len(text):,} characters long; the limit is {limits.max_length:,}")
     tokens: list[Token] = []
     depth = 0
     opened: list[int] = []
@@ -120,6 +120,8 @@ def tokenize(text: str, limits: Limits = LIMITS) -> list[Token]:
         raise ExpressionError("'(' is never closed", text, opened[-1])
     if not tokens:
         raise ExpressionError("empty expression")
+    if tokens[-1].kind == "op" and tokens[-1].text != ")":
+        raise ExpressionError(f"expression ends unexpectedly after {tokens[-1].text!r}", text, len(text.rstrip()))
     return tokens
 
 
@@ -141,11 +143,21 @@ def _unexpected(char: str) -> str:
 
 
 def _check_literal(tok: Token, text: str, limits: Limits) -> None:
+    if len(tok.text) > limits.max_literal_length:
+        raise BudgetError(
+            f"number is {len(tok.text):,} characters long; the limit is {limits.max_literal_length}",
+            text,
+            tok.start,
+            tok.start + len(tok.text),
+        )
     mantissa, _, exponent = tok.text.lower().partition("e")
     digits = mantissa.replace(".", "").lstrip("0")
     if len(digits) > limits.max_digits:
         raise BudgetError(
-            f"number has {len(digits)} digits; the limit is {limits.max_digits}", text, tok.start, tok.start + len(tok.text)
+            f"number has {len(digits)} digits; the limit is {limits.max_digits}",
+            text,
+            tok.start,
+            tok.start + len(tok.text),
         )
     if exponent and abs(int(exponent)) > limits.max_literal_exponent:
         raise BudgetError(
@@ -260,15 +272,27 @@ class _Builder:
 
     def build(self, node: ast.expr, depth: int) -> sympy.Expr:
         if depth > self.limits.max_depth:
-            raise self.fail(f"expression nests deeper than the limit of {self.limits.max_depth} levels", node, BudgetError)
+            raise self.fail(
+                f"expression nests deeper than the limit of {self.limits.max_depth} levels", node, BudgetError
+            )
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-            return sympy.Add(*(sign * self.build(term, depth + 1) for sign, term in self._chain(node, ast.Add, ast.Sub)))
+            return sympy.Add(
+                *(sign * self.build(term, depth + 1) for sign, term in self._chain(node, ast.Add, ast.Sub))
+            )
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)):
-            factors = [
-                self.build(f, depth + 1) if sign > 0 else self._inverse(f, depth)
-                for sign, f in self._chain(node, ast.Mult, ast.Div)
-            ]
-            return sympy.Mul(*factors)
+            chain = self._chain(node, ast.Mult, ast.Div)
+            # -a*b parses as (-a)*b; build it as -(a*b), the way SymPy prints it, so that
+            # canonical text reads back to the same expression
+            negate = False
+            head = chain[0][1]
+            while isinstance(head, ast.UnaryOp) and isinstance(head.op, (ast.USub, ast.UAdd)):
+                negate ^= isinstance(head.op, ast.USub)
+                head = head.operand
+            chain[0] = (1, head)
+            factors = [self.build(f, depth + 1) if sign > 0 else self._inverse(f, depth) for sign, f in chain]
+            self._check_constant_size(factors, node)
+            product = sympy.Mul(*factors)
+            return -product if negate else product
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             return self._power(node, depth)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -291,6 +315,15 @@ class _Builder:
         out.append((1, node))
         out.reverse()
         return out
+
+    def _check_constant_size(self, factors: list[sympy.Expr], node: ast.expr) -> None:
+        digits = sum(max(_log10(f.p), _log10(f.q)) for f in factors if f.is_Rational)
+        if digits > self.limits.max_constant_digits:
+            raise self.fail(
+                f"constant product has about {digits:,.0f} digits; the limit is {self.limits.max_constant_digits:,}",
+                node,
+                BudgetError,
+            )
 
     def _inverse(self, node: ast.expr, depth: int) -> sympy.Expr:
         value = self.build(node, depth + 1)
@@ -372,9 +405,16 @@ def did_you_mean(name: str, known: dict[str, object] | list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+class _Printer(StrPrinter):
+    """SymPy's text, in this parser's vocabulary (``abs``, not ``Abs``)."""
+
+    def _print_Abs(self, expr: sympy.Abs) -> str:
+        return f"abs({self._print(expr.args[0])})"
+
+
 def canonical(expr: sympy.Expr) -> str:
     """The expression as text this parser reads back to the same expression."""
-    return sympy.sstr(expr, order="lex")
+    return _Printer({"order": "lex"}).doprint(expr)
 
 
 def variables(expr: sympy.Expr) -> list[str]:

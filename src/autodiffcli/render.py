@@ -11,12 +11,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-
-import numpy as np
 
 from .numerics import fmt, plain_text, rounded
 from .optimize import OPTIMIZERS, Row
@@ -182,7 +181,9 @@ def history_table(rows: list[Row], names: tuple[str, ...], dtype: str, title: st
     table.add_column("f", justify="right")
     table.add_column("|grad|", justify="right")
     for row in rows:
-        table.add_row(str(row.step), *(fmt(row.x[n], dtype) for n in names), fmt(row.f, dtype), fmt(row.grad_norm, dtype))
+        table.add_row(
+            str(row.step), *(fmt(row.x[n], dtype) for n in names), fmt(row.f, dtype), fmt(row.grad_norm, dtype)
+        )
     return table
 
 

@@ -19,7 +19,7 @@ from .derivatives import Derivatives, derivatives
 from .errors import ExitCode, NumericError, UsageError
 from .numerics import explain_derivative, explain_value, fmt, point_text
 from .optimize import MinimizeSettings, Outcome, Reporter, run
-from .parse import LIMITS, time_limit
+from .parse import LIMITS, canonical, time_limit
 from .tf_build import TFFunction
 
 
@@ -47,7 +47,9 @@ def grad_request(
         raise UsageError("the expression has no variables to differentiate (all its names are parameters)")
     for name in watch:
         if name not in problem.params:
-            raise UsageError(f"--watch: {name!r} is a variable, and variables are always watched; --watch is for parameters")
+            raise UsageError(
+                f"--watch: {name!r} is a variable, and variables are always watched; --watch is for parameters"
+            )
     wrt = tuple(wrt) or (*problem.variables, *watch)
     if points is None or len(points) == 0:
         points = np.zeros((1, len(problem.variables)))
@@ -79,12 +81,12 @@ def symbolic_derivatives(req: GradRequest) -> dict[str, object]:
     expr, sources = req.problem.expr, req.sources
     sym = {n: sympy.Symbol(n, real=True) for n in req.wrt}
     with time_limit(LIMITS.time_s, "symbolic differentiation"):
-        out: dict[str, object] = {"gradient": {n: sympy.sstr(sympy.diff(expr, sym[n])) for n in req.wrt}}
+        out: dict[str, object] = {"gradient": {n: canonical(sympy.diff(expr, sym[n])) for n in req.wrt}}
         if req.order >= 2:
-            out["hessian"] = {a: {b: sympy.sstr(sympy.diff(expr, sym[a], sym[b])) for b in sources} for a in sources}
+            out["hessian"] = {a: {b: canonical(sympy.diff(expr, sym[a], sym[b])) for b in sources} for a in sources}
         if len(sources) == 1:
             (only,) = sources
-            out["derivatives"] = [sympy.sstr(sympy.diff(expr, sym[only], k)) for k in range(1, req.order + 1)]
+            out["derivatives"] = [canonical(sympy.diff(expr, sym[only], k)) for k in range(1, req.order + 1)]
     return out
 
 
@@ -103,8 +105,11 @@ def _grad_warnings(report: GradReport) -> list[str]:
     p = req.problem
     out: list[str] = []
     bad = ~np.isfinite(r.value)
-    for arr in [*(g for g in r.gradient.values() if g is not None), *r.higher,
-                *(h for row in r.hessian.values() for h in row.values())]:
+    for arr in [
+        *(g for g in r.gradient.values() if g is not None),
+        *r.higher,
+        *(h for row in r.hessian.values() for h in row.values()),
+    ]:
         bad |= ~np.isfinite(arr)
     for i in np.flatnonzero(bad)[:5]:
         env = {**p.params, **req.point(i)}
@@ -146,7 +151,15 @@ class MinimizeReport:
 def check_start(problem: Problem, start: Mapping[str, float]) -> str | None:
     """Why f or its gradient is not finite at the start point, or None when all is well."""
     f = TFFunction(problem.expr, problem.dtype)
-    d = derivatives(f, np.array([[start[v] for v in problem.variables]]), problem.variables, problem.params, problem.variables, (), 1)
+    d = derivatives(
+        f,
+        np.array([[start[v] for v in problem.variables]]),
+        problem.variables,
+        problem.params,
+        problem.variables,
+        (),
+        1,
+    )
     env = {**problem.params, **start}
     if not math.isfinite(d.value[0]):
         return f"the start point {point_text(start)} is not usable: " + explain_value(problem.expr, env, problem.dtype)

@@ -97,8 +97,13 @@ class TFFunction:
     def _power(self, base_e: sympy.Expr, exp_e: sympy.Expr) -> Node:
         tf = self.tf
         base = self._compile(base_e)
-        special = {2: tf.math.square, sympy.Rational(1, 2): tf.math.sqrt, -1: tf.math.reciprocal,
-                   sympy.Rational(-1, 2): tf.math.rsqrt, 1: tf.identity}
+        special = {
+            2: tf.math.square,
+            sympy.Rational(1, 2): tf.math.sqrt,
+            -1: tf.math.reciprocal,
+            sympy.Rational(-1, 2): tf.math.rsqrt,
+            1: tf.identity,
+        }
         if exp_e in special:
             op = special[exp_e]
             return lambda env: op(base(env))

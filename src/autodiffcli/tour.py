@@ -13,8 +13,8 @@ from rich.table import Table
 from .config import load_problem
 from .numerics import fmt
 from .optimize import MinimizeSettings
-from .reports import grad, grad_request, minimize
 from .render import dumps
+from .reports import grad, grad_request, minimize
 
 
 @dataclass(frozen=True)
@@ -55,26 +55,55 @@ def _min(**kw: object) -> dict[str, float | None]:
 
 def _cells() -> list[tuple[int, str, str, dict[str, float | None], Callable[[], dict[str, float | None]]]]:
     return [
-        (1, "A tape records y = a*x**2 + b*x + c; x is a Variable, so it gets a gradient, the constant a gets None.",
-         "autodiff grad --wrt x,a", {"dy/dx": -2.0, "dy/da": None},
-         lambda: _rename(_grad("x,a"), {"x": "dy/dx", "a": "dy/da"})),
-        (2, "tape.watch puts the constants a, b, c on the tape, so they get gradients too.",
-         "autodiff grad --wrt x,a,b,c --watch a,b,c", {"dy/da": 0.0, "dy/dc": 1.0},
-         lambda: _rename(_grad("x,a,b,c", "a,b,c"), {"a": "dy/da", "c": "dy/dc"})),
-        (3, "Nested tapes give the second derivative.",
-         "autodiff grad --order 2", {"d2y/dx2": 2.0}, lambda: _grad("x", order=2)),
-        (4, "SGD(0.01), 1000 eager steps of GradientTape + apply_gradients.",
-         "autodiff minimize --opt sgd --eager --style tape", {"y": 0.0, "x": 0.999998569},
-         lambda: _min(optimizer="sgd", graph=False, style="tape")),
-        (5, "The same with a loss callable (Keras 2's optimizer.minimize, which Keras 3 dropped).",
-         "autodiff minimize --opt sgd --eager --style minimize", {"y": 0.0, "x": 0.999998569},
-         lambda: _min(optimizer="sgd", graph=False, style="minimize")),
-        (6, "Adam(0.01), 1000 steps in one tf.function loop over tf.range (here also XLA-compiled).",
-         "autodiff minimize --opt adam --graph", {"y": 0.0, "x": 1.00000083},
-         lambda: _min(optimizer="adam", graph=True, jit=True)),
-        (7, "Adam(0.01), only 100 minimize steps (the seed unrolled a Python range; we loop over tf.range).",
-         "autodiff minimize --opt adam --steps 100 --style minimize", {"y": 0.0503761768},
-         lambda: _min(optimizer="adam", steps=100, style="minimize")),
+        (
+            1,
+            "A tape records y = a*x**2 + b*x + c; x is a Variable, so it gets a gradient, the constant a gets None.",
+            "autodiff grad --wrt x,a",
+            {"dy/dx": -2.0, "dy/da": None},
+            lambda: _rename(_grad("x,a"), {"x": "dy/dx", "a": "dy/da"}),
+        ),
+        (
+            2,
+            "tape.watch puts the constants a, b, c on the tape, so they get gradients too.",
+            "autodiff grad --wrt x,a,b,c --watch a,b,c",
+            {"dy/da": 0.0, "dy/dc": 1.0},
+            lambda: _rename(_grad("x,a,b,c", "a,b,c"), {"a": "dy/da", "c": "dy/dc"}),
+        ),
+        (
+            3,
+            "Nested tapes give the second derivative.",
+            "autodiff grad --order 2",
+            {"d2y/dx2": 2.0},
+            lambda: _grad("x", order=2),
+        ),
+        (
+            4,
+            "SGD(0.01), 1000 eager steps of GradientTape + apply_gradients.",
+            "autodiff minimize --opt sgd --eager --style tape",
+            {"y": 0.0, "x": 0.999998569},
+            lambda: _min(optimizer="sgd", graph=False, style="tape"),
+        ),
+        (
+            5,
+            "The same with a loss callable (Keras 2's optimizer.minimize, which Keras 3 dropped).",
+            "autodiff minimize --opt sgd --eager --style minimize",
+            {"y": 0.0, "x": 0.999998569},
+            lambda: _min(optimizer="sgd", graph=False, style="minimize"),
+        ),
+        (
+            6,
+            "Adam(0.01), 1000 steps in one tf.function loop over tf.range (here also XLA-compiled).",
+            "autodiff minimize --opt adam --graph",
+            {"y": 0.0, "x": 1.00000083},
+            lambda: _min(optimizer="adam", graph=True, jit=True),
+        ),
+        (
+            7,
+            "Adam(0.01), only 100 minimize steps (the seed unrolled a Python range; we loop over tf.range).",
+            "autodiff minimize --opt adam --steps 100 --style minimize",
+            {"y": 0.0503761768},
+            lambda: _min(optimizer="adam", steps=100, style="minimize"),
+        ),
     ]
 
 
@@ -92,14 +121,24 @@ def run_all() -> list[Cell]:
 
 def show(cells: list[Cell], fmt_name: str, console: Console) -> None:
     if fmt_name == "json":
-        click.echo(dumps({
-            "schema": "autodiff.tour/1",
-            "cells": [
-                {"cell": c.number, "explanation": c.explanation, "command": c.command,
-                 "seed": c.seed, "autodiff": c.ours, "matches": c.matches}
-                for c in cells
-            ],
-        }))
+        click.echo(
+            dumps(
+                {
+                    "schema": "autodiff.tour/1",
+                    "cells": [
+                        {
+                            "cell": c.number,
+                            "explanation": c.explanation,
+                            "command": c.command,
+                            "seed": c.seed,
+                            "autodiff": c.ours,
+                            "matches": c.matches,
+                        }
+                        for c in cells
+                    ],
+                }
+            )
+        )
         return
     if fmt_name == "plain":
         for c in cells:
@@ -109,8 +148,14 @@ def show(cells: list[Cell], fmt_name: str, console: Console) -> None:
     for name in ("cell", "what it shows", "equivalent command", "seed printed", "autodiff", ""):
         table.add_column(name)
     for c in cells:
-        table.add_row(str(c.number), c.explanation, c.command, _values(c.seed), _values(c.ours),
-                      "[green]match[/]" if c.matches else "[red]differs[/]")
+        table.add_row(
+            str(c.number),
+            c.explanation,
+            c.command,
+            _values(c.seed),
+            _values(c.ours),
+            "[green]match[/]" if c.matches else "[red]differs[/]",
+        )
     console.print(table)
 
 

@@ -1,0 +1,88 @@
+"""The command surface: help, version, the error boundary, the tour."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from autodiffcli.cli import cli
+
+from conftest import ROOT, error_lines, invoke
+
+COMMANDS = sorted(cli.commands)
+
+
+def test_commands_are_the_documented_three():
+    assert COMMANDS == ["grad", "minimize", "tour"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example_and_is_in_the_readme(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert f"autodiff {command}" in result.stdout  # the docstring's example
+    assert "Usage: autodiff " + command in result.stdout
+    readme = (ROOT / "README.md").read_text()
+    assert f"autodiff {command}" in readme
+    assert f"### `autodiff {command}" in readme
+
+
+def test_group_help_and_version():
+    result = invoke("--help")
+    assert result.exit_code == 0 and "grad" in result.stdout and "minimize" in result.stdout
+    version = invoke("--version")
+    assert version.exit_code == 0
+    assert re.fullmatch(r"autodiff, version \d+\.\d+\.\d+\n", version.stdout)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["grad", "sinn(x)"], "did you mean 'sin'"),
+        (["grad", "x+"], "ends unexpectedly"),
+        (["grad", "--bogus"], "--bogus"),
+        (["minimize", "--lr", "abc"], "--lr"),
+        (["minimize", "--opt", "adamm"], "did you mean 'adam'"),
+        (["grad", "--format", "xml"], "--format"),
+        (["nosuchcommand"], "nosuchcommand"),
+    ],
+)
+def test_errors_are_one_line_with_exit_2(args, needle):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    (line,) = error_lines(result.stderr)
+    assert needle in line
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    # anything after the Error line is the caret excerpt, indented
+    assert all(ln.startswith("  ") for ln in result.stderr.splitlines()[1:])
+
+
+def test_expression_error_shows_caret_under_the_offending_place():
+    result = invoke("grad", "x + foo(2)")
+    assert result.stderr.splitlines() == [
+        "Error: unknown function 'foo'",
+        "  x + foo(2)",
+        "      ^^^",
+    ]
+
+
+def test_tour_reproduces_all_seven_seed_results():
+    result = invoke("tour", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    cells = json.loads(result.stdout)["cells"]
+    assert [c["cell"] for c in cells] == [1, 2, 3, 4, 5, 6, 7]
+    assert all(c["matches"] for c in cells)
+    # the seed's printed numbers, cell by cell
+    assert cells[0]["seed"] == {"dy/dx": -2.0, "dy/da": None}
+    assert cells[6]["seed"] == {"y": 0.0503761768}
+    assert all(c["command"].startswith("autodiff ") for c in cells)
+
+
+def test_tour_table_names_each_cell():
+    result = invoke("tour", "--format", "table")
+    assert result.exit_code == 0
+    assert result.stdout.count("match") >= 7
+    assert "differs" not in result.stdout
