@@ -79,7 +79,8 @@ def goal5_batch(plan: Plan, progress: Callable[[str], None]) -> list[Measurement
     with tempfile.TemporaryDirectory(prefix="autodiff-bench-") as tmp:
         work = Path(tmp)
         progress("writing point files")
-        files = {n: work / f"points-{n}.csv" for n in (sorted({1, *plan.batch_sizes, BIG}) if available else [BIG])}
+        sizes = sorted({1, *plan.batch_sizes, BIG}) if available else [BIG]
+        files = {n: work / f"points-{n}.csv" for n in sizes}
         for n, path in files.items():
             write_points(path, n)
         if not available:

@@ -57,7 +57,7 @@ def cells(m: Measurement) -> tuple[str, ...]:
     target = f"= {m.target:g}" if m.exact else f"<= {m.target:.2f}x"
     result = {True: "pass", False: "FAIL", None: "n/a"}[m.passed]
     if m.note:
-        result = f"{result}: {m.note}"
+        result = m.note if m.note.startswith("error") else f"{result}: {m.note}"
     return m.goal, figure(m.ours, m.unit), figure(m.baseline, m.unit), ratio, target, result
 
 

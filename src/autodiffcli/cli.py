@@ -17,7 +17,6 @@ from rich.console import Console
 
 from . import __version__
 from .errors import AutodiffError, BudgetError, ExitCode, UsageError
-from .parse import LIMITS
 
 FORMATS = ("table", "json", "plain")
 
@@ -124,6 +123,8 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
 def _read_expr(expr: str | None) -> str | None:
     if expr != "-":
         return expr
+    from .parse import LIMITS
+
     text = sys.stdin.read(LIMITS.max_length + 1)
     if len(text) > LIMITS.max_length:
         raise BudgetError(f"expression on stdin is longer than the limit of {LIMITS.max_length:,} characters")

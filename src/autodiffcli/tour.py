@@ -7,11 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
+import numpy as np
 from rich.console import Console
-from rich.table import Table
 
 from .config import load_problem
-from .numerics import fmt
 from .optimize import MinimizeSettings
 from .render import dumps
 from .reports import grad, grad_request, minimize
@@ -22,12 +21,16 @@ class Cell:
     number: int
     explanation: str
     command: str
-    seed: dict[str, float | None]  # what the seed printed, by name
+    printed: dict[str, str]  # what the seed printed, by name, as it printed it
     ours: dict[str, float | None]
 
     @property
+    def seed(self) -> dict[str, float | None]:
+        return {k: None if v == "None" else float(v) for k, v in self.printed.items()}
+
+    @property
     def matches(self) -> bool:
-        return all(_same(self.seed[k], self.ours.get(k)) for k in self.seed)
+        return all(_same(v, self.ours.get(k)) for k, v in self.seed.items())
 
 
 def _same(seed: float | None, ours: float | None) -> bool:
@@ -53,55 +56,55 @@ def _min(**kw: object) -> dict[str, float | None]:
     return {"y": o.f, "x": o.x["x"]}
 
 
-def _cells() -> list[tuple[int, str, str, dict[str, float | None], Callable[[], dict[str, float | None]]]]:
+def _cells() -> list[tuple[int, str, str, dict[str, str], Callable[[], dict[str, float | None]]]]:
     return [
         (
             1,
             "A tape records y = a*x**2 + b*x + c; x is a Variable, so it gets a gradient, the constant a gets None.",
             "autodiff grad --wrt x,a",
-            {"dy/dx": -2.0, "dy/da": None},
+            {"dy/dx": "-2.0", "dy/da": "None"},
             lambda: _rename(_grad("x,a"), {"x": "dy/dx", "a": "dy/da"}),
         ),
         (
             2,
             "tape.watch puts the constants a, b, c on the tape, so they get gradients too.",
             "autodiff grad --wrt x,a,b,c --watch a,b,c",
-            {"dy/da": 0.0, "dy/dc": 1.0},
+            {"dy/da": "0.0", "dy/dc": "1.0"},
             lambda: _rename(_grad("x,a,b,c", "a,b,c"), {"a": "dy/da", "c": "dy/dc"}),
         ),
         (
             3,
             "Nested tapes give the second derivative.",
             "autodiff grad --order 2",
-            {"d2y/dx2": 2.0},
+            {"d2y/dx2": "2.0"},
             lambda: _grad("x", order=2),
         ),
         (
             4,
             "SGD(0.01), 1000 eager steps of GradientTape + apply_gradients.",
             "autodiff minimize --opt sgd --eager --style tape",
-            {"y": 0.0, "x": 0.999998569},
+            {"y": "0", "x": "0.999998569"},
             lambda: _min(optimizer="sgd", graph=False, style="tape"),
         ),
         (
             5,
             "The same with a loss callable (Keras 2's optimizer.minimize, which Keras 3 dropped).",
             "autodiff minimize --opt sgd --eager --style minimize",
-            {"y": 0.0, "x": 0.999998569},
+            {"y": "0", "x": "0.999998569"},
             lambda: _min(optimizer="sgd", graph=False, style="minimize"),
         ),
         (
             6,
             "Adam(0.01), 1000 steps in one tf.function loop over tf.range (here also XLA-compiled).",
             "autodiff minimize --opt adam --graph",
-            {"y": 0.0, "x": 1.00000083},
+            {"y": "0", "x": "1.00000083"},
             lambda: _min(optimizer="adam", graph=True, jit=True),
         ),
         (
             7,
             "Adam(0.01), only 100 minimize steps (the seed unrolled a Python range; we loop over tf.range).",
             "autodiff minimize --opt adam --steps 100 --style minimize",
-            {"y": 0.0503761768},
+            {"y": "0.0503761768"},
             lambda: _min(optimizer="adam", steps=100, style="minimize"),
         ),
     ]
@@ -144,20 +147,16 @@ def show(cells: list[Cell], fmt_name: str, console: Console) -> None:
         for c in cells:
             click.echo(f"{c.number} {'ok' if c.matches else 'MISMATCH'} {_values(c.ours)}")
         return
-    table = Table(title="The seed tutorial, cell by cell", title_justify="left", show_lines=True)
-    for name in ("cell", "what it shows", "equivalent command", "seed printed", "autodiff", ""):
-        table.add_column(name)
+    console.print("[bold]The seed tutorial, cell by cell[/]")
     for c in cells:
-        table.add_row(
-            str(c.number),
-            c.explanation,
-            c.command,
-            _values(c.seed),
-            _values(c.ours),
-            "[green]match[/]" if c.matches else "[red]differs[/]",
-        )
-    console.print(table)
+        verdict = "[green]match[/]" if c.matches else "[red]differs[/]"
+        console.print()
+        console.print(f"[bold]Cell {c.number}.[/] {c.explanation}")
+        console.print(f"  $ {c.command}", highlight=False)
+        console.print(f"  seed printed: {', '.join(f'{k} = {v}' for k, v in c.printed.items())}", highlight=False)
+        console.print(f"  autodiff:     {_values(c.ours)}  {verdict}", highlight=False)
 
 
 def _values(values: dict[str, float | None]) -> str:
-    return ", ".join(f"{k} = {'None' if v is None else fmt(v, 'float32')}" for k, v in values.items())
+    """Our float32 results the way the seed's tf.print wrote them (9 significant digits)."""
+    return ", ".join(f"{k} = {'None' if v is None else f'{float(np.float32(v)):.9g}'}" for k, v in values.items())

@@ -1,0 +1,66 @@
+"""The README's console examples: parse them, run them, and (with --update) refresh them.
+
+An example is a ```console block whose first line is ``$ autodiff ...``; the rest of the
+block is what the command prints (stdout, then stderr). Commands run through click's
+CliRunner, with ``--format table`` added when the example gives no format, since that is
+the default on a terminal.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCK = re.compile(r"```console\n\$ (autodiff[^\n]*)\n(.*?)```", re.DOTALL)
+VARYING = [  # timings change from run to run
+    (re.compile(r"optimize time │ [0-9.]+ s"), "optimize time │ * s"),
+    (re.compile(r'"optimize_s": [0-9.e-]+'), '"optimize_s": *'),
+]
+
+
+@dataclass(frozen=True)
+class Example:
+    command: str
+    output: str
+
+    @property
+    def args(self) -> list[str]:
+        args = shlex.split(self.command)[1:]
+        return args if "--format" in args or "--help" in args else [*args, "--format", "table"]
+
+
+def examples(text: str) -> list[Example]:
+    return [Example(m.group(1), m.group(2)) for m in BLOCK.finditer(text)]
+
+
+def run(example: Example) -> str:
+    from click.testing import CliRunner
+
+    from autodiffcli.cli import cli
+
+    result = CliRunner().invoke(cli, example.args)
+    return result.stdout + result.stderr
+
+
+def normalize(text: str) -> str:
+    for pattern, replacement in VARYING:
+        text = pattern.sub(replacement, text)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def update() -> None:
+    text = README.read_text()
+
+    def fill(m: re.Match[str]) -> str:
+        return f"```console\n$ {m.group(1)}\n{run(Example(m.group(1), ''))}```"
+
+    README.write_text(BLOCK.sub(fill, text))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--update"]:
+        update()
