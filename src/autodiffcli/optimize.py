@@ -257,11 +257,17 @@ def _finite_below(problem: Problem, bound: float) -> bool:
 class _Loop:
     """Advances the optimization by n steps: a Python loop (eager) or one compiled call.
 
-    The compiled loop is a ``tf.while_loop`` over a step count given as a tensor, so it is
-    traced once whatever the number of steps or chunks; the seed's cell 7 unrolled a Python
-    ``range`` inside ``tf.function`` instead, and its trace time grew with the step count.
-    Each iteration applies the gradient of the current point, then evaluates the new point;
-    a non-finite value or gradient stops the loop and the previous point is restored.
+    The compiled loops run over a step count given as a tensor, so each is traced once
+    whatever the number of steps or chunks; the seed's cell 7 unrolled a Python ``range``
+    inside ``tf.function`` instead, and its trace time grew with the step count.
+
+    Two loops, so that the common case costs no more per step than the seed's own:
+
+    * fast: the seed's step exactly (tape, gradient, apply), with the value and gradient
+      checked once, at the end of the chunk. If they are not finite, the chunk is undone
+      (variables and optimizer state restored) and replayed by the checked loop.
+    * checked: every step evaluates the new point and stops at once on a non-finite
+      value or gradient (restoring the previous point) or, with ``--tol``, on convergence.
     """
 
     def __init__(self, problem: Problem, optimizer: Any, settings: MinimizeSettings) -> None:
@@ -270,24 +276,45 @@ class _Loop:
         self.settings = settings
         self.traces = 0
         tf = problem.tf
-        self._grads = problem.value_and_grad()[1]
+        self._grads: list[Any] | None = None
         if settings.graph:
-            self._compiled = tf.function(self._chunk, jit_compile=settings.jit, autograph=False)
+            self._fast = tf.function(self._fast_chunk, jit_compile=settings.jit)
+            self._checked = tf.function(self._checked_chunk, jit_compile=settings.jit, autograph=False)
+        else:
+            self._fast, self._checked = self._fast_chunk, self._checked_chunk
 
-    def _update(self, grads: list[Any]) -> tuple[Any, list[Any]]:
+    def _step(self) -> None:
+        """One step of the seed's loop, in the chosen style."""
         p = self.problem
         if self.settings.style == "minimize":
-            value, new = minimize(self.optimizer, p.loss, p.variables)
-            del value
-            return p.value_and_grad()
-        self.optimizer.apply_gradients(zip(grads, p.variables))
-        return p.value_and_grad()
+            minimize(self.optimizer, p.loss, p.variables)
+        else:
+            grads = p.value_and_grad()[1]
+            self.optimizer.apply_gradients(zip(grads, p.variables))
 
-    def _chunk(self, n: Any, grads: list[Any]) -> tuple[Any, ...]:
-        self.traces += 1  # runs only while tracing
+    def _fast_chunk(self, n: Any) -> tuple[Any, list[Any]]:
+        self.traces += self.settings.graph  # counts traces: in graph mode this runs only while tracing
+        tf = self.problem.tf
+        if self.settings.graph:
+            for _ in tf.range(n):  # AutoGraph turns this into one tf.while_loop (cell 6)
+                self._step()
+        else:
+            for _ in range(int(n)):
+                self._step()
+        return self.problem.value_and_grad()
+
+    def _checked_chunk(self, n: Any, grads: list[Any]) -> tuple[Any, ...]:
+        self.traces += self.settings.graph
         tf = self.problem.tf
         tol = self.settings.tol
         variables = self.problem.variables
+
+        def update(g: list[Any]) -> tuple[Any, list[Any]]:
+            if self.settings.style == "minimize":
+                minimize(self.optimizer, self.problem.loss, variables)
+            else:
+                self.optimizer.apply_gradients(zip(g, variables))
+            return self.problem.value_and_grad()
 
         def cond(i: Any, status: Any, y: Any, norm: Any, g: list[Any], prev: list[Any]) -> Any:
             return (i < n) & tf.equal(status, RUNNING)
@@ -295,32 +322,35 @@ class _Loop:
         def body(i: Any, status: Any, y: Any, norm: Any, g: list[Any], prev: list[Any]) -> tuple[Any, ...]:
             prev = [tf.identity(v.read_value()) for v in variables]
             with tf.control_dependencies(prev):
-                y, g = self._update(g)
+                y, g = update(g)
             status, norm = _status(tf, y, g, tol)
             return i + 1, status, y, norm, g, prev
 
         zero = tf.constant(0.0, variables[0].dtype)
         start = [tf.identity(v.read_value()) for v in variables]
-        i, status, y, norm, g, prev = tf.while_loop(
-            cond, body, (tf.constant(0), tf.constant(RUNNING), zero, zero, grads, start)
-        )
-        return i, status, y, norm, g, prev
+        if not self.settings.graph:  # the same loop, run eagerly step by step
+            i, status, y, norm, g, prev = tf.constant(0), tf.constant(RUNNING), zero, zero, grads, start
+            while bool(cond(i, status, y, norm, g, prev)):
+                i, status, y, norm, g, prev = body(i, status, y, norm, g, prev)
+            return i, status, y, norm, g, prev
+        return tf.while_loop(cond, body, (tf.constant(0), tf.constant(RUNNING), zero, zero, grads, start))
 
     def advance(self, n: int) -> tuple[int, int, Any, Any]:
         """Run up to n steps; returns (steps kept, status, f, |grad|) at the current point."""
         tf = self.problem.tf
-        if self.settings.graph:
-            i, status, y, norm, g, prev = self._compiled(tf.constant(n), self._grads)
-            taken, status = int(i), int(status)
-        else:
-            taken, status = 0, RUNNING
-            g = self._grads
-            while taken < n and status == RUNNING:
-                prev = [tf.identity(v.read_value()) for v in self.problem.variables]
-                y, g = self._update(g)
-                status_t, norm = _status(tf, y, g, self.settings.tol)
-                status = int(status_t)
-                taken += 1
+        count = tf.constant(n)
+        if self.settings.tol is None:
+            saved = self._snapshot()
+            y, g = self._fast(count)
+            status, norm = _status(tf, y, g, None)
+            if int(status) == RUNNING:
+                self._grads = g
+                return n, RUNNING, y, norm
+            self._restore(saved)  # undo the chunk and find the failing step
+        if self._grads is None:
+            self._grads = self.problem.value_and_grad()[1]
+        i, status, y, norm, g, prev = self._checked(count, self._grads)
+        taken, status = int(i), int(status)
         if status == DIVERGED:
             for v, p in zip(self.problem.variables, prev):
                 v.assign(p)
@@ -329,3 +359,14 @@ class _Loop:
             norm = _status(tf, y, g, None)[1]
         self._grads = g
         return taken, status, y, norm
+
+    def _snapshot(self) -> list[Any]:
+        return [v.numpy() for v in self._state()]
+
+    def _restore(self, saved: list[Any]) -> None:
+        for v, value in zip(self._state(), saved):
+            v.assign(value)
+        self._grads = None
+
+    def _state(self) -> list[Any]:
+        return [*self.problem.variables, *self.optimizer.variables]
