@@ -6,11 +6,14 @@ every message names the option it is about.
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 import numpy as np
 import sympy
@@ -124,42 +127,50 @@ def read_points(path: str, names: Sequence[str], option: str = "--at-file") -> n
     for a one-variable expression, or lines like ``x=1,y=2``.
     """
     try:
-        if path == "-":
-            lines = sys.stdin.read().splitlines()
-        else:
-            with open(path, encoding="utf-8") as handle:
-                lines = handle.read().splitlines()
+        handle = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
     except OSError as err:
         raise UsageError(f"{option}: cannot read {path!r}: {err.strerror or err}") from None
+    try:
+        with handle:
+            return _read_points(handle, path, names, option)
     except UnicodeDecodeError:
         raise UsageError(f"{option}: {path!r} is not a UTF-8 text file") from None
-    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
-    if first is None:
-        raise UsageError(f"{option}: {path!r} has no points")
-    head = lines[first]
+
+
+def _read_points(handle: TextIO, path: str, names: Sequence[str], option: str) -> np.ndarray:
+    head, skipped = "", 0
+    while not head.strip():
+        head = handle.readline()
+        skipped += 1
+        if not head:
+            raise UsageError(f"{option}: {path!r} has no points")
     if "=" in head:
-        rows = [parse_point(ln, names, f"{option} line {i + 1}") for i, ln in enumerate(lines) if ln.strip()]
+        lines = [head, *handle.read().splitlines()]
+        rows = [parse_point(ln, names, f"{option} line {skipped + i}") for i, ln in enumerate(lines) if ln.strip()]
         return points_array(rows, names)
     header = [c.strip() for c in head.split(",")]
     if all(_is_number(c) for c in header):
         if len(names) != 1 or len(header) != 1:
             raise UsageError(f"{option}: the first line must name the columns ({','.join(names)})")
-        columns, body = list(names), lines[first:]
+        columns, body, first_line = list(names), itertools.chain([head], handle), skipped
     else:
-        columns, body = header, lines[first + 1 :]
+        columns, body, first_line = header, handle, skipped + 1
         for c in columns:
             if c not in names:
                 raise UsageError(
                     f"{option}: column {c!r} is not a variable of the expression (it has {_listing(names)})"
                 )
         if len(set(columns)) != len(columns):
-            raise UsageError(f"{option}: a column is named twice in {head!r}")
+            raise UsageError(f"{option}: a column is named twice in {head.strip()!r}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             data = np.loadtxt(body, delimiter=",", ndmin=2, dtype=np.float64)
     except (ValueError, UserWarning) as err:
-        raise UsageError(f"{option}: {_one_line(err)}") from None
+        message = _one_line(err).split(";")[0].rstrip(".")
+        base = first_line - 1 if "columns changed" in message else first_line  # numpy counts that one from 1
+        message = re.sub(r"at row (\d+)", lambda m: f"on line {int(m.group(1)) + base}", message)
+        raise UsageError(f"{option}: {message}") from None
     if data.size == 0:
         raise UsageError(f"{option}: {path!r} has no points")
     if data.shape[1] != len(columns):
