@@ -217,3 +217,28 @@ def test_float64_minimize():
     data = minimize_json("(x-0.1)**2", "--dtype", "float64", "--opt", "sgd", "--lr", "0.1")
     assert data["dtype"] == "float64"
     assert data["x"]["x"] == pytest.approx(0.1, abs=1e-12)
+
+
+def test_live_progress_shows_rows_and_a_bar_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from autodiffcli import reports
+    from autodiffcli.render import LiveProgress
+
+    problem = config.load_problem(None, (), "float32")
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100, color_system=None)
+    settings = optimize.MinimizeSettings(optimizer="adam", steps=2000, graph=False, every=100)
+    with LiveProgress(console, problem.variables, problem.dtype, delay_s=0.0) as live:
+        report = reports.minimize(problem, {"x": 0.0}, settings, live)
+    shown = screen.getvalue()
+    assert "steps" in shown and "|grad|" in shown
+    assert f"{report.outcome.steps}/2000" in shown or "2000/2000" in shown
+
+
+def test_no_live_progress_when_stderr_is_not_a_terminal():
+    result = invoke("minimize", "--steps", "10000000", "--format", "plain")  # takes over a second
+    assert result.exit_code == 0
+    assert result.stderr == ""

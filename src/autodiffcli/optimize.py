@@ -278,7 +278,7 @@ class _Loop:
         tf = problem.tf
         self._grads: list[Any] | None = None
         if settings.graph:
-            self._fast = tf.function(self._fast_chunk, jit_compile=settings.jit)
+            self._fast = tf.function(self._fast_chunk, jit_compile=settings.jit, autograph=False)
             self._checked = tf.function(self._checked_chunk, jit_compile=settings.jit, autograph=False)
         else:
             self._fast, self._checked = self._fast_chunk, self._checked_chunk
@@ -296,8 +296,13 @@ class _Loop:
         self.traces += self.settings.graph  # counts traces: in graph mode this runs only while tracing
         tf = self.problem.tf
         if self.settings.graph:
-            for _ in tf.range(n):  # AutoGraph turns this into one tf.while_loop (cell 6)
+            # cell 6's `for _ in tf.range(n)`, written as the tf.while_loop AutoGraph makes of
+            # it; spelled out so that XLA sees a loop bound it need not specialise on
+            def body(i: Any) -> Any:
                 self._step()
+                return i + 1
+
+            tf.while_loop(lambda i: i < n, body, [tf.constant(0)])
         else:
             for _ in range(int(n)):
                 self._step()
