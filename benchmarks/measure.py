@@ -93,6 +93,19 @@ def marginals(samples: Mapping[Any, list[float]], who: str, n1: int, n2: int) ->
     return [(t2 - t1) / (n2 - n1) for t1, t2 in zip(samples[(who, n1)], samples[(who, n2)], strict=True)]
 
 
+def affordable(time_for: Callable[[int], float], n1: int, n2: int, floor: int, budget_s: float) -> tuple[int, int]:
+    """(N1, N2), divided by 10 as often as needed (N1 >= floor) for one N2 run to fit ``budget_s``.
+
+    Guards the total run time against a slow build: probes at ``floor`` and ``10 * floor``
+    steps give a fixed cost and a cost per step. The probes double as warm-up runs.
+    """
+    fixed, longer = time_for(floor), time_for(10 * floor)
+    per_step = max(longer - fixed, 0.0) / (9 * floor)
+    while n1 // 10 >= floor and fixed + per_step * n2 > budget_s:
+        n1, n2 = n1 // 10, n2 // 10
+    return n1, n2
+
+
 def interleave(tasks: Mapping[Hashable, Callable[[], float]], reps: int, warmup: int = 0,
                progress: Callable[[str], None] | None = None) -> dict[Hashable, list[float]]:
     """Run every task once per repetition, rotating the order; each task returns seconds.
