@@ -93,9 +93,12 @@ class XlaAdamLoop:
         return self.train.experimental_get_tracing_count()
 
     def warm_up(self, sizes: tuple[int, ...]) -> None:
-        """Untimed calls: the first traces; XLA then compiles once per distinct n (AutoGraph's
-        ``tf.range`` loop makes the trip count a compile-time constant), and the first run of
-        each compiled size is still slow. So every size to be timed runs twice first."""
+        """Untimed calls, so that timed ones only run the loop.
+
+        The first call traces. XLA then compiles once per distinct n (AutoGraph's ``tf.range``
+        loop makes the trip count a compile-time constant), and the first run of each compiled
+        size is still slow; so every size to be timed runs twice first.
+        """
         for n in (10, *sizes, *sizes):
             self.seconds(n)
 

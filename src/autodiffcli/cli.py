@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import click
-from rich.console import Console
 
 from . import __version__
 from .errors import AutodiffError, BudgetError, ExitCode, UsageError
@@ -137,7 +136,9 @@ def _format(fmt: str | None) -> str:
     return "table" if sys.stdout.isatty() else "plain"
 
 
-def _stdout() -> Console:
+def _stdout() -> Any:
+    from rich.console import Console
+
     return Console(file=sys.stdout, soft_wrap=False)
 
 
@@ -314,6 +315,8 @@ def minimize_cmd(
 
 
 def _run_minimize(problem: Any, origin: dict[str, float], settings: Any, fmt: str) -> Any:
+    from rich.console import Console
+
     from . import render, reports
 
     err = Console(stderr=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 _TF: ModuleType | None = None
@@ -24,12 +27,34 @@ def tensorflow() -> ModuleType:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     _silence_native_stderr()
-    import tensorflow as tf
+    with _without_eager_keras():
+        import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
     tf.autograph.set_verbosity(0)
     _TF = tf
     return tf
+
+
+@contextmanager
+def _without_eager_keras() -> Iterator[None]:
+    """Skip the Keras import that ``import tensorflow`` does eagerly (about 0.3 s here).
+
+    TensorFlow's ``__init__`` imports ``keras.src.optimizers`` up front "so that
+    registrations happen", inside ``try/except ImportError``. With TF_USE_LEGACY_KERAS set
+    it tries ``tf_keras`` instead, which is not installed, so nothing is imported. Keras 3
+    itself is imported directly (``import keras``) by the code that needs an optimizer, and
+    it does not read this variable. We never use ``tf.keras``. Only when ``tf_keras`` is
+    absent, and only for the import itself.
+    """
+    if "TF_USE_LEGACY_KERAS" in os.environ or importlib.util.find_spec("tf_keras") is not None:
+        yield
+        return
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    try:
+        yield
+    finally:
+        del os.environ["TF_USE_LEGACY_KERAS"]
 
 
 def _silence_native_stderr() -> None:
