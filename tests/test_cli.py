@@ -86,3 +86,32 @@ def test_tour_table_names_each_cell():
     assert result.exit_code == 0
     assert result.stdout.count("match") >= 7
     assert "differs" not in result.stdout
+
+
+def test_internal_error_is_one_line_and_traceback_shows_it(monkeypatch):
+    from autodiffcli import reports
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something we did not foresee")
+
+    monkeypatch.setattr(reports, "grad", broken)
+    plain = invoke("grad", "x**2")
+    assert plain.exit_code == 1
+    assert plain.stderr.splitlines() == [
+        "Error: internal error: RuntimeError: something we did not foresee (rerun with --traceback for details)"
+    ]
+    debug = invoke("grad", "x**2", "--traceback")
+    assert debug.exit_code == 1
+    assert debug.stderr.startswith("Traceback (most recent call last):")
+    assert debug.stderr.splitlines()[-1].startswith("Error: internal error: RuntimeError")
+
+
+def test_symbolic_differentiation_has_a_wall_clock_budget():
+    import time
+
+    start = time.perf_counter()
+    result = invoke("grad", "(sin(x)+cos(x)+tan(x)+exp(x)+log(x)+sqrt(x)+atan(x)+tanh(x))^12", "--order", "8")
+    assert time.perf_counter() - start < 5
+    assert result.exit_code == 2
+    (line,) = error_lines(result.stderr)
+    assert "symbolic differentiation took longer than the limit of 3 s" in line

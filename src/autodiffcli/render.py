@@ -6,7 +6,6 @@ Nothing here imports TensorFlow or click; every function takes the ``Console`` t
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -242,7 +241,3 @@ class LiveProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def finite(value: float) -> bool:
-    return value is not None and math.isfinite(value)
