@@ -61,12 +61,12 @@ class Plan:
     eager_steps: tuple[int, int]  # N1, N2 for the eager marginal cost
     batch_reps: int  # goal 5
     batch_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
-    chunk_steps: tuple[int, int] = (10_000, 10)  # goal 6: steps, a chunk every K steps (1,000 chunks)
+    chunk_steps: tuple[int, int] = (10_000, 10)  # goal 6: steps, a history row every K (>= 1,000 chunks)
 
 
-FULL = Plan(startup_reps=9, import_reps=5, xla_reps=5, xla_steps=(1_000_000, 10_000_000),
+FULL = Plan(startup_reps=9, import_reps=7, xla_reps=7, xla_steps=(1_000_000, 20_000_000),
             eager_reps=3, eager_steps=(500, 2000), batch_reps=3)
-QUICK = Plan(startup_reps=5, import_reps=3, xla_reps=3, xla_steps=(1_000_000, 10_000_000),
+QUICK = Plan(startup_reps=5, import_reps=3, xla_reps=5, xla_steps=(1_000_000, 20_000_000),
              eager_reps=2, eager_steps=(200, 1000), batch_reps=1)
 
 

@@ -225,7 +225,7 @@ def test_live_progress_shows_rows_and_a_bar_on_a_terminal():
     from rich.console import Console
 
     from autodiffcli import reports
-    from autodiffcli.render import LiveProgress
+    from autodiffcli.tables import LiveProgress
 
     problem = config.load_problem(None, (), "float32")
     screen = io.StringIO()
@@ -245,7 +245,7 @@ def test_no_live_progress_when_stderr_is_not_a_terminal():
     from rich.console import Console
 
     from autodiffcli import reports
-    from autodiffcli.render import LiveProgress
+    from autodiffcli.tables import LiveProgress
 
     problem = config.load_problem(None, (), "float32")
     piped = io.StringIO()

@@ -231,7 +231,9 @@ def _show_grad(report: Any, fmt: str) -> None:
     elif fmt == "plain":
         click.echo(render.grad_plain(report))
     else:
-        render.grad_table(report, _stdout())
+        from .tables import grad_table
+
+        grad_table(report, _stdout())
 
 
 @cli.command(name="minimize")
@@ -315,13 +317,15 @@ def minimize_cmd(
 
 
 def _run_minimize(problem: Any, origin: dict[str, float], settings: Any, fmt: str) -> Any:
+    from . import reports
+
+    if fmt == "json" or not sys.stderr.isatty():
+        return reports.minimize(problem, origin, settings)
     from rich.console import Console
 
-    from . import render, reports
+    from .tables import LiveProgress
 
-    err = Console(stderr=True)
-    with render.LiveProgress(err, problem.variables, problem.dtype) as live:
-        live.enabled = live.enabled and fmt != "json"
+    with LiveProgress(Console(stderr=True), problem.variables, problem.dtype) as live:
         return reports.minimize(problem, origin, settings, live)
 
 
@@ -333,7 +337,9 @@ def _show_minimize(report: Any, fmt: str) -> None:
     elif fmt == "plain":
         click.echo(render.minimize_plain(report))
     else:
-        render.minimize_table(report, _stdout())
+        from .tables import minimize_table
+
+        minimize_table(report, _stdout())
 
 
 @cli.command()

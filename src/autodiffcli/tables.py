@@ -1,0 +1,145 @@
+"""Reports -> rich tables for people, and the live progress display.
+
+Nothing here imports TensorFlow or click; every function takes the ``Console`` to print on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .numerics import fmt
+from .optimize import OPTIMIZERS, Row
+from .reports import GradReport, MinimizeReport
+
+MAX_TABLE_POINTS = 8
+
+
+def grad_table(report: GradReport, console: Console) -> None:
+    req, r = report.request, report.result
+    p = req.problem
+    dt = p.dtype
+    shown = [req.point(i) for i in range(min(len(req.points), MAX_TABLE_POINTS))]
+    table = Table(title=f"f = {p.canonical}", caption=_caption(p.params, dt), title_justify="left")
+    table.add_column("quantity", style="bold")
+    table.add_column("symbolic (sympy.diff)")
+    for point in shown:
+        label = ", ".join(f"{k}={fmt(v, dt)}" for k, v in point.items()) or "value"
+        table.add_column(f"tape at {label}", justify="right")
+
+    def cells(arr: Any) -> list[str]:
+        return [fmt(arr[i], dt) for i in range(len(shown))]
+
+    table.add_row("f", p.canonical, *cells(r.value))
+    sym = report.symbolic
+    for name, g in r.gradient.items():
+        text = sym["gradient"][name]  # type: ignore[index]
+        values = ["None (not watched)"] * len(shown) if g is None else cells(g)
+        table.add_row(f"df/d{name}", text, *values)
+    for a, row in r.hessian.items():
+        for b, h in row.items():
+            table.add_row(f"d2f/d{a}d{b}", sym["hessian"][a][b], *cells(h))  # type: ignore[index]
+    if len(r.higher) > 2 or (r.higher and not r.hessian):
+        (name,) = [n for n in req.sources]
+        for k, d in enumerate(r.higher[2:], start=3):
+            table.add_row(f"d{k}f/d{name}{k}", sym["derivatives"][k - 1], *cells(d))  # type: ignore[index]
+    console.print(table)
+    if len(req.points) > len(shown):
+        console.print(f"... and {len(req.points) - len(shown)} more points (use --format json or plain for all)")
+
+
+def minimize_table(report: MinimizeReport, console: Console) -> None:
+    o, s, p = report.outcome, report.settings, report.problem
+    dt = p.dtype
+    console.print(history_table(o.history, p.variables, dt, f"minimize f = {p.canonical}"))
+    summary = Table(show_header=False, title="result", title_justify="left")
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("x", ", ".join(f"{k} = {fmt(v, dt)}" for k, v in o.x.items()))
+    summary.add_row("f", fmt(o.f, dt))
+    summary.add_row("gradient", ", ".join(f"df/d{k} = {fmt(v, dt)}" for k, v in o.gradient.items()))
+    summary.add_row("|grad|", fmt(o.grad_norm, dt))
+    summary.add_row("steps", str(o.steps))
+    summary.add_row("status", o.status)
+    summary.add_row("optimizer", f"{OPTIMIZERS[s.optimizer]}(learning_rate={s.learning_rate:g}), style {s.style}")
+    summary.add_row("mode", o.mode)
+    summary.add_row("params", _caption(p.params, dt) or "none")
+    summary.add_row("optimize time", f"{o.optimize_s:.3f} s")
+    console.print(summary)
+
+
+def history_table(rows: list[Row], names: tuple[str, ...], dtype: str, title: str = "") -> Table:
+    table = Table(title=title or None, title_justify="left")
+    table.add_column("step", justify="right")
+    for n in names:
+        table.add_column(n, justify="right")
+    table.add_column("f", justify="right")
+    table.add_column("|grad|", justify="right")
+    for row in rows:
+        table.add_row(
+            str(row.step), *(fmt(row.x[n], dtype) for n in names), fmt(row.f, dtype), fmt(row.grad_norm, dtype)
+        )
+    return table
+
+
+def _caption(params: Mapping[str, float], dtype: str) -> str:
+    return ", ".join(f"{k} = {fmt(v, dtype)}" for k, v in params.items())
+
+
+# ---------------------------------------------------------------- live progress
+
+
+class LiveProgress:
+    """History rows and a progress bar on stderr, shown once a run has taken about a second.
+
+    Only on a terminal: piped or captured stderr stays clean.
+    """
+
+    def __init__(self, console: Console, names: tuple[str, ...], dtype: str, delay_s: float = 1.0) -> None:
+        self.console = console
+        self.names = names
+        self.dtype = dtype
+        self.rows: list[Row] = []
+        self.enabled = console.is_terminal
+        self.began = time.perf_counter()
+        self.delay_s = delay_s
+        self.live: Live | None = None
+        self.bar = Progress(TextColumn("steps"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        self.task = self.bar.add_task("minimize", total=None)
+
+    def row(self, row: Row) -> None:
+        self.rows.append(row)
+        self._refresh()
+
+    def progress(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if not self.enabled:
+            return
+        if self.live is None and time.perf_counter() - self.began >= self.delay_s:
+            self.live = Live(self._view(), console=self.console, transient=True, refresh_per_second=8)
+            self.live.start()
+        if self.live is not None:
+            self.live.update(self._view())
+
+    def _view(self) -> Group:
+        return Group(history_table(self.rows[-20:], self.names, self.dtype), self.bar)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def __enter__(self) -> LiveProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
