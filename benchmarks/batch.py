@@ -94,8 +94,8 @@ def _time_batches(files: dict[int, Path], work: Path, reps: int,
                   progress: Callable[[str], None]) -> dict[Any, list[float]]:
     """Ours at every size and numpy at 1e6, interleaved; then check our output.
 
-    The one-point file (start-up alone) runs twice a repetition: its spread is the noise
-    that every "beyond start-up" figure carries.
+    The one-point file (start-up alone) runs twice a repetition: its spread gives the
+    noise that every "beyond start-up" figure carries.
     """
     autodiff_job(files[1], work / "out-1.txt")  # warms the page cache; untimed
     tasks: dict[Any, Callable[[], float]] = {
@@ -109,17 +109,31 @@ def _time_batches(files: dict[int, Path], work: Path, reps: int,
 
 
 def _batch_rows(samples: dict[Any, list[float]], sizes: tuple[int, ...]) -> list[Measurement]:
-    """Start-up is the median one-point run; a figure within its half-range is not resolved."""
+    """Start-up is the median one-point run; a per-point figure needs both sizes resolved."""
     starts = samples[("ours", 1)] + samples["start-up again"]
-    startup, noise = median(starts), (max(starts) - min(starts)) / 2
+    startup = median(starts)
 
     def beyond(n: int) -> float:
         return median(samples[("ours", n)]) - startup
 
+    def resolved(n: int) -> bool:
+        return beyond(n) > 2 * uncertainty(starts, len(samples[("ours", n)]))
+
     rows = [Measurement(BIG_LABEL, beyond(BIG), median(samples["numpy"]), target=1.0)]
     for small, large in zip(sizes, sizes[1:], strict=False):
-        resolved = min(beyond(small), beyond(large)) > noise
         label = f"5 grad --at-file, cost per point at {sci(large)} vs at {sci(small)} points"
-        rows.append(Measurement(label, beyond(large) / large, beyond(small) / small, target=1.0,
-                                note="" if resolved else f"below the start-up noise (+-{noise:.2f} s)"))
+        unresolved = [sci(n) for n in (small, large) if not resolved(n)]
+        note = f"{' and '.join(unresolved)} within the start-up noise" if unresolved else ""
+        rows.append(Measurement(label, beyond(large) / large, beyond(small) / small, target=1.0, note=note))
     return rows
+
+
+def uncertainty(starts: list[float], runs: int) -> float:
+    """Standard error of (median of ``runs`` runs) - (median start-up), from the start-up spread.
+
+    Per-run noise is estimated robustly (1.4826 * median absolute deviation); the median
+    of k runs has a standard error of about 1.2533 * sigma / sqrt(k).
+    """
+    centre = median(starts)
+    sigma = 1.4826 * median([abs(t - centre) for t in starts])
+    return 1.2533 * sigma * (1 / len(starts) + 1 / runs) ** 0.5

@@ -36,7 +36,7 @@ OPTIMIZERS: dict[str, str] = {
 }
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
-CHUNK_S = 0.1  # wall time of one compiled chunk: progress and Ctrl-C wait at most this long
+CHUNK_S = 0.2  # wall time of one chunk: progress and Ctrl-C wait at most about this long
 STATUS = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged"}
 
 
@@ -292,7 +292,7 @@ class _Loop:
             grads = p.value_and_grad()[1]
             self.optimizer.apply_gradients(zip(grads, p.variables))
 
-    def _fast_chunk(self, n: Any) -> tuple[Any, list[Any]]:
+    def _fast_chunk(self, n: Any) -> tuple[Any, ...]:
         self.traces += self.settings.graph  # counts traces: in graph mode this runs only while tracing
         tf = self.problem.tf
         if self.settings.graph:
@@ -306,7 +306,8 @@ class _Loop:
         else:
             for _ in range(int(n)):
                 self._step()
-        return self.problem.value_and_grad()
+        y, g = self.problem.value_and_grad()
+        return (y, g, *_status(tf, y, g, None))
 
     def _checked_chunk(self, n: Any, grads: list[Any]) -> tuple[Any, ...]:
         self.traces += self.settings.graph
@@ -346,8 +347,7 @@ class _Loop:
         count = tf.constant(n)
         if self.settings.tol is None:
             saved = self._snapshot()
-            y, g = self._fast(count)
-            status, norm = _status(tf, y, g, None)
+            y, g, status, norm = self._fast(count)
             if int(status) == RUNNING:
                 self._grads = g
                 return n, RUNNING, y, norm
