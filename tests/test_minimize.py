@@ -146,6 +146,10 @@ def test_divergence_stops_at_once_and_keeps_last_finite_point(mode):
 def test_start_point_outside_domain_is_named():
     result = invoke("minimize", "log(x)", "--from", "-1", "--format", "json")
     assert result.exit_code == 1
+    data = json.loads(result.stdout, parse_constant=_no_constants)
+    jsonschema.validate(data, schema.MINIMIZE)
+    assert (data["status"], data["steps"], data["f"], data["x"]) == ("diverged", 0, None, {"x": -1.0})
+    assert "start point" in data["warnings"][0]
     (line,) = error_lines(result.stderr)
     assert "start point" in line and "log" in line and "x=-1" in line
 

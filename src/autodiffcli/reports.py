@@ -16,7 +16,7 @@ import sympy
 
 from .config import Problem
 from .derivatives import Derivatives, derivatives
-from .errors import ExitCode, NumericError, UsageError
+from .errors import ExitCode, UsageError
 from .numerics import explain_derivative, explain_value, fmt, point_text
 from .optimize import MinimizeSettings, Outcome, Reporter, run
 from .parse import LIMITS, canonical, time_limit
@@ -177,8 +177,18 @@ def minimize(
     if not problem.variables:
         raise UsageError("the expression has no variables to minimize over (all its names are parameters)")
     reason = check_start(problem, start)
-    if reason:
-        raise NumericError(reason)
+    if reason:  # nothing to optimize; scripts still get a report, with nulls and the reason
+        nan = float("nan")
+        stuck = Outcome(
+            x=dict(start),
+            f=nan,
+            gradient={v: nan for v in problem.variables},
+            grad_norm=nan,
+            steps=0,
+            status="diverged",
+            mode=settings.mode,
+        )
+        return MinimizeReport(problem, settings, dict(start), stuck, [reason])
     f = TFFunction(problem.expr, problem.dtype)
     outcome = run(f, start, problem.params, settings, reporter)
     report = MinimizeReport(problem, settings, dict(start), outcome)
