@@ -143,7 +143,7 @@ class _Silent:
         pass
 
 
-class Problem:
+class Objective:
     """f over ``tf.Variable``s (one per variable) and ``tf.constant`` parameters."""
 
     def __init__(self, f: TFFunction, start: Mapping[str, float], params: Mapping[str, float]) -> None:
@@ -191,7 +191,7 @@ def run(
     """Minimize f from ``start``. Stops on convergence, divergence, ``steps`` or Ctrl-C."""
     began = time.perf_counter()
     reporter = reporter or _Silent()
-    problem = Problem(f, start, params)
+    problem = Objective(f, start, params)
     tf = problem.tf
     optimizer = make_optimizer(settings.optimizer, settings.learning_rate, f.dtype.name)
     optimizer.build(problem.variables)
@@ -249,7 +249,7 @@ def run(
     return outcome
 
 
-def _finite_below(problem: Problem, bound: float) -> bool:
+def _finite_below(problem: Objective, bound: float) -> bool:
     value = float(problem.loss())
     return math.isfinite(value) and value <= bound
 
@@ -270,7 +270,7 @@ class _Loop:
       value or gradient (restoring the previous point) or, with ``--tol``, on convergence.
     """
 
-    def __init__(self, problem: Problem, optimizer: Any, settings: MinimizeSettings) -> None:
+    def __init__(self, problem: Objective, optimizer: Any, settings: MinimizeSettings) -> None:
         self.problem = problem
         self.optimizer = optimizer
         self.settings = settings
