@@ -23,6 +23,7 @@ from measure import (
     command_output,
     interleave,
     median,
+    python_command,
     sci,
     timed_run,
 )
@@ -73,6 +74,35 @@ def check_output(src: Path, dst: Path, n: int) -> None:
         raise BenchError(f"--at-file gradients disagree with the analytic ones: {got[0]} vs {head[0]}")
 
 
+WARM_SCRIPT = """
+import json, os, sys, time
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+from autodiffcli.cli import cli
+files = json.loads(sys.argv[1]); reps = int(sys.argv[2]); expr = sys.argv[3]
+real_stdout, times = sys.stdout, {}
+with open(os.devnull, "w") as sink:
+    sys.stdout = sink
+    for n, path in files:  # warm-up: TensorFlow's import and first ops are start-up, not batch cost
+        cli.main(["grad", expr, "--at-file", path, "--format", "plain"], standalone_mode=False)
+    for _ in range(reps):
+        for n, path in files:
+            start = time.perf_counter()
+            cli.main(["grad", expr, "--at-file", path, "--format", "plain"], standalone_mode=False)
+            times.setdefault(n, []).append(time.perf_counter() - start)
+sys.stdout = real_stdout
+print(json.dumps(times))
+"""
+
+
+def warm_costs(files: dict[int, Path], reps: int) -> dict[int, float]:
+    """Median seconds of an in-process ``grad --at-file`` at each size, TensorFlow already warm."""
+    import json
+
+    listing = json.dumps([[n, str(p)] for n, p in sorted(files.items())])
+    out = command_output(python_command(WARM_SCRIPT) + [listing, str(reps), EXPR])
+    return {int(n): median(ts) for n, ts in json.loads(out.strip().splitlines()[-1]).items()}
+
+
 def goal5_batch(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
     """Beyond start-up, 1e6 points cost no more than numpy; the cost per point falls with size."""
     available = at_file_available()
@@ -87,7 +117,9 @@ def goal5_batch(plan: Plan, progress: Callable[[str], None]) -> list[Measurement
             base = median([numpy_job(files[BIG], work / "numpy.txt") for _ in range(plan.batch_reps)])
             return [Measurement(BIG_LABEL, None, base, target=1.0, note=NOT_AVAILABLE)]
         samples = _time_batches(files, work, plan.batch_reps, progress)
-    return _batch_rows(samples, plan.batch_sizes)
+        progress("per-point cost, in one warm process")
+        warm = warm_costs(files, max(3, plan.batch_reps))
+    return _batch_rows(samples, plan.batch_sizes, warm)
 
 
 def _time_batches(files: dict[int, Path], work: Path, reps: int,
@@ -108,32 +140,22 @@ def _time_batches(files: dict[int, Path], work: Path, reps: int,
     return samples
 
 
-def _batch_rows(samples: dict[Any, list[float]], sizes: tuple[int, ...]) -> list[Measurement]:
-    """Start-up is the median one-point run; a per-point figure needs both sizes resolved."""
+def _batch_rows(samples: dict[Any, list[float]], sizes: tuple[int, ...], warm: dict[int, float]) -> list[Measurement]:
+    """Start-up is the median one-point run. The cost per point comes from one warm process
+    (time at n points less time at one point, over n), since cold start-up noise swamps
+    small batches."""
     starts = samples[("ours", 1)] + samples["start-up again"]
     startup = median(starts)
 
     def beyond(n: int) -> float:
         return median(samples[("ours", n)]) - startup
 
-    def resolved(n: int) -> bool:
-        return beyond(n) > 2 * uncertainty(starts, len(samples[("ours", n)]))
-
     rows = [Measurement(BIG_LABEL, beyond(BIG), median(samples["numpy"]), target=1.0)]
+
+    def per_point(n: int) -> float:
+        return (warm[n] - warm[1]) / n
+
     for small, large in zip(sizes, sizes[1:], strict=False):
-        label = f"5 grad --at-file, cost per point at {sci(large)} vs at {sci(small)} points"
-        unresolved = [sci(n) for n in (small, large) if not resolved(n)]
-        note = f"{' and '.join(unresolved)} within the start-up noise" if unresolved else ""
-        rows.append(Measurement(label, beyond(large) / large, beyond(small) / small, target=1.0, note=note))
+        label = f"5 grad --at-file, warm, cost per point at {sci(large)} vs at {sci(small)} points"
+        rows.append(Measurement(label, per_point(large), per_point(small), target=1.0))
     return rows
-
-
-def uncertainty(starts: list[float], runs: int) -> float:
-    """Standard error of (median of ``runs`` runs) - (median start-up), from the start-up spread.
-
-    Per-run noise is estimated robustly (1.4826 * median absolute deviation); the median
-    of k runs has a standard error of about 1.2533 * sigma / sqrt(k).
-    """
-    centre = median(starts)
-    sigma = 1.4826 * median([abs(t - centre) for t in starts])
-    return 1.2533 * sigma * (1 / len(starts) + 1 / runs) ** 0.5

@@ -229,7 +229,7 @@ def _show_grad(report: Any, fmt: str) -> None:
     if fmt == "json":
         click.echo(render.dumps(render.grad_json(report)))
     elif fmt == "plain":
-        click.echo(render.grad_plain(report))
+        click.echo(render.grad_plain(report), nl=False)
     else:
         from .tables import grad_table
 
@@ -335,7 +335,7 @@ def _show_minimize(report: Any, fmt: str) -> None:
     if fmt == "json":
         click.echo(render.dumps(render.minimize_json(report)))
     elif fmt == "plain":
-        click.echo(render.minimize_plain(report))
+        click.echo(render.minimize_plain(report), nl=False)
     else:
         from .tables import minimize_table
 

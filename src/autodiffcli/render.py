@@ -99,12 +99,12 @@ def dumps(data: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- plain
 
 
-def grad_plain(report: GradReport) -> str:
+def grad_plain(report: GradReport) -> bytes:
     """First derivatives, space-separated, one line per point (``null``: not watched)."""
     return plain_text(list(report.result.gradient.values()), report.request.problem.dtype)
 
 
-def minimize_plain(report: MinimizeReport) -> str:
+def minimize_plain(report: MinimizeReport) -> bytes:
     """The coordinates of the point found, space-separated."""
     x = report.outcome.x.values()
     return plain_text([np.array([v]) for v in x], report.problem.dtype)
