@@ -122,8 +122,9 @@ def goal5_batch(plan: Plan, progress: Callable[[str], None]) -> list[Measurement
     return _batch_rows(samples, plan.batch_sizes, warm)
 
 
-def _time_batches(files: dict[int, Path], work: Path, reps: int,
-                  progress: Callable[[str], None]) -> dict[Any, list[float]]:
+def _time_batches(
+    files: dict[int, Path], work: Path, reps: int, progress: Callable[[str], None]
+) -> dict[Any, list[float]]:
     """Ours at every size and numpy at 1e6, interleaved; then check our output.
 
     The one-point file (start-up alone) runs twice a repetition: its spread gives the

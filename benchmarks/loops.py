@@ -49,8 +49,9 @@ class ChunkClock:
         return (self.ticks[0] - self.started) - median(chunks)
 
 
-def ours(steps: int, *, graph: bool, optimizer: str, every: int | None = None,
-         reporter: Any = None) -> optimize.Outcome:
+def ours(
+    steps: int, *, graph: bool, optimizer: str, every: int | None = None, reporter: Any = None
+) -> optimize.Outcome:
     settings = optimize.MinimizeSettings(optimizer=optimizer, steps=steps, graph=graph, jit=graph, every=every)
     return optimize.run(TFFunction(PROBLEM.expr), START, PROBLEM.params, settings, reporter)
 
@@ -128,6 +129,7 @@ class EagerSgdLoop:
 
 def goal3_xla(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
     """XLA marginal cost per step within 1.1x the hand-written loop; compile cost flat in steps."""
+
     def ours_xla(steps: int) -> float:
         return ours(steps, graph=True, optimizer="adam").optimize_s
 
@@ -159,17 +161,34 @@ def goal3_xla(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
     ours_m, base_m = marginals(samples, "ours", n1, n2), marginals(samples, "base", n1, n2)
     small, large = overheads[100], overheads[n2]
     return [
-        Measurement(f"3 XLA Adam, cost per extra step ({sci(n1)} to {sci(n2)}) vs hand-written tf.range loop",
-                    median(ours_m), median(base_m), target=1.1, ratio=paired_ratio(ours_m, base_m)),
-        Measurement(f"3 XLA set-up + trace + compile, steps={sci(n2)} vs steps=100",
-                    median(large), median(small), target=1.25, ratio=paired_ratio(large, small)),
-        Measurement(f"3 outcome.traces, XLA runs of 100 to {sci(n2)} steps (most) vs hand-written loop's",
-                    max(traces), baseline.traces(), target=1, unit="count", exact=True),
+        Measurement(
+            f"3 XLA Adam, cost per extra step ({sci(n1)} to {sci(n2)}) vs hand-written tf.range loop",
+            median(ours_m),
+            median(base_m),
+            target=1.1,
+            ratio=paired_ratio(ours_m, base_m),
+        ),
+        Measurement(
+            f"3 XLA set-up + trace + compile, steps={sci(n2)} vs steps=100",
+            median(large),
+            median(small),
+            target=1.25,
+            ratio=paired_ratio(large, small),
+        ),
+        Measurement(
+            f"3 outcome.traces, XLA runs of 100 to {sci(n2)} steps (most) vs hand-written loop's",
+            max(traces),
+            baseline.traces(),
+            target=1,
+            unit="count",
+            exact=True,
+        ),
     ]
 
 
 def goal4_eager(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
     """Eager marginal cost per step within 1.2x the seed's bare loop."""
+
     def ours_eager(steps: int) -> float:
         return ours(steps, graph=False, optimizer="sgd").optimize_s
 
@@ -180,13 +199,28 @@ def goal4_eager(plan: Plan, progress: Callable[[str], None]) -> list[Measurement
     tasks.update({("ours", n): (lambda n=n: ours_eager(n)) for n in (n1, n2)})
     samples = interleave(tasks, plan.eager_reps, progress=progress)
     ours_m, base_m = marginals(samples, "ours", n1, n2), marginals(samples, "base", n1, n2)
-    return [Measurement(f"4 eager SGD, cost per extra step ({n1} to {n2}) vs seed's bare loop (cell 4)",
-                        median(ours_m), median(base_m), target=1.2, ratio=paired_ratio(ours_m, base_m))]
+    return [
+        Measurement(
+            f"4 eager SGD, cost per extra step ({n1} to {n2}) vs seed's bare loop (cell 4)",
+            median(ours_m),
+            median(base_m),
+            target=1.2,
+            ratio=paired_ratio(ours_m, base_m),
+        )
+    ]
 
 
 def goal6_no_retrace(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
     """A graph run of many chunks traces its loop once."""
     steps, every = plan.chunk_steps
     outcome = ours(steps, graph=True, optimizer="adam", every=every)
-    return [Measurement(f"6 outcome.traces, one XLA run of {steps:,} steps, a row every {every}", outcome.traces, 1,
-                        target=1, unit="count", exact=True)]
+    return [
+        Measurement(
+            f"6 outcome.traces, one XLA run of {steps:,} steps, a row every {every}",
+            outcome.traces,
+            1,
+            target=1,
+            unit="count",
+            exact=True,
+        )
+    ]

@@ -64,10 +64,24 @@ class Plan:
     chunk_steps: tuple[int, int] = (10_000, 10)  # goal 6: steps, a history row every K (>= 1,000 chunks)
 
 
-FULL = Plan(startup_reps=9, import_reps=7, xla_reps=7, xla_steps=(1_000_000, 20_000_000),
-            eager_reps=3, eager_steps=(500, 2000), batch_reps=3)
-QUICK = Plan(startup_reps=5, import_reps=3, xla_reps=5, xla_steps=(1_000_000, 20_000_000),
-             eager_reps=2, eager_steps=(200, 1000), batch_reps=1)
+FULL = Plan(
+    startup_reps=9,
+    import_reps=7,
+    xla_reps=7,
+    xla_steps=(1_000_000, 20_000_000),
+    eager_reps=3,
+    eager_steps=(500, 2000),
+    batch_reps=3,
+)
+QUICK = Plan(
+    startup_reps=5,
+    import_reps=3,
+    xla_reps=5,
+    xla_steps=(1_000_000, 20_000_000),
+    eager_reps=2,
+    eager_steps=(200, 1000),
+    batch_reps=1,
+)
 
 
 def sci(n: int) -> str:
@@ -106,8 +120,12 @@ def affordable(time_for: Callable[[int], float], n1: int, n2: int, floor: int, b
     return n1, n2
 
 
-def interleave(tasks: Mapping[Hashable, Callable[[], float]], reps: int, warmup: int = 0,
-               progress: Callable[[str], None] | None = None) -> dict[Hashable, list[float]]:
+def interleave(
+    tasks: Mapping[Hashable, Callable[[], float]],
+    reps: int,
+    warmup: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[Hashable, list[float]]:
     """Run every task once per repetition, rotating the order; each task returns seconds.
 
     ``warmup`` rounds run first and are thrown away (page cache, lazy initialisation).

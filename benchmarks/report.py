@@ -14,9 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 COLUMNS = ("goal", "ours", "baseline", "ratio", "target", "result")
-METHOD = ("Ours and the baseline run back to back, in rotating order. Ratios are medians of the "
-          "per-repetition ratios, so need not equal the quotient of the two medians shown; goal 5 "
-          "compares medians, each less the median start-up (a one-point file).")
+METHOD = (
+    "Ours and the baseline run back to back, in rotating order. Ratios are medians of the "
+    "per-repetition ratios, so need not equal the quotient of the two medians shown; goal 5 "
+    "compares medians, each less the median start-up (a one-point file)."
+)
 
 
 def machine() -> str:

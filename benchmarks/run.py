@@ -52,8 +52,7 @@ def run_goal(number: str, title: str, module: str, function: str, plan: Plan, lo
         goal: Goal = getattr(importlib.import_module(module), function)
         rows = goal(plan, progress)
     except Exception as err:  # reported in the table; the other goals still run
-        rows = [Measurement(f"{number} {title}", None, None, target=1.0,
-                            note=f"error: {type(err).__name__}: {err}")]
+        rows = [Measurement(f"{number} {title}", None, None, target=1.0, note=f"error: {type(err).__name__}: {err}")]
     log.print(f"  goal {number}: {time.perf_counter() - started:.1f} s", style="dim")
     return rows
 
@@ -61,10 +60,15 @@ def run_goal(number: str, title: str, module: str, function: str, plan: Plan, lo
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and shorter eager runs")
-    parser.add_argument("--goals", default=",".join(sorted(g[0] for g in GOALS)),
-                        help="comma-separated goal numbers (default: all)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="markdown file to write (default: benchmarks/results.md, after a full run of every goal)")
+    parser.add_argument(
+        "--goals", default=",".join(sorted(g[0] for g in GOALS)), help="comma-separated goal numbers (default: all)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="markdown file to write (default: benchmarks/results.md, after a full run of every goal)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal fails")
     return parser.parse_args(argv)
 

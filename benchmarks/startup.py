@@ -28,8 +28,13 @@ def goal1_help(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]
     )
     base = samples["baseline"]
     return [
-        Measurement(f"1 cold autodiff {flag} vs python -c 'import click, rich.console'", median(samples[key]),
-                    median(base), target=3.0, ratio=paired_ratio(samples[key], base))
+        Measurement(
+            f"1 cold autodiff {flag} vs python -c 'import click, rich.console'",
+            median(samples[key]),
+            median(base),
+            target=3.0,
+            ratio=paired_ratio(samples[key], base),
+        )
         for flag, key in (("--help", "help"), ("--version", "version"))
     ]
 

@@ -26,6 +26,9 @@ def rounded(value: float | None, dtype: str) -> float | None:
     return float(fmt(value, dtype)) + 0.0
 
 
+PLAIN_BLOCK = 32_768  # rows formatted at a time
+
+
 def plain_text(columns: list[np.ndarray | None], dtype: str) -> bytes:
     """One line per row, columns space-separated, each number as ``tf.print`` writes it
     (9 significant digits for float32, 17 for float64: enough to read the exact value
@@ -38,13 +41,20 @@ def plain_text(columns: list[np.ndarray | None], dtype: str) -> bytes:
     tf = tensorflow()
     rows = max((len(c) for c in columns if c is not None), default=0)
     digits = 9 if dtype == "float32" else 17
-    cells = [
-        tf.fill([rows], "null") if c is None else tf.strings.as_string(c + 0.0, precision=digits, shortest=True)
-        for c in columns
-    ]
-    parts = [piece for cell in cells for piece in (cell, " ")]
-    parts[-1] = "\n"
-    return tf.strings.reduce_join(tf.strings.join(parts)).numpy()
+
+    def block(lo: int, hi: int) -> bytes:
+        cells = [
+            tf.fill([hi - lo], "null")
+            if c is None
+            else tf.strings.as_string(c[lo:hi] + 0.0, precision=digits, shortest=True)
+            for c in columns
+        ]
+        parts = [piece for cell in cells for piece in (cell, " ")]
+        parts[-1] = "\n"
+        return tf.strings.reduce_join(tf.strings.join(parts)).numpy()
+
+    # blocks of rows keep the intermediate strings small enough to stay in cache
+    return b"".join(block(lo, min(rows, lo + PLAIN_BLOCK)) for lo in range(0, rows, PLAIN_BLOCK))
 
 
 def point_text(point: Mapping[str, float], dtype: str = "float64") -> str:
