@@ -60,7 +60,7 @@ class Plan:
     eager_reps: int  # goal 4
     eager_steps: tuple[int, int]  # N1, N2 for the eager marginal cost
     batch_reps: int  # goal 5
-    batch_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+    batch_sizes: tuple[int, ...] = (100, 10_000, 1_000_000)
     chunk_steps: tuple[int, int] = (10_000, 10)  # goal 6: steps, a history row every K (>= 1,000 chunks)
 
 
