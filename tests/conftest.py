@@ -48,3 +48,11 @@ def error_lines(stderr: str) -> list[str]:
 @pytest.fixture
 def cli_invoke():
     return invoke
+
+
+# CI runs every property test on the same examples (no flaky landings); locally they explore.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")
