@@ -257,3 +257,19 @@ def test_no_live_progress_when_stderr_is_not_a_terminal():
     with LiveProgress(Console(file=piped), problem.variables, problem.dtype, delay_s=0.0) as live:
         reports.minimize(problem, {"x": 0.0}, settings, live)
     assert piped.getvalue() == ""
+
+
+def test_ctrl_c_during_set_up_still_reports_and_exits_130(monkeypatch):
+    from autodiffcli import reports
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reports, "minimize", interrupted)
+    result = invoke("minimize", "(x-1)**2", "--from", "3", "--format", "json")
+    assert result.exit_code == 130
+    data = json.loads(result.stdout, parse_constant=_no_constants)
+    jsonschema.validate(data, schema.MINIMIZE)
+    assert (data["status"], data["steps"], data["x"], data["f"]) == ("interrupted", 0, {"x": 3.0}, None)
+    (line,) = error_lines(result.stderr)
+    assert "interrupted" in line

@@ -307,7 +307,12 @@ def minimize_cmd(
         every=None if every is None else config.at_least(every, 1, "--every"),
     )
     origin = config.parse_point(start, problem.variables, "--from") if start else {v: 0.0 for v in problem.variables}
-    report = _run_minimize(problem, origin, settings, _format(fmt))
+    try:
+        report = _run_minimize(problem, origin, settings, _format(fmt))
+    except KeyboardInterrupt:  # during set-up, before any step: still a report, with nulls
+        from . import reports
+
+        report = reports.not_started(problem, origin, settings, "interrupted", [])
     _show_minimize(report, _format(fmt))
     if report.outcome.status == "interrupted":
         _error(f"interrupted after {report.outcome.steps} steps; the best point so far is reported")

@@ -171,6 +171,23 @@ def check_start(problem: Problem, start: Mapping[str, float]) -> str | None:
     return None
 
 
+def not_started(
+    problem: Problem, start: Mapping[str, float], settings: MinimizeSettings, status: str, warnings: list[str]
+) -> MinimizeReport:
+    """A report for a run that took no step: the start point, with null f and gradient."""
+    nan = float("nan")
+    outcome = Outcome(
+        x=dict(start),
+        f=nan,
+        gradient={v: nan for v in problem.variables},
+        grad_norm=nan,
+        steps=0,
+        status=status,
+        mode=settings.mode,
+    )
+    return MinimizeReport(problem, settings, dict(start), outcome, warnings)
+
+
 def minimize(
     problem: Problem, start: Mapping[str, float], settings: MinimizeSettings, reporter: Reporter | None = None
 ) -> MinimizeReport:
