@@ -195,17 +195,7 @@ def minimize(
         raise UsageError("the expression has no variables to minimize over (all its names are parameters)")
     reason = check_start(problem, start)
     if reason:  # nothing to optimize; scripts still get a report, with nulls and the reason
-        nan = float("nan")
-        stuck = Outcome(
-            x=dict(start),
-            f=nan,
-            gradient={v: nan for v in problem.variables},
-            grad_norm=nan,
-            steps=0,
-            status="diverged",
-            mode=settings.mode,
-        )
-        return MinimizeReport(problem, settings, dict(start), stuck, [reason])
+        return not_started(problem, start, settings, "diverged", [reason])
     f = TFFunction(problem.expr, problem.dtype)
     outcome = run(f, start, problem.params, settings, reporter)
     report = MinimizeReport(problem, settings, dict(start), outcome)
