@@ -148,9 +148,8 @@ class MinimizeReport:
         return ExitCode.OK
 
 
-def check_start(problem: Problem, start: Mapping[str, float]) -> str | None:
+def check_start(problem: Problem, f: TFFunction, start: Mapping[str, float]) -> str | None:
     """Why f or its gradient is not finite at the start point, or None when all is well."""
-    f = TFFunction(problem.expr, problem.dtype)
     d = derivatives(
         f,
         np.array([[start[v] for v in problem.variables]]),
@@ -193,10 +192,10 @@ def minimize(
 ) -> MinimizeReport:
     if not problem.variables:
         raise UsageError("the expression has no variables to minimize over (all its names are parameters)")
-    reason = check_start(problem, start)
+    f = TFFunction(problem.expr, problem.dtype)
+    reason = check_start(problem, f, start)
     if reason:  # nothing to optimize; scripts still get a report, with nulls and the reason
         return not_started(problem, start, settings, "diverged", [reason])
-    f = TFFunction(problem.expr, problem.dtype)
     outcome = run(f, start, problem.params, settings, reporter)
     report = MinimizeReport(problem, settings, dict(start), outcome)
     if outcome.status == "diverged":
