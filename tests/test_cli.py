@@ -115,3 +115,17 @@ def test_symbolic_differentiation_has_a_wall_clock_budget():
     assert result.exit_code == 2
     (line,) = error_lines(result.stderr)
     assert "symbolic differentiation took longer than the limit of 3 s" in line
+
+
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        (["grad", "2+3"], "it is the constant 5"),
+        (["minimize", "a*b", "-p", "a=1", "-p", "b=2"], "all its names are parameters"),
+    ],
+)
+def test_expression_without_variables_says_why(args, reason):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    (line,) = error_lines(result.stderr)
+    assert "no variables" in line and reason in line

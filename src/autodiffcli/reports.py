@@ -44,7 +44,7 @@ def grad_request(
     problem: Problem, points: np.ndarray | None, wrt: Sequence[str], watch: Sequence[str], order: int
 ) -> GradRequest:
     if not problem.variables and not watch:
-        raise UsageError("the expression has no variables to differentiate (all its names are parameters)")
+        raise UsageError(f"the expression has no variables to differentiate ({_why_no_variables(problem)})")
     for name in watch:
         if name not in problem.params:
             raise UsageError(
@@ -62,6 +62,12 @@ def grad_request(
     if not req.sources:
         raise UsageError("--wrt: none of the names can be differentiated; parameters need --watch")
     return req
+
+
+def _why_no_variables(problem: Problem) -> str:
+    if problem.params:
+        return "all its names are parameters"
+    return f"it is the constant {problem.canonical}"
 
 
 @dataclass
@@ -191,7 +197,7 @@ def minimize(
     problem: Problem, start: Mapping[str, float], settings: MinimizeSettings, reporter: Reporter | None = None
 ) -> MinimizeReport:
     if not problem.variables:
-        raise UsageError("the expression has no variables to minimize over (all its names are parameters)")
+        raise UsageError(f"the expression has no variables to minimize over ({_why_no_variables(problem)})")
     f = TFFunction(problem.expr, problem.dtype)
     reason = check_start(problem, f, start)
     if reason:  # nothing to optimize; scripts still get a report, with nulls and the reason
