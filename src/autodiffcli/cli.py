@@ -378,6 +378,8 @@ def main() -> NoReturn:
     code = cli.main(standalone_mode=False)
     sys.stdout.flush()
     sys.stderr.flush()
-    if "tensorflow" in sys.modules:
+    from .runtime import loaded
+
+    if loaded():  # TensorFlow's interpreter teardown costs about a second: skip it
         os._exit(int(code))
     sys.exit(int(code))
