@@ -188,6 +188,28 @@ def test_caret_excerpt_of_a_long_hostile_line_is_short() -> None:
     assert all(len(line) < 100 for line in result.stderr.splitlines()[1:])
 
 
+def test_wall_clock_budget_fires_even_when_the_alarm_lands_in_a_finalizer() -> None:
+    """Python swallows an exception raised in ``__del__``; the budget must still stop the work.
+
+    TensorFlow's garbage collector hooks are ``__del__`` methods, and the alarm once landed in
+    one during symbolic differentiation, which then ran on for 12 s.
+    """
+    from autodiffcli.errors import BudgetError
+    from autodiffcli.parse import time_limit
+
+    class SlowFinalizer:
+        def __del__(self) -> None:
+            time.sleep(0.3)  # the alarm (0.1 s) goes off in here
+
+    start = time.perf_counter()
+    with pytest.raises(BudgetError, match="busy work took longer than the limit of 0.1 s"):
+        with time_limit(0.1, "busy work"):
+            SlowFinalizer()  # dropped at once: __del__ runs now
+            while time.perf_counter() - start < 3:
+                pass
+    assert time.perf_counter() - start < 1
+
+
 # -- oversized constants are refused as expression errors (exit 2) ----------------------
 
 BIG_CONSTANTS = [

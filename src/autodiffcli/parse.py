@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 
 import sympy
 from sympy.printing.str import StrPrinter
@@ -422,25 +423,40 @@ def variables(expr: sympy.Expr) -> list[str]:
     return sorted(s.name for s in expr.free_symbols)
 
 
+RETRY_S = 0.05  # after the limit, how often the alarm fires again until it can raise
+
+
 @contextmanager
 def time_limit(seconds: float, what: str) -> Iterator[None]:
     """Raise BudgetError if the block runs longer than ``seconds`` of wall clock.
 
     Uses SIGALRM, so it only guards the main thread of a POSIX process; elsewhere the other
-    budgets (length, nodes, depth, number sizes) still bound the work.
+    budgets (length, nodes, depth, number sizes) still bound the work. Python swallows (and
+    prints) an exception raised inside a finalizer, so an alarm that lands in a ``__del__``
+    (the garbage collector runs them at any allocation) does not raise there: the timer
+    repeats every RETRY_S and raises at the first alarm outside one.
     """
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable or seconds <= 0:
         yield
         return
 
-    def on_alarm(signum: int, frame: object) -> None:
-        raise BudgetError(f"{what} took longer than the limit of {seconds:g} s")
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        if not _in_finalizer(frame):
+            raise BudgetError(f"{what} took longer than the limit of {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, RETRY_S)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _in_finalizer(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
