@@ -53,7 +53,7 @@ def ours(
     steps: int, *, graph: bool, optimizer: str, every: int | None = None, reporter: Any = None
 ) -> optimize.Outcome:
     settings = optimize.MinimizeSettings(optimizer=optimizer, steps=steps, graph=graph, jit=graph, every=every)
-    return optimize.run(TFFunction(PROBLEM.expr), START, PROBLEM.params, settings, reporter)
+    return optimize.run(TFFunction(PROBLEM.expr, first_order=True), START, PROBLEM.params, settings, reporter)
 
 
 # ---------------------------------------------------------------- baselines

@@ -198,7 +198,7 @@ def minimize(
 ) -> MinimizeReport:
     if not problem.variables:
         raise UsageError(f"the expression has no variables to minimize over ({_why_no_variables(problem)})")
-    f = TFFunction(problem.expr, problem.dtype)
+    f = TFFunction(problem.expr, problem.dtype, first_order=True)
     reason = check_start(problem, f, start)
     if reason:  # nothing to optimize; scripts still get a report, with nulls and the reason
         return not_started(problem, start, settings, "diverged", [reason])

@@ -38,12 +38,21 @@ def _table(tf: Any) -> dict[type, Callable[[Any], Any]]:
 
 
 class TFFunction:
-    """``f(env) -> tensor`` for one SymPy expression in one dtype."""
+    """``f(env) -> tensor`` for one SymPy expression in one dtype.
 
-    def __init__(self, expr: sympy.Expr, dtype: str = "float32") -> None:
+    ``x**2`` becomes ``tf.square``, whose gradient ``2*x`` differentiates exactly to every
+    order (``tf.pow``'s nested gradients give 0 * inf = nan at x = 0 from the third order).
+    With ``first_order=True`` (minimization: one gradient per step) it stays ``tf.pow``, as
+    the seed writes it: pow's gradient multiplies the constant factors first, which XLA
+    hoists out of a compiled loop, so each step is one multiply shorter. The values agree
+    exactly, since doubling is exact in floating point.
+    """
+
+    def __init__(self, expr: sympy.Expr, dtype: str = "float32", *, first_order: bool = False) -> None:
         self.tf = tensorflow()
         self.expr = expr
         self.dtype = self.tf.as_dtype(dtype)
+        self.first_order = first_order
         self._ops = _table(self.tf)
         self._root = self._compile(expr)
 
@@ -62,8 +71,10 @@ class TFFunction:
             name = e.name
             return lambda env: env[name]
         if e.is_number and not e.free_symbols and (e.is_Number or e.is_NumberSymbol):
-            c = self.constant(_to_float(e))
-            return lambda env: c
+            # made at call time: inside a traced function it is then a graph constant, which
+            # XLA folds (x**3 becomes x*x*x); a tensor made here would be captured as an input
+            value = _to_float(e)
+            return lambda env: self.constant(value)
         if e.is_Add:
             terms = [self._compile(a) for a in e.args]
             return lambda env: reduce(tf.math.add, (t(env) for t in terms))
@@ -104,6 +115,8 @@ class TFFunction:
             sympy.Rational(-1, 2): tf.math.rsqrt,
             1: tf.identity,
         }
+        if self.first_order:
+            del special[2]  # tf.pow, as the seed writes it (see the class docstring)
         if exp_e in special:
             op = special[exp_e]
             return lambda env: op(base(env))
