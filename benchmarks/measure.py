@@ -67,7 +67,7 @@ class Plan:
 FULL = Plan(
     startup_reps=9,
     import_reps=7,
-    xla_reps=7,
+    xla_reps=11,
     xla_steps=(1_000_000, 20_000_000),
     eager_reps=3,
     eager_steps=(500, 2000),
