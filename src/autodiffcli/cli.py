@@ -150,6 +150,7 @@ def cli() -> None:
     \b
     autodiff grad "x**2-2*x+1" --at 0
     autodiff minimize --opt adam --graph
+    autodiff minimize "(x**2+y-11)**2 + (x+y**2-7)**2" --opt newton --starts 100 --bounds x=-5:5,y=-5:5
     autodiff tour
     """
 
@@ -236,75 +237,155 @@ def _show_grad(report: Any, fmt: str) -> None:
         grad_table(report, _stdout())
 
 
+def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of minimize and maximize."""
+    for decorator in reversed(
+        [
+            _common,
+            click.option(
+                "--opt",
+                "opt",
+                default="sgd",
+                show_default=True,
+                metavar="NAME",
+                help="newton, bfgs, lbfgs, or any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam, ...",
+            ),
+            click.option("--lr", type=float, default=None, help="Learning rate of a Keras optimizer [default: 0.01]."),
+            click.option("--steps", type=int, default=1000, show_default=True, help="Most steps (iterations) to take."),
+            click.option("--from", "start", metavar="POINT", default=None, help="Start point (default: every variable 0)."),
+            click.option(
+                "--starts",
+                type=int,
+                default=1,
+                show_default=True,
+                help="Run this many starts at once, drawn uniformly in the --bounds box, and list the basins found.",
+            ),
+            click.option(
+                "--bounds",
+                metavar="NAME=LO:HI,...",
+                default=None,
+                help="Keep every iterate in this box; starts are drawn in it (a name without bounds: its "
+                "--from value +-10).",
+            ),
+            click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random starts."),
+            click.option(
+                "--graph/--eager",
+                default=True,
+                show_default=True,
+                help="One compiled tf.function loop, or a Python loop of eager steps.",
+            ),
+            click.option("--jit/--no-jit", default=True, show_default=True, help="Compile the graph loop with XLA."),
+            click.option(
+                "--style",
+                type=click.Choice(["tape", "minimize"], case_sensitive=False),
+                default="tape",
+                show_default=True,
+                help="GradientTape + apply_gradients, or a loss callable (Keras 2's minimize).",
+            ),
+            click.option(
+                "--tol",
+                type=float,
+                default=None,
+                help="Stop when |grad| <= TOL (exit 3 if never reached). newton, bfgs, lbfgs: their "
+                "gradient tolerance [default: 1e-4 in float32, 1e-5 in float64].",
+            ),
+            click.option("--every", type=int, default=None, help="A history row every K steps (default: about 20 rows)."),
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
 @cli.command(name="minimize")
-@_common
-@click.option(
-    "--opt",
-    "opt",
-    default="sgd",
-    show_default=True,
-    metavar="NAME",
-    help="Any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, ftrl, lion, lamb, ...",
-)
-@click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate.")
-@click.option("--steps", type=int, default=1000, show_default=True, help="Most steps to take.")
-@click.option("--from", "start", metavar="POINT", default=None, help="Start point (default: every variable 0).")
-@click.option(
-    "--graph/--eager",
-    default=True,
-    show_default=True,
-    help="One compiled tf.function loop, or a Python loop of eager steps.",
-)
-@click.option("--jit/--no-jit", default=True, show_default=True, help="Compile the graph loop with XLA.")
-@click.option(
-    "--style",
-    type=click.Choice(["tape", "minimize"], case_sensitive=False),
-    default="tape",
-    show_default=True,
-    help="GradientTape + apply_gradients, or a loss callable (Keras 2's minimize).",
-)
-@click.option("--tol", type=float, default=None, help="Stop when |grad| <= TOL (exit 3 if never reached).")
-@click.option("--every", type=int, default=None, help="A history row every K steps (default: about 20 rows).")
-def minimize_cmd(
+@_search_options
+def minimize_cmd(**options: Any) -> int:
+    """Minimize EXPR: Newton, BFGS, L-BFGS-B or a Keras optimizer, from one start or many.
+
+    EXPR defaults to the seed's a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it
+    from stdin. Keras 3 optimizers have no minimize(); --style minimize gives the same
+    semantics through a loss callable. The point found gets a verdict (minimum, saddle,
+    ...) from the Hessian's eigenvalues.
+
+    \b
+    Examples:
+      autodiff minimize --opt adam --graph
+      autodiff minimize "(x-3)**2 + (y+1)**2" --opt adam --lr 0.1 --tol 1e-6
+      autodiff minimize "100*(y-x**2)**2 + (1-x)**2" --opt newton --from x=-1.2,y=1
+      autodiff minimize "(x**2+y-11)**2 + (x+y**2-7)**2" --opt lbfgs --starts 1000 --bounds x=-5:5,y=-5:5
+    """
+    return _optimize(maximize=False, **options)
+
+
+@cli.command(name="maximize")
+@_search_options
+def maximize_cmd(**options: Any) -> int:
+    """Maximize EXPR: the options of minimize; the report gives f itself.
+
+    \b
+    Examples:
+      autodiff maximize "x*exp(-x**2)" --opt newton --from 0.5
+      autodiff maximize "sin(x)*cos(y)" --opt lbfgs --starts 100 --bounds x=-3:3,y=-3:3
+    """
+    return _optimize(maximize=True, **options)
+
+
+def _optimize(
+    maximize: bool,
     expr: str | None,
     params: tuple[str, ...],
     dtype: str,
     fmt: str | None,
     traceback: bool,
     opt: str,
-    lr: float,
+    lr: float | None,
     steps: int,
     start: str | None,
+    starts: int,
+    bounds: str | None,
+    seed: int,
     graph: bool,
     jit: bool,
     style: str,
     tol: float | None,
     every: int | None,
 ) -> int:
-    """Minimize EXPR with a Keras optimizer, eagerly or in one compiled loop.
-
-    EXPR defaults to the seed's a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it
-    from stdin. Keras 3 optimizers have no minimize(); --style minimize gives the same
-    semantics through a loss callable.
-
-    \b
-    Examples:
-      autodiff minimize --opt adam --graph
-      autodiff minimize "(x-3)**2 + (y+1)**2" --opt adam --lr 0.1 --tol 1e-6
-      autodiff minimize --eager --style minimize --format json
-    """
     from . import config, optimize
 
     problem = config.load_problem(_read_expr(expr), params, dtype)
+    method = optimize.optimizer_name(opt)
+    keras = method in optimize.OPTIMIZERS
+    if not keras and lr is not None:
+        raise UsageError(f"--lr: {method} chooses its own step length by line search; --lr is for Keras optimizers")
+    if not keras and style.lower() != "tape":
+        raise UsageError(f"--style {style}: is for Keras optimizers, not {method}")
+    config.at_least(starts, 1, "--starts")
+    config.at_least(seed, 0, "--seed")
+    box = config.parse_bounds(bounds, problem.variables)
+    if method == "bfgs" and box:
+        raise UsageError("--bounds: bfgs takes no bounds (SciPy's BFGS is unconstrained); use --opt lbfgs (L-BFGS-B)")
+    if starts > 1 and method in ("lamb", "adafactor"):
+        raise UsageError(
+            f"--starts: {method} scales each step by a norm over the whole variable, which would mix the starts; "
+            "choose another optimizer"
+        )
+    width = len(problem.variables) * (len(problem.variables) if method == "newton" else 1)
+    if starts * max(width, 1) > config.MAX_BATCH_VALUES:
+        raise BudgetError(
+            f"--starts {starts:,} x {width} values per start is over the limit of {config.MAX_BATCH_VALUES:,}"
+        )
     settings = optimize.MinimizeSettings(
-        optimizer=optimize.optimizer_name(opt),
-        learning_rate=config.positive(lr, "--lr"),
+        optimizer=method,
+        learning_rate=config.positive(0.01 if lr is None else lr, "--lr"),
         steps=config.at_least(steps, 1, "--steps"),
         graph=graph,
         jit=jit,
         style=style.lower(),
         tol=None if tol is None else config.positive(tol, "--tol"),
         every=None if every is None else config.at_least(every, 1, "--every"),
+        starts=starts,
+        seed=seed,
+        bounds=tuple((n, lo, hi) for n, (lo, hi) in box.items()),
+        maximize=maximize,
     )
     origin = config.parse_point(start, problem.variables, "--from") if start else {v: 0.0 for v in problem.variables}
     try:
@@ -318,6 +399,9 @@ def minimize_cmd(
         _error(f"interrupted after {report.outcome.steps} steps; the best point so far is reported")
     for warning in report.warnings:
         _error(warning)
+    if _format(fmt) != "json":
+        for advice in report.advice:
+            click.echo(f"Warning: {advice}", err=True)
     return report.exit_code
 
 

@@ -25,6 +25,7 @@ DEFAULT_EXPRESSION = "a*x**2 + b*x + c"
 DEFAULT_PARAMS = {"a": 1.0, "b": -2.0, "c": 1.0}
 DTYPES = ("float32", "float64")
 MAX_ORDER = 8
+MAX_BATCH_VALUES = 10_000_000  # --starts x values per start (the variables; for newton, the Hessian)
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,30 @@ def parse_names(text: str | None, allowed: Sequence[str], option: str) -> list[s
         if name in out:
             raise UsageError(f"{option}: {name!r} is given twice")
         out.append(name)
+    return out
+
+
+def parse_bounds(text: str | None, names: Sequence[str], option: str = "--bounds") -> dict[str, tuple[float, float]]:
+    """``"x=-5:5,y=0:pi"`` -> {"x": (-5.0, 5.0), "y": (0.0, 3.14...)}; LO < HI, both finite."""
+    if text is None:
+        return {}
+    out: dict[str, tuple[float, float]] = {}
+    for part in (p.strip() for p in text.split(",")):
+        name, sep, span = part.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"{option}: expected NAME=LO:HI, got {part!r}")
+        if name not in names:
+            raise UsageError(f"{option}: {name!r} is not a variable of the expression (it has {_listing(names)})")
+        if name in out:
+            raise UsageError(f"{option}: {name!r} is given twice")
+        low, colon, high = span.partition(":")
+        if not colon or not low.strip() or not high.strip():
+            raise UsageError(f"{option}: expected NAME=LO:HI, got {part!r}")
+        lo, hi = number(low, f"{option} {name}"), number(high, f"{option} {name}")
+        if not lo < hi:
+            raise UsageError(f"{option}: {name}={low.strip()}:{high.strip()} is empty; LO must be below HI")
+        out[name] = (lo, hi)
     return out
 
 

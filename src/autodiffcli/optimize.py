@@ -35,6 +35,11 @@ OPTIMIZERS: dict[str, str] = {
     "sgd": "SGD",
 }
 
+# Newton's method and SciPy's quasi-Newton methods (see local.py), by the name users type
+METHODS: dict[str, str] = {"newton": "Newton", "bfgs": "BFGS", "lbfgs": "L-BFGS-B"}
+# their convergence test, when --tol is not given: the gradient's largest component
+DEFAULT_GTOL = {"float32": 1e-4, "float64": 1e-5}  # float64: SciPy's own default
+
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 CHUNK_S = 0.2  # wall time of one chunk: progress and Ctrl-C wait at most about this long
 STATUS = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged"}
@@ -43,12 +48,17 @@ STATUS = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged"}
 def optimizer_name(name: str) -> str:
     """The registry key for ``name`` (case-insensitive), or a UsageError naming the closest one."""
     key = name.lower().replace("-", "").replace("_", "")
-    if key not in OPTIMIZERS:
+    known = {**OPTIMIZERS, **METHODS}
+    if key not in known:
         raise UsageError(
-            f"--opt: unknown optimizer {name!r}{did_you_mean(key, OPTIMIZERS)}; "
-            f"choose from {', '.join(sorted(OPTIMIZERS))}"
+            f"--opt: unknown optimizer {name!r}{did_you_mean(key, known)}; choose from {', '.join(sorted(known))}"
         )
     return key
+
+
+def display_name(key: str) -> str:
+    """``Adam``, ``Newton``, ``L-BFGS-B``: the class or method behind an --opt name."""
+    return OPTIMIZERS.get(key) or METHODS[key]
 
 
 def make_optimizer(name: str, learning_rate: float, dtype: str = "float32") -> Any:
@@ -98,14 +108,32 @@ class MinimizeSettings:
     style: str = "tape"  # "tape" (cell 4) or "minimize" (cell 5)
     tol: float | None = None
     every: int | None = None  # history row every K steps; None: about 20 rows
+    starts: int = 1  # with more than 1, drawn uniformly in the box
+    seed: int = 0
+    bounds: tuple[tuple[str, float, float], ...] = ()  # (name, lo, hi)
+    maximize: bool = False
+
+    @property
+    def keras(self) -> bool:
+        return self.optimizer in OPTIMIZERS
 
     @property
     def mode(self) -> str:
-        return "eager" if not self.graph else "xla" if self.jit else "graph"
+        jit = self.jit and self.keras  # Newton's and SciPy's functions are compiled without XLA
+        return "eager" if not self.graph else "xla" if jit else "graph"
+
+    @property
+    def bounds_map(self) -> dict[str, tuple[float, float]]:
+        return {n: (lo, hi) for n, lo, hi in self.bounds}
+
+    def gtol(self, dtype: str) -> float:
+        """The convergence tolerance of Newton and the quasi-Newton methods."""
+        return self.tol if self.tol is not None else DEFAULT_GTOL[dtype]
 
     @property
     def row_every(self) -> int:
-        return self.every or max(1, self.steps // 20)
+        """About 20 rows for a Keras optimizer; Newton and SciPy's methods take few iterations, so more."""
+        return self.every or max(1, self.steps // (20 if self.keras else 200))
 
 
 @dataclass(frozen=True)
@@ -128,6 +156,7 @@ class Outcome:
     history: list[Row] = field(default_factory=list)
     optimize_s: float = 0.0
     traces: int = 0
+    evaluations: int = 0  # computations of f and its gradient, summed over starts
 
 
 class Reporter(Protocol):
@@ -244,6 +273,7 @@ def run(
         mode=settings.mode,
         history=history,
         traces=loop.traces,
+        evaluations=done + 2,  # each step one, plus the start and the end point
     )
     outcome.optimize_s = time.perf_counter() - began
     return outcome

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .numerics import plain_text, rounded
-from .optimize import OPTIMIZERS
+from .optimize import display_name
 from .reports import GradReport, MinimizeReport
 
 GRAD_SCHEMA = "autodiff.grad/1"
@@ -41,6 +41,9 @@ def grad_json(report: GradReport) -> dict[str, Any]:
             item["hessian"] = {a: {b: num(h[i]) for b, h in row.items()} for a, row in r.hessian.items()}
         if r.higher:
             item["derivatives"] = [num(d[i]) for d in r.higher]
+        if report.verdicts:
+            item["verdict"] = report.verdicts[i].kind
+            item["eigenvalues"] = [num(v) for v in report.verdicts[i].eigenvalues]
         results.append(item)
     warnings = list(report.warnings)
     unwatched = [n for n, g in r.gradient.items() if g is None]
@@ -71,8 +74,8 @@ def minimize_json(report: MinimizeReport) -> dict[str, Any]:
         "variables": list(p.variables),
         "params": point(p.params),
         "dtype": dt,
-        "optimizer": OPTIMIZERS[s.optimizer],
-        "learning_rate": s.learning_rate,
+        "optimizer": display_name(s.optimizer),
+        "learning_rate": s.learning_rate if s.keras else None,
         "mode": o.mode,
         "style": s.style,
         "start": point(report.start),
@@ -86,8 +89,16 @@ def minimize_json(report: MinimizeReport) -> dict[str, Any]:
             {"step": row.step, "x": point(row.x), "f": rounded(row.f, dt), "grad_norm": rounded(row.grad_norm, dt)}
             for row in o.history
         ],
+        "evaluations": o.evaluations,
+        "verdict": None if report.verdict is None else report.verdict.kind,
+        "eigenvalues": None if report.verdict is None else [rounded(v, dt) for v in report.verdict.eigenvalues],
+        "starts": s.starts,
+        "basins": [
+            {"x": point(b.x), "f": rounded(b.f, dt), "count": b.count, "verdict": b.verdict.kind}
+            for b in report.basins
+        ],
         "timing": {"optimize_s": round(o.optimize_s, 6)},
-        "warnings": list(report.warnings),
+        "warnings": [*report.warnings, *report.advice],
     }
 
 

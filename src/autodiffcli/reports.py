@@ -8,19 +8,24 @@ CLI prints and turns into exit status 1.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy
 
 from .config import Problem
 from .derivatives import Derivatives, derivatives
+from . import local
 from .errors import ExitCode, UsageError
+from .local import Batch, Box
 from .numerics import explain_derivative, explain_value, fmt, point_text
-from .optimize import MinimizeSettings, Outcome, Reporter, run
+from .optimize import MinimizeSettings, Outcome, Reporter, _Silent, run
 from .parse import LIMITS, canonical, time_limit
+from .search import MAX_BASINS, box_for_starts, draw_starts, group, radius
 from .tf_build import TFFunction
+from .verdict import DEGENERATE, MAXIMUM, MINIMUM, NOT_STATIONARY, Verdict, classify
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class GradReport:
     result: Derivatives
     symbolic: dict[str, object]
     warnings: list[str] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)  # per point, with --order 2 or more
 
     @property
     def exit_code(self) -> ExitCode:
@@ -103,7 +109,20 @@ def grad(req: GradRequest) -> GradReport:
     result = derivatives(f, req.points, p.variables, p.params, req.wrt, req.watch, req.order)
     report = GradReport(req, result, symbolic)
     report.warnings = _grad_warnings(report)
+    if req.order >= 2:
+        report.verdicts = _grad_verdicts(req, result)
     return report
+
+
+def _grad_verdicts(req: GradRequest, r: Derivatives) -> list[Verdict]:
+    """The second-order test at each point, over the names differentiated by."""
+    p, names = req.problem, req.sources
+    columns = {v: req.points[:, j] for j, v in enumerate(p.variables)}
+    n = len(req.points)
+    x = np.stack([columns[k] if k in columns else np.full(n, p.params[k]) for k in names], axis=1)
+    g = np.stack([r.gradient[k] for k in names], axis=1)
+    h = np.stack([np.stack([r.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
+    return classify(x, g, h, p.dtype)
 
 
 def _grad_warnings(report: GradReport) -> list[str]:
@@ -140,7 +159,10 @@ class MinimizeReport:
     settings: MinimizeSettings
     start: dict[str, float]
     outcome: Outcome
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # each also makes the exit status non-zero
+    verdict: Verdict | None = None  # at the point found
+    basins: list[BasinReport] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)  # warnings that leave the exit status alone
 
     @property
     def exit_code(self) -> ExitCode:
@@ -152,6 +174,14 @@ class MinimizeReport:
         if self.settings.tol is not None and status != "converged":
             return ExitCode.NOT_CONVERGED
         return ExitCode.OK
+
+
+@dataclass(frozen=True)
+class BasinReport:
+    x: dict[str, float]
+    f: float
+    count: int
+    verdict: Verdict
 
 
 def check_start(problem: Problem, f: TFFunction, start: Mapping[str, float]) -> str | None:
@@ -196,21 +226,157 @@ def not_started(
 def minimize(
     problem: Problem, start: Mapping[str, float], settings: MinimizeSettings, reporter: Reporter | None = None
 ) -> MinimizeReport:
+    """Minimize (or, with ``settings.maximize``, maximize) f; then the verdict at the point found.
+
+    One start with a Keras optimizer and no bounds runs the tutorial's loop (optimize.run);
+    everything else (Newton, BFGS, L-BFGS-B, several starts, bounds) runs a batch of starts
+    (local.py) whose end points are grouped into basins (search.py).
+    """
     if not problem.variables:
-        raise UsageError(f"the expression has no variables to minimize over ({_why_no_variables(problem)})")
-    f = TFFunction(problem.expr, problem.dtype, first_order=True)
-    reason = check_start(problem, f, start)
-    if reason:  # nothing to optimize; scripts still get a report, with nulls and the reason
-        return not_started(problem, start, settings, "diverged", [reason])
-    outcome = run(f, start, problem.params, settings, reporter)
-    report = MinimizeReport(problem, settings, dict(start), outcome)
-    if outcome.status == "diverged":
+        verb = "maximize" if settings.maximize else "minimize"
+        raise UsageError(f"the expression has no variables to {verb} over ({_why_no_variables(problem)})")
+    sense = -1.0 if settings.maximize else 1.0
+    objective = -problem.expr if settings.maximize else problem.expr
+    f = TFFunction(objective, problem.dtype, first_order=settings.keras)
+    box = Box.of(problem.variables, settings.bounds_map)
+    start = {v: float(np.clip(start[v], box.lo[j], box.hi[j])) for j, v in enumerate(problem.variables)}
+    if settings.starts == 1:
+        reason = check_start(problem, f, start)
+        if reason:  # nothing to optimize; scripts still get a report, with nulls and the reason
+            return not_started(problem, start, settings, "diverged", [reason])
+    if settings.keras and settings.starts == 1 and not box.bounded:
+        outcome = run(f, start, problem.params, settings, reporter)
+        report = MinimizeReport(problem, settings, dict(start), outcome)
+    else:
+        report = _minimize_batch(problem, f, start, box, settings, reporter or _Silent())
+    if sense < 0:
+        _flip(report.outcome)
+    _judge(report)
+    o = report.outcome
+    if o.status == "diverged":
         report.warnings.append(
-            f"diverged after step {outcome.steps}: f or its gradient became non-finite; "
-            f"the last finite point is reported (try a smaller --lr)"
+            f"diverged after step {o.steps}: f or its gradient became non-finite; "
+            f"the last finite point is reported" + (" (try a smaller --lr)" if settings.keras else "")
         )
-    elif settings.tol is not None and outcome.status == "max_steps":
+    elif settings.tol is not None and o.status in ("max_steps", "stalled"):
         report.warnings.append(
-            f"--tol {fmt(settings.tol)} not reached within {settings.steps} steps (|grad| = {fmt(outcome.grad_norm)})"
+            f"--tol {fmt(settings.tol)} not reached within {settings.steps} steps (|grad| = {fmt(o.grad_norm)})"
+            if o.status == "max_steps"
+            else f"--tol {fmt(settings.tol)} not reached: the line search can no longer lower f "
+            f"(|grad| = {fmt(o.grad_norm)})"
         )
     return report
+
+
+def _minimize_batch(
+    problem: Problem,
+    f: TFFunction,
+    origin: Mapping[str, float],
+    box: Box,
+    settings: MinimizeSettings,
+    reporter: Reporter,
+) -> MinimizeReport:
+    names, dt = problem.variables, problem.dtype
+    began = time.perf_counter()
+    lo, hi = box_for_starts(names, settings.bounds_map, origin)
+    if settings.starts > 1:
+        starts = draw_starts(lo, hi, settings.starts, settings.seed)
+    else:
+        starts = np.array([[origin[v] for v in names]])
+    batch = Batch(f, names, problem.params)
+    steps, every = settings.steps, settings.row_every
+    if settings.optimizer == "newton":
+        result = local.newton(batch, starts, box, steps, settings.gtol(dt), every, reporter, settings.graph)
+    elif settings.optimizer in local.SCIPY_METHODS:
+        result = local.scipy_minimize(batch, settings.optimizer, starts, box, steps, settings.gtol(dt), reporter)
+    else:
+        result = local.keras_batch(
+            batch, settings.optimizer, settings.learning_rate, starts, box, steps, settings.tol, every, settings.mode, reporter
+        )
+    usable = np.isfinite(result.f) & np.isfinite(result.x).all(axis=1) & (result.status != local.DIVERGED)
+    found, label = group(result.x, result.f, usable, radius(result.x, lo, hi, dt))
+    sense = -1.0 if settings.maximize else 1.0
+    verdicts = _verdicts(problem, np.array([b.x for b in found]).reshape(len(found), len(names)), settings)
+    basins = [
+        BasinReport(dict(zip(names, map(float, b.x))), sense * b.f, b.count, v) for b, v in zip(found, verdicts)
+    ]
+    report_warnings: list[str] = []
+    dropped = int((~usable).sum())
+    if not found:
+        report = not_started(problem, origin, settings, "diverged", [])
+        report.outcome.steps = int(result.iterations.max(initial=0))
+        report.warnings.append(f"every start diverged: f or its gradient became non-finite ({dropped} of {len(starts)})")
+        return report
+    best = found[0].index
+    y, g = batch.derivatives(batch.tf.constant(result.x[best : best + 1], f.dtype), 1)
+    gradient = {n: float(v) for n, v in zip(names, g.numpy()[0])}
+    status = "interrupted" if result.interrupted else local.STATUS[int(result.status[best])]
+    outcome = Outcome(
+        x=dict(zip(names, map(float, result.x[best]))),
+        f=float(y.numpy()[0]),
+        gradient=gradient,
+        grad_norm=math.sqrt(sum(v * v for v in gradient.values())),
+        steps=int(result.iterations[best]),
+        status=status,
+        mode=settings.mode,
+        history=result.history,
+        traces=result.traces,
+        evaluations=result.evaluations,
+    )
+    outcome.optimize_s = time.perf_counter() - began
+    report = MinimizeReport(problem, settings, dict(origin), outcome, report_warnings, basins=basins)
+    if settings.starts > 1 and dropped:
+        report.advice.append(f"{dropped} of {len(starts)} starts diverged or left the domain and are in no basin")
+    if len(basins) > MAX_BASINS:
+        report.advice.append(f"{len(basins)} distinct end points; the {MAX_BASINS} best are listed")
+        report.basins = basins[:MAX_BASINS]
+    return report
+
+
+def _flip(o: Outcome) -> None:
+    """Maximization ran on -f: report f itself."""
+    o.f = -o.f
+    o.gradient = {k: -v for k, v in o.gradient.items()}
+    o.history = [replace(row, f=-row.f) for row in o.history]
+
+
+def _verdicts(problem: Problem, points: np.ndarray, settings: MinimizeSettings) -> list[Verdict]:
+    """The second-order verdict of f itself (not -f) at each point, from nested tapes."""
+    if not len(points):
+        return []
+    names = problem.variables
+    f = TFFunction(problem.expr, problem.dtype)
+    d = derivatives(f, points, names, problem.params, names, (), 2)
+    g = np.stack([d.gradient[n] for n in names], axis=1)
+    h = np.stack([np.stack([d.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
+    tol = 0.0 if settings.keras else settings.gtol(problem.dtype)
+    box = Box.of(names, settings.bounds_map)
+    return classify(points, g, h, problem.dtype, tol, (box.lo, box.hi), -1.0 if settings.maximize else 1.0)
+
+
+def _judge(report: MinimizeReport) -> None:
+    """The verdict at the point found, and a plain warning when it is not what was asked for."""
+    o, s = report.outcome, report.settings
+    point = np.array([[o.x[v] for v in report.problem.variables]])
+    if not np.isfinite(point).all() or not math.isfinite(o.f):
+        return
+    report.verdict = _verdicts(report.problem, point, s)[0]
+    if report.basins:
+        report.basins[0] = replace(report.basins[0], verdict=report.verdict)
+    wanted = MAXIMUM if s.maximize else MINIMUM
+    kind = report.verdict.kind
+    if kind == wanted or o.status == "interrupted":
+        return
+    if kind == NOT_STATIONARY:
+        direction = "above" if s.maximize else "below"
+        report.advice.append(
+            f"the point found is not stationary (|grad| = {fmt(o.grad_norm)}): f may be unbounded {direction}, "
+            "or the search needs more --steps"
+        )
+    elif kind == DEGENERATE:
+        report.advice.append(
+            f"the point found is degenerate: a Hessian eigenvalue is too close to 0 for the second-order test "
+            f"to say whether it is a {wanted}"
+        )
+    else:
+        report.advice.append(f"the point found is a {kind}, not a {wanted}")

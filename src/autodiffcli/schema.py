@@ -8,6 +8,7 @@ _NUM = {"type": ["number", "null"]}  # null: not finite (the reason is in "warni
 _POINT = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
 _NAMES = {"type": "array", "items": {"type": "string"}}
 _WARNINGS = {"type": "array", "items": {"type": "string"}}
+_VERDICT = {"enum": ["minimum", "maximum", "saddle", "degenerate", "not stationary"]}
 
 GRAD: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -34,6 +35,8 @@ GRAD: dict[str, Any] = {
                     "gradient": _POINT,
                     "hessian": {"type": "object", "additionalProperties": _POINT},
                     "derivatives": {"type": "array", "items": _NUM},
+                    "verdict": _VERDICT,
+                    "eigenvalues": {"type": "array", "items": _NUM},
                 },
             },
         },
@@ -76,6 +79,11 @@ MINIMIZE: dict[str, Any] = {
         "steps",
         "status",
         "history",
+        "evaluations",
+        "verdict",
+        "eigenvalues",
+        "starts",
+        "basins",
         "timing",
         "warnings",
     ],
@@ -87,7 +95,7 @@ MINIMIZE: dict[str, Any] = {
         "params": _POINT,
         "dtype": {"enum": ["float32", "float64"]},
         "optimizer": {"type": "string"},
-        "learning_rate": {"type": "number", "exclusiveMinimum": 0},
+        "learning_rate": {"type": ["number", "null"], "exclusiveMinimum": 0},
         "mode": {"enum": ["eager", "graph", "xla"]},
         "style": {"enum": ["tape", "minimize"]},
         "start": _POINT,
@@ -96,7 +104,7 @@ MINIMIZE: dict[str, Any] = {
         "gradient": _POINT,
         "grad_norm": _NUM,
         "steps": {"type": "integer", "minimum": 0},
-        "status": {"enum": ["converged", "max_steps", "diverged", "interrupted"]},
+        "status": {"enum": ["converged", "max_steps", "stalled", "diverged", "interrupted"]},
         "history": {
             "type": "array",
             "items": {
@@ -104,6 +112,19 @@ MINIMIZE: dict[str, Any] = {
                 "required": ["step", "x", "f", "grad_norm"],
                 "additionalProperties": False,
                 "properties": {"step": {"type": "integer", "minimum": 0}, "x": _POINT, "f": _NUM, "grad_norm": _NUM},
+            },
+        },
+        "evaluations": {"type": "integer", "minimum": 0},
+        "verdict": {"anyOf": [_VERDICT, {"type": "null"}]},
+        "eigenvalues": {"type": ["array", "null"], "items": _NUM},
+        "starts": {"type": "integer", "minimum": 1},
+        "basins": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["x", "f", "count", "verdict"],
+                "additionalProperties": False,
+                "properties": {"x": _POINT, "f": _NUM, "count": {"type": "integer", "minimum": 1}, "verdict": _VERDICT},
             },
         },
         "timing": {

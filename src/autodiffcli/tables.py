@@ -15,10 +15,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .numerics import fmt
-from .optimize import OPTIMIZERS, Row
+from .optimize import OPTIMIZERS, Row, display_name
 from .reports import GradReport, MinimizeReport
+from .verdict import Verdict
 
 MAX_TABLE_POINTS = 8
+MAX_TABLE_BASINS = 20
 
 
 def grad_table(report: GradReport, console: Console) -> None:
@@ -49,6 +51,8 @@ def grad_table(report: GradReport, console: Console) -> None:
         (name,) = [n for n in req.sources]
         for k, d in enumerate(r.higher[2:], start=3):
             table.add_row(f"d{k}f/d{name}{k}", sym["derivatives"][k - 1], *cells(d))  # type: ignore[index]
+    if report.verdicts:
+        table.add_row("verdict", "second-order test", *(_verdict_text(v, dt) for v in report.verdicts[: len(shown)]))
     console.print(table)
     if len(req.points) > len(shown):
         console.print(f"... and {len(req.points) - len(shown)} more points (use --format json or plain for all)")
@@ -67,11 +71,44 @@ def minimize_table(report: MinimizeReport, console: Console) -> None:
     summary.add_row("|grad|", fmt(o.grad_norm, dt))
     summary.add_row("steps", str(o.steps))
     summary.add_row("status", o.status)
-    summary.add_row("optimizer", f"{OPTIMIZERS[s.optimizer]}(learning_rate={s.learning_rate:g}), style {s.style}")
+    if report.verdict is not None:
+        summary.add_row("verdict", _verdict_text(report.verdict, dt))
+    summary.add_row("evaluations", str(o.evaluations))
+    if s.keras:
+        summary.add_row("optimizer", f"{OPTIMIZERS[s.optimizer]}(learning_rate={s.learning_rate:g}), style {s.style}")
+    else:
+        summary.add_row("optimizer", display_name(s.optimizer))
+    if s.starts > 1:
+        summary.add_row("starts", f"{s.starts} (seed {s.seed})")
+    if s.bounds:
+        summary.add_row("bounds", ", ".join(f"{fmt(lo, dt)} <= {n} <= {fmt(hi, dt)}" for n, lo, hi in s.bounds))
     summary.add_row("mode", o.mode)
     summary.add_row("params", _caption(p.params, dt) or "none")
     summary.add_row("optimize time", f"{o.optimize_s:.3f} s")
     console.print(summary)
+    if s.starts > 1 and report.basins:
+        console.print(basin_table(report, dt))
+
+
+def basin_table(report: MinimizeReport, dtype: str) -> Table:
+    names = report.problem.variables
+    table = Table(title="basins, best first", title_justify="left")
+    table.add_column("#", justify="right")
+    for n in names:
+        table.add_column(n, justify="right")
+    table.add_column("f", justify="right")
+    table.add_column("starts", justify="right")
+    table.add_column("verdict")
+    for i, b in enumerate(report.basins[:MAX_TABLE_BASINS], start=1):
+        table.add_row(str(i), *(fmt(b.x[n], dtype) for n in names), fmt(b.f, dtype), str(b.count), b.verdict.kind)
+    if len(report.basins) > MAX_TABLE_BASINS:
+        table.caption = f"and {len(report.basins) - MAX_TABLE_BASINS} more (--format json lists them all)"
+    return table
+
+
+def _verdict_text(v: Verdict, dtype: str) -> str:
+    eig = ", ".join(fmt(e, dtype) for e in v.eigenvalues)
+    return f"{v.kind} (eigenvalues {eig})" if eig else v.kind
 
 
 def history_table(rows: list[Row], names: tuple[str, ...], dtype: str, title: str = "") -> Table:

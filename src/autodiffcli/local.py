@@ -1,0 +1,414 @@
+"""Local searches from a batch of starts, all filling one result: :class:`BatchResult`.
+
+Every method advances all starts at once (one tensor per variable, one value per start)
+or, for SciPy's methods, one start after another, and reports per start: the point, f,
+the number of iterations, a status, and how many times f and its gradient were computed.
+
+* ``newton``: Newton's method with the Hessian from nested tapes, safeguarded (see
+  :func:`newton`); written here because no maintained TensorFlow library offers a batched,
+  bounded Newton method.
+* ``bfgs``, ``lbfgs``: SciPy's ``minimize(method="BFGS" | "L-BFGS-B")`` driven by tape
+  gradients, one compiled value-and-gradient function shared by every start.
+* Keras optimizers: the step of :mod:`optimize` on batched variables, projected into the
+  bounds after every step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .derivatives import tower
+from .optimize import Row, make_optimizer
+from .runtime import tensorflow
+from .tf_build import TFFunction
+
+RUNNING, CONVERGED, DIVERGED, STALLED = 0, 1, 2, 3
+STATUS = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged", STALLED: "stalled"}
+ARMIJO = 1e-4  # sufficient decrease: f(x + a p) <= f(x) + ARMIJO * grad . (step taken)
+HALVINGS = 40  # most halvings of the Newton step in one line search
+
+
+@dataclass
+class BatchResult:
+    """Per start: end point (starts, d), f, iterations, status code; evaluations summed over starts."""
+
+    x: np.ndarray
+    f: np.ndarray
+    iterations: np.ndarray
+    status: np.ndarray
+    evaluations: int
+    history: list[Row] = field(default_factory=list)  # the best start at each recorded step
+    interrupted: bool = False
+    traces: int = 0
+
+
+@dataclass(frozen=True)
+class Box:
+    """Bounds per variable, as arrays in variable order (-inf/inf where unbounded)."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @property
+    def bounded(self) -> bool:
+        return bool(np.isfinite(self.lo).any() or np.isfinite(self.hi).any())
+
+    @staticmethod
+    def of(names: Sequence[str], bounds: Mapping[str, tuple[float, float]]) -> Box:
+        lo = np.array([bounds.get(n, (-math.inf, math.inf))[0] for n in names], dtype=np.float64)
+        hi = np.array([bounds.get(n, (-math.inf, math.inf))[1] for n in names], dtype=np.float64)
+        return Box(lo, hi)
+
+
+class Batch:
+    """f over a (starts, d) tensor X, with the parameters bound: f, gradient and Hessian per start."""
+
+    def __init__(self, f: TFFunction, names: Sequence[str], params: Mapping[str, float]) -> None:
+        self.tf = tensorflow()
+        self.f = f
+        self.names = list(names)
+        self.params = dict(params)
+
+    def env(self, X: Any) -> dict[str, Any]:
+        return {**{p: self.f.constant(v) for p, v in self.params.items()}, **self.columns(X)}
+
+    def columns(self, X: Any) -> dict[str, Any]:
+        return {n: X[:, j] for j, n in enumerate(self.names)}
+
+    def value(self, X: Any) -> Any:
+        return self.tf.broadcast_to(self.f(self.env(X)), self.tf.shape(X)[:1])
+
+    def derivatives(self, X: Any, order: int) -> tuple[Any, ...]:
+        """f (starts,), and with order >= 1 the gradient (starts, d), with 2 the Hessian (starts, d, d)."""
+        tf = self.tf
+        env = self.env(X)
+        sources = {n: env[n] for n in self.names}
+        levels = tower(self.f, env, sources, order)
+        n = tf.shape(X)[:1]
+        out = [tf.broadcast_to(levels[0][()], n)]
+        if order >= 1:
+            out.append(tf.stack([tf.broadcast_to(levels[1][(a,)], n) for a in self.names], axis=1))
+        if order >= 2:
+            rows = [tf.stack([tf.broadcast_to(levels[2][(a, b)], n) for b in self.names], axis=1) for a in self.names]
+            out.append(tf.stack(rows, axis=1))
+        return tuple(out)
+
+
+def projected_gradient(tf: Any, X: Any, g: Any, lo: Any, hi: Any) -> Any:
+    """x - P(x - g): the gradient, less the components that push against an active bound."""
+    return X - tf.clip_by_value(X - g, lo, hi)
+
+
+def _history_row(names: Sequence[str], X: np.ndarray, y: np.ndarray, gnorm: np.ndarray, step: int) -> Row | None:
+    finite = np.isfinite(y)
+    if not finite.any():
+        return None
+    i = int(np.argmin(np.where(finite, y, np.inf)))
+    return Row(step, {n: float(X[i, j]) for j, n in enumerate(names)}, float(y[i]), float(gnorm[i]))
+
+
+# ---------------------------------------------------------------- Newton
+
+
+def newton(
+    batch: Batch,
+    starts: np.ndarray,
+    box: Box,
+    steps: int,
+    tol: float,
+    every: int,
+    reporter: Any,
+    graph: bool = True,
+) -> BatchResult:
+    """Safeguarded Newton's method on every start at once.
+
+    Each iteration takes the exact gradient g and Hessian H (nested tapes), and the step
+    ``p = -Q diag(1/max(|lambda|, delta)) Q^T g`` from H's eigendecomposition: eigenvalues
+    are replaced by their absolute values, floored at ``delta = sqrt(eps) * max(1, max |lambda|)``.
+    Where H is positive definite this is Newton's step (quadratic convergence near a
+    minimum); elsewhere it is still a descent direction, which turns away from maxima and
+    saddles instead of walking to them ("saddle-free Newton"). A backtracking line search
+    halves the step until f falls by at least ``ARMIJO`` times the predicted decrease
+    (Armijo), so every iteration lowers f. With bounds, each trial point is projected into
+    the box and the search is on the projected path; the convergence test uses the
+    projected gradient. A start stops when its (projected) gradient's largest component
+    is at most ``tol`` (converged), when no halving lowers f (stalled: f cannot be lowered
+    at the dtype's precision), or when f or its derivatives are not finite (diverged).
+    """
+    tf = batch.tf
+    dtype = batch.f.dtype
+    eps = float(np.finfo(dtype.as_numpy_dtype).eps)
+    lo = tf.constant(np.broadcast_to(box.lo, starts.shape), dtype)
+    hi = tf.constant(np.broadcast_to(box.hi, starts.shape), dtype)
+    traces = [0]
+
+    def iterate(X: Any, status: Any) -> tuple[Any, ...]:
+        traces[0] += 1
+        y, g, H = batch.derivatives(X, 2)
+        pg = projected_gradient(tf, X, g, lo, hi)
+        gnorm = tf.reduce_max(tf.abs(pg), axis=1)
+        finite = tf.math.is_finite(y) & tf.reduce_all(tf.math.is_finite(g), axis=1)
+        finite &= tf.reduce_all(tf.math.is_finite(tf.reshape(H, [tf.shape(H)[0], -1])), axis=1)
+        running = tf.equal(status, RUNNING)
+        status = tf.where(running & ~finite, DIVERGED, status)
+        Hs = tf.where(finite[:, None, None], H, tf.eye(tf.shape(H)[1], dtype=dtype))
+        lam, Q = tf.linalg.eigh(0.5 * (Hs + tf.linalg.matrix_transpose(Hs)))
+        largest = tf.reduce_max(tf.abs(lam), axis=1, keepdims=True)
+        floor = math.sqrt(eps) * tf.maximum(largest, 1.0)
+        gs = tf.where(finite[:, None], g, tf.zeros_like(g))
+        coeff = tf.linalg.matvec(Q, gs, transpose_a=True) / tf.maximum(tf.abs(lam), floor)
+        p = -tf.linalg.matvec(Q, coeff)
+        # a stationary point with negative curvature is a saddle or a maximum: step off it
+        # along the most negative curvature instead of stopping there
+        lowest = lam[:, 0]
+        stationary = tf.equal(status, RUNNING) & (gnorm <= tol)
+        escape = stationary & (lowest < -floor[:, 0])
+        q = Q[:, :, 0]
+        sign = tf.where(tf.reduce_sum(gs * q, axis=1) > 0, -tf.ones_like(y), tf.ones_like(y))
+        reach = tf.maximum(tf.reduce_max(tf.abs(X), axis=1), 1.0)
+        p = tf.where(escape[:, None], (sign * reach)[:, None] * q, p)
+        status = tf.where(stationary & ~escape, CONVERGED, status)
+        active = tf.equal(status, RUNNING)
+        bend = 0.5 * tf.minimum(lowest, 0.0)  # predicted change includes negative curvature
+
+        def search_cond(k: Any, alpha: Any, done: Any, Xn: Any, yn: Any) -> Any:
+            return (k < HALVINGS) & tf.reduce_any(~done)
+
+        def search_body(k: Any, alpha: Any, done: Any, Xn: Any, yn: Any) -> tuple[Any, ...]:
+            trial = tf.clip_by_value(X + alpha[:, None] * p, lo, hi)
+            yt = batch.value(trial)
+            s = trial - X
+            decrease = tf.reduce_sum(gs * s, axis=1) + bend * tf.reduce_sum(s * s, axis=1)
+            ok = tf.math.is_finite(yt) & (yt <= y + ARMIJO * decrease) & (decrease < 0)
+            take = ok & ~done
+            Xn = tf.where(take[:, None], trial, Xn)
+            yn = tf.where(take, yt, yn)
+            return k + 1, tf.where(done | ok, alpha, alpha / 2), done | ok, Xn, yn
+
+        one = tf.ones_like(y)
+        _, alpha, found, Xn, _ = tf.while_loop(search_cond, search_body, (tf.constant(0), one, ~active, X, y))
+        status = tf.where(active & ~found, STALLED, status)
+        moved = active & found
+        # f evaluations of the line search: one per halving tried, per start
+        halvings = tf.where(active, tf.constant(float(HALVINGS), dtype), tf.zeros_like(alpha))
+        trials = tf.where(moved, 1.0 - tf.math.log(alpha) / math.log(2.0), halvings)
+        return tf.where(moved[:, None], Xn, X), status, y, gnorm, moved, trials
+
+    compiled = tf.function(iterate, autograph=False) if graph else iterate
+    X = tf.constant(starts, dtype)
+    status = tf.fill([len(starts)], RUNNING)
+    iterations = np.zeros(len(starts), dtype=np.int64)
+    evaluations = 0
+    history: list[Row] = []
+    interrupted = False
+
+    def record(row: Row | None) -> None:
+        if row is not None and (not history or history[-1].step != row.step):
+            history.append(row)
+            reporter.row(row)
+
+    try:
+        for it in range(steps):
+            Xprev = X
+            X, status, y, gnorm, moved, trials = compiled(X, status)
+            evaluations += len(starts) + int(np.rint(trials.numpy()).sum())
+            if it % every == 0:
+                record(_history_row(batch.names, Xprev.numpy(), y.numpy(), gnorm.numpy(), it))
+            moved = moved.numpy()
+            iterations += moved
+            reporter.progress(it + 1, steps)
+            if not moved.any():
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    y, g = batch.derivatives(X, 1)
+    gnorm = tf.reduce_max(tf.abs(projected_gradient(tf, X, g, lo, hi)), axis=1)
+    evaluations += len(starts)
+    status = tf.where(tf.equal(status, RUNNING) & (gnorm <= tol), CONVERGED, status).numpy()
+    record(_history_row(batch.names, X.numpy(), y.numpy(), gnorm.numpy(), int(iterations.max(initial=0))))
+    return BatchResult(X.numpy(), y.numpy(), iterations, status, evaluations, history, interrupted, traces[0])
+
+
+# ---------------------------------------------------------------- SciPy's BFGS and L-BFGS-B
+
+SCIPY_METHODS = {"bfgs": "BFGS", "lbfgs": "L-BFGS-B"}
+
+
+def scipy_minimize(
+    batch: Batch,
+    method: str,
+    starts: np.ndarray,
+    box: Box,
+    steps: int,
+    tol: float,
+    reporter: Any,
+) -> BatchResult:
+    """SciPy's ``minimize`` from each start in turn, with f and its gradient from one tape.
+
+    SciPy's own convergence test decides ``converged`` (``res.success``); ``gtol`` is
+    ``tol`` and ``maxiter`` is ``steps``. L-BFGS-B takes the bounds itself; BFGS has none
+    (the CLI refuses the combination). One compiled function serves every start and every
+    evaluation, so nothing is traced twice.
+    """
+    import warnings
+
+    from scipy.optimize import minimize
+
+    tf = batch.tf
+    dtype = batch.f.dtype
+    traces = [0]
+
+    def value_and_grad(X: Any) -> tuple[Any, Any]:
+        traces[0] += 1
+        y, g = batch.derivatives(X, 1)
+        return y[0], g[0]
+
+    compiled = tf.function(value_and_grad, autograph=False, input_signature=[tf.TensorSpec([1, starts.shape[1]], dtype)])
+    n = len(starts)
+    x_out = np.array(starts, dtype=np.float64)
+    f_out = np.full(n, np.nan)
+    iterations = np.zeros(n, dtype=np.int64)
+    status = np.full(n, RUNNING)
+    evaluations = 0
+    interrupted = False
+    bounds = list(zip(box.lo, box.hi)) if method == "lbfgs" and box.bounded else None
+    best: dict[str, Any] = {}
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        y, g = compiled(tf.constant(x[None, :], dtype))
+        y, g = float(y), g.numpy().astype(np.float64)
+        if math.isfinite(y) and np.isfinite(g).all() and y < best.get("f", math.inf):
+            best.update(f=y, x=np.array(x))
+        return y, g
+
+    try:
+        for i in range(n):
+            best.clear()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # SciPy warns on precision loss; the status says it
+                res = minimize(
+                    fun,
+                    x_out[i],
+                    jac=True,
+                    method=SCIPY_METHODS[method],
+                    bounds=bounds,
+                    options={"maxiter": steps, "gtol": tol},
+                )
+            evaluations += int(res.nfev)
+            iterations[i] = int(res.nit)
+            finite = math.isfinite(float(res.fun)) and np.isfinite(res.x).all()
+            if not finite:
+                status[i] = DIVERGED
+                if "x" in best:
+                    x_out[i], f_out[i] = best["x"], best["f"]
+                continue
+            x_out[i], f_out[i] = res.x, float(res.fun)
+            status[i] = CONVERGED if res.success else RUNNING if res.nit >= steps else STALLED
+            reporter.progress(i + 1, n)
+    except KeyboardInterrupt:
+        interrupted = True
+        if "x" in best:
+            x_out[i], f_out[i] = best["x"], best["f"]
+    history = [] if n > 1 else [r for r in [_history_row(batch.names, x_out, f_out, np.zeros(n), int(iterations[0]))] if r]
+    return BatchResult(x_out, f_out, iterations, status, evaluations, history, interrupted, traces[0])
+
+
+# ---------------------------------------------------------------- Keras optimizers, batched
+
+
+def keras_batch(
+    batch: Batch,
+    optimizer_name: str,
+    learning_rate: float,
+    starts: np.ndarray,
+    box: Box,
+    steps: int,
+    tol: float | None,
+    every: int,
+    mode: str,
+    reporter: Any,
+) -> BatchResult:
+    """A Keras optimizer on every start at once: one variable per name, one entry per start.
+
+    The loss is the sum of f over the starts; starts do not interact, so each entry's
+    gradient is its own start's, and the optimizers offered with several starts update
+    entry by entry. After each step the point is projected into the box. With ``tol``, a
+    start whose gradient norm is at most ``tol`` at the end of a chunk is frozen (converged).
+    A start whose f turns non-finite is frozen at its last finite point (diverged).
+    """
+    tf = batch.tf
+    dtype = batch.f.dtype
+    n, d = starts.shape
+    variables = [tf.Variable(starts[:, j], dtype=dtype, name=name) for j, name in enumerate(batch.names)]
+    frozen = tf.Variable(tf.zeros([n], tf.bool), trainable=False)
+    optimizer = make_optimizer(optimizer_name, learning_rate, dtype.name)
+    optimizer.build(variables)
+    lo = [tf.constant(v, dtype) for v in box.lo]
+    hi = [tf.constant(v, dtype) for v in box.hi]
+    traces = [0]
+
+    def X() -> Any:
+        return tf.stack([tf.convert_to_tensor(v) for v in variables], axis=1)
+
+    def step() -> None:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(batch.value(X()))
+        grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        old = [tf.identity(v) for v in variables]
+        with tf.control_dependencies(old):
+            optimizer.apply_gradients(zip(grads, variables))
+        for v, o, a, b in zip(variables, old, lo, hi):
+            v.assign(tf.where(frozen, o, tf.clip_by_value(v, a, b)))
+
+    def chunk(count: Any) -> tuple[Any, Any]:
+        traces[0] += 1
+        tf.while_loop(lambda i: i < count, lambda i: (step(), i + 1)[1], [tf.constant(0)])
+        y, g = batch.derivatives(X(), 1)
+        return y, tf.norm(projected_gradient(tf, X(), g, tf.stack(lo), tf.stack(hi)), axis=1)
+
+    compiled = chunk if mode == "eager" else tf.function(chunk, jit_compile=mode == "xla", autograph=False)
+    y0, g0 = batch.derivatives(X(), 1)
+    y, gnorm = y0.numpy(), tf.norm(g0, axis=1).numpy()
+    status = np.where(np.isfinite(y), RUNNING, DIVERGED)
+    last_x, last_f = X().numpy(), y
+    iterations = np.zeros(n, dtype=np.int64)
+    history: list[Row] = []
+    interrupted = False
+    done = 0
+
+    def record(step_no: int) -> None:
+        row = _history_row(batch.names, last_x, np.where(status == DIVERGED, np.nan, last_f), gnorm, step_no)
+        if row is not None:
+            history.append(row)
+            reporter.row(row)
+
+    record(0)
+    try:
+        while done < steps and (status == RUNNING).any():
+            if tol is not None:
+                status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
+            frozen.assign(status != RUNNING)
+            count = min(every, steps - done)
+            y, gnorm = (t.numpy() for t in compiled(tf.constant(count)))
+            done += count
+            finite = np.isfinite(y) & np.isfinite(gnorm)
+            running = status == RUNNING
+            iterations[running] += count
+            status = np.where(running & ~finite, DIVERGED, status)
+            keep = finite & (status != DIVERGED)
+            last_x = np.where(keep[:, None], X().numpy(), last_x)
+            last_f = np.where(keep, y, last_f)
+            record(done)
+            reporter.progress(done, steps)
+    except KeyboardInterrupt:
+        interrupted = True
+    if tol is not None:
+        status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
+    evaluations = int(iterations.sum()) + n
+    return BatchResult(last_x, last_f, iterations, status, evaluations, history, interrupted, traces[0])

@@ -1,0 +1,69 @@
+"""Global search: starts drawn in a box, and end points grouped into basins."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_HALF_WIDTH = 10.0  # --starts without --bounds: each such variable in [from - 10, from + 10]
+MAX_BASINS = 100  # basins listed; the rest are counted in a warning
+
+
+def box_for_starts(
+    names: Sequence[str], bounds: Mapping[str, tuple[float, float]], origin: Mapping[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The box starts are drawn in: --bounds where given, else origin +- DEFAULT_HALF_WIDTH."""
+    lo = np.array([bounds[n][0] if n in bounds else origin[n] - DEFAULT_HALF_WIDTH for n in names])
+    hi = np.array([bounds[n][1] if n in bounds else origin[n] + DEFAULT_HALF_WIDTH for n in names])
+    return lo, hi
+
+
+def draw_starts(lo: np.ndarray, hi: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """``count`` starts uniform in the box, the same for the same seed (numpy's PCG64)."""
+    return np.random.default_rng(seed).uniform(lo, hi, size=(count, len(lo)))
+
+
+@dataclass(frozen=True)
+class Basin:
+    x: np.ndarray  # the best end point of the group
+    f: float
+    count: int  # how many starts ended here
+    index: int  # which start gave x
+
+
+def group(x: np.ndarray, f: np.ndarray, usable: np.ndarray, radius: np.ndarray) -> tuple[list[Basin], np.ndarray]:
+    """Group end points into basins, best f first, and say which basin each start is in (-1: none).
+
+    Greedy, in order of f: the best point not yet grouped starts a basin, which takes every
+    point within ``radius`` of it in every coordinate. Cost: O(starts x basins).
+    """
+    label = np.full(len(x), -1)
+    order = np.argsort(np.where(usable, f, np.inf), kind="stable")
+    basins: list[Basin] = []
+    free = usable.copy()
+    for i in order:
+        if not free[i]:
+            continue
+        near = free & (np.abs(x - x[i]) <= radius).all(axis=1)
+        near[i] = True
+        label[near] = len(basins)
+        free &= ~near
+        basins.append(Basin(x[i].copy(), float(f[i]), int(near.sum()), int(i)))
+    return basins, label
+
+
+def radius(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, dtype: str) -> np.ndarray:
+    """How close two end points must be to count as one minimum, per coordinate.
+
+    1e-3 of the box's width where it is finite (the end points of first-order methods
+    scatter about that much after their steps), never below what the dtype resolves at the
+    points' magnitude.
+    """
+    eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
+    width = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
+    scale = np.nanmax(np.abs(np.where(np.isfinite(x), x, np.nan)), axis=0) if len(x) else np.zeros(len(lo))
+    scale = np.where(np.isfinite(scale), scale, 0.0)
+    return np.maximum(1e-3 * width, math.sqrt(eps) * np.maximum(scale, 1.0))

@@ -1,0 +1,100 @@
+"""What kind of point is it? The second-order test, from the gradient and the Hessian.
+
+A point is *stationary* when its gradient is zero up to what the dtype can resolve; a
+stationary point is then a ``minimum`` (every Hessian eigenvalue > 0), a ``maximum`` (all
+< 0), a ``saddle`` (some of each: decided even when others are 0), or ``degenerate`` (an
+eigenvalue too close to 0 for the test to decide, as for x**4 at 0). Anything else is
+``not stationary``.
+
+Tolerances, with eps the dtype's machine epsilon (1.2e-7 in float32, 2.2e-16 in float64):
+
+* eigenvalue zero: ``|lambda| <= sqrt(eps) * max(1, max |lambda|)``;
+* gradient zero: ``|grad|_inf <= max(tol, sqrt(eps) * max(1, |x|_inf) * max(1, max |lambda|))``.
+  A minimum can be located only to about sqrt(eps) relative in x (f is flat there), and the
+  gradient there is the curvature times that distance. ``tol`` is the method's own
+  convergence tolerance, so a point a method calls converged is never "not stationary".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MINIMUM, MAXIMUM, SADDLE, DEGENERATE, NOT_STATIONARY = "minimum", "maximum", "saddle", "degenerate", "not stationary"
+KINDS = (MINIMUM, MAXIMUM, SADDLE, DEGENERATE, NOT_STATIONARY)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str
+    eigenvalues: tuple[float, ...]  # of the Hessian, ascending
+
+    def __str__(self) -> str:
+        return self.kind
+
+
+def eigenvalues(hessians: np.ndarray) -> np.ndarray:
+    """Ascending eigenvalues of a batch of symmetric matrices (points, d, d), with tf.linalg.eigvalsh."""
+    from .runtime import tensorflow
+
+    tf = tensorflow()
+    h = tf.constant(hessians)
+    return tf.linalg.eigvalsh(0.5 * (h + tf.linalg.matrix_transpose(h))).numpy()
+
+
+def classify(
+    x: np.ndarray,
+    gradient: np.ndarray,
+    hessian: np.ndarray,
+    dtype: str,
+    tol: float = 0.0,
+    box: tuple[np.ndarray, np.ndarray] | None = None,
+    sense: float = 1.0,
+) -> list[Verdict]:
+    """The verdict at each of a batch of points: x and gradient (points, d), hessian (points, d, d).
+
+    With a ``box`` (lo, hi), a variable at a bound whose gradient pushes out of the box is
+    held there: the test runs over the other (free) variables, and a point where every
+    variable is held is a minimum of ``sense * f`` (a corner where f falls outwards). The
+    eigenvalues are then those over the free variables. ``sense`` is -1 when maximizing: the
+    bound test is on -f, the verdict and eigenvalues are f's.
+    """
+    eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
+    root = np.sqrt(eps)
+    finite = np.isfinite(hessian).all(axis=(1, 2)) & np.isfinite(gradient).all(axis=1)
+    held = np.zeros(gradient.shape, dtype=bool)
+    if box is not None:
+        slope = sense * gradient
+        held = ((x <= box[0]) & (slope > 0)) | ((x >= box[1]) & (slope < 0))
+    lam = np.full(gradient.shape, np.nan)
+    plain = finite & ~held.any(axis=1)
+    if plain.any():
+        lam[plain] = eigenvalues(hessian[plain])
+    out = []
+    for i in range(len(x)):
+        free = ~held[i]
+        if not finite[i]:
+            out.append(Verdict(NOT_STATIONARY, tuple(float(v) for v in lam[i])))
+            continue
+        values = lam[i] if plain[i] else eigenvalues(hessian[i][np.ix_(free, free)][None])[0]
+        if not free.any():
+            kind = MINIMUM if sense > 0 else MAXIMUM
+        else:
+            kind = _kind(x[i][free], gradient[i][free], values, root, tol)
+        out.append(Verdict(kind, tuple(float(v) for v in values)))
+    return out
+
+
+def _kind(x: np.ndarray, g: np.ndarray, lam: np.ndarray, root: float, tol: float) -> str:
+    largest = float(np.max(np.abs(lam))) if lam.size else 0.0
+    scale_x = max(1.0, float(np.max(np.abs(x)))) if x.size else 1.0
+    gtol = max(tol, root * scale_x * max(1.0, largest))
+    if float(np.max(np.abs(g))) > gtol:
+        return NOT_STATIONARY
+    zero = root * max(1.0, largest)
+    if (lam < -zero).any() and (lam > zero).any():
+        return SADDLE
+    if (np.abs(lam) <= zero).any():
+        return DEGENERATE
+    return MINIMUM if (lam > 0).all() else MAXIMUM
