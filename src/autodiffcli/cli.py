@@ -252,7 +252,9 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option("--lr", type=float, default=None, help="Learning rate of a Keras optimizer [default: 0.01]."),
             click.option("--steps", type=int, default=1000, show_default=True, help="Most steps (iterations) to take."),
-            click.option("--from", "start", metavar="POINT", default=None, help="Start point (default: every variable 0)."),
+            click.option(
+                "--from", "start", metavar="POINT", default=None, help="Start point (default: every variable 0)."
+            ),
             click.option(
                 "--starts",
                 type=int,
@@ -289,7 +291,9 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 help="Stop when |grad| <= TOL (exit 3 if never reached). newton, bfgs, lbfgs: their "
                 "gradient tolerance [default: 1e-4 in float32, 1e-5 in float64].",
             ),
-            click.option("--every", type=int, default=None, help="A history row every K steps (default: about 20 rows)."),
+            click.option(
+                "--every", type=int, default=None, help="A history row every K steps (default: about 20 rows)."
+            ),
         ]
     ):
         f = decorator(f)

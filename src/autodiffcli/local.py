@@ -269,7 +269,9 @@ def scipy_minimize(
         y, g = batch.derivatives(X, 1)
         return y[0], g[0]
 
-    compiled = tf.function(value_and_grad, autograph=False, input_signature=[tf.TensorSpec([1, starts.shape[1]], dtype)])
+    compiled = tf.function(
+        value_and_grad, autograph=False, input_signature=[tf.TensorSpec([1, starts.shape[1]], dtype)]
+    )
     n = len(starts)
     x_out = np.array(starts, dtype=np.float64)
     f_out = np.full(n, np.nan)
@@ -315,7 +317,9 @@ def scipy_minimize(
         interrupted = True
         if "x" in best:
             x_out[i], f_out[i] = best["x"], best["f"]
-    history = [] if n > 1 else [r for r in [_history_row(batch.names, x_out, f_out, np.zeros(n), int(iterations[0]))] if r]
+    history = (
+        [] if n > 1 else [r for r in [_history_row(batch.names, x_out, f_out, np.zeros(n), int(iterations[0]))] if r]
+    )
     return BatchResult(x_out, f_out, iterations, status, evaluations, history, interrupted, traces[0])
 
 

@@ -94,8 +94,7 @@ def minimize_json(report: MinimizeReport) -> dict[str, Any]:
         "eigenvalues": None if report.verdict is None else [rounded(v, dt) for v in report.verdict.eigenvalues],
         "starts": s.starts,
         "basins": [
-            {"x": point(b.x), "f": rounded(b.f, dt), "count": b.count, "verdict": b.verdict.kind}
-            for b in report.basins
+            {"x": point(b.x), "f": rounded(b.f, dt), "count": b.count, "verdict": b.verdict.kind} for b in report.basins
         ],
         "timing": {"optimize_s": round(o.optimize_s, 6)},
         "warnings": [*report.warnings, *report.advice],

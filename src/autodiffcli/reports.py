@@ -291,21 +291,30 @@ def _minimize_batch(
         result = local.scipy_minimize(batch, settings.optimizer, starts, box, steps, settings.gtol(dt), reporter)
     else:
         result = local.keras_batch(
-            batch, settings.optimizer, settings.learning_rate, starts, box, steps, settings.tol, every, settings.mode, reporter
+            batch,
+            settings.optimizer,
+            settings.learning_rate,
+            starts,
+            box,
+            steps,
+            settings.tol,
+            every,
+            settings.mode,
+            reporter,
         )
     usable = np.isfinite(result.f) & np.isfinite(result.x).all(axis=1) & (result.status != local.DIVERGED)
     found, label = group(result.x, result.f, usable, radius(result.x, lo, hi, dt))
     sense = -1.0 if settings.maximize else 1.0
     verdicts = _verdicts(problem, np.array([b.x for b in found]).reshape(len(found), len(names)), settings)
-    basins = [
-        BasinReport(dict(zip(names, map(float, b.x))), sense * b.f, b.count, v) for b, v in zip(found, verdicts)
-    ]
+    basins = [BasinReport(dict(zip(names, map(float, b.x))), sense * b.f, b.count, v) for b, v in zip(found, verdicts)]
     report_warnings: list[str] = []
     dropped = int((~usable).sum())
     if not found:
         report = not_started(problem, origin, settings, "diverged", [])
         report.outcome.steps = int(result.iterations.max(initial=0))
-        report.warnings.append(f"every start diverged: f or its gradient became non-finite ({dropped} of {len(starts)})")
+        report.warnings.append(
+            f"every start diverged: f or its gradient became non-finite ({dropped} of {len(starts)})"
+        )
         return report
     best = found[0].index
     y, g = batch.derivatives(batch.tf.constant(result.x[best : best + 1], f.dtype), 1)

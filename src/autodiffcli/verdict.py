@@ -9,10 +9,11 @@ eigenvalue too close to 0 for the test to decide, as for x**4 at 0). Anything el
 Tolerances, with eps the dtype's machine epsilon (1.2e-7 in float32, 2.2e-16 in float64):
 
 * eigenvalue zero: ``|lambda| <= sqrt(eps) * max(1, max |lambda|)``;
-* gradient zero: ``|grad|_inf <= max(tol, sqrt(eps) * max(1, |x|_inf) * max(1, max |lambda|))``.
-  A minimum can be located only to about sqrt(eps) relative in x (f is flat there), and the
-  gradient there is the curvature times that distance. ``tol`` is the method's own
-  convergence tolerance, so a point a method calls converged is never "not stationary".
+* gradient zero: Newton's step ``H^-1 grad`` (the distance to the stationary point nearby)
+  is at most ``max(sqrt(eps) * max(1, |x|_inf), tol / min |lambda|)``, or, where H is
+  singular, ``|grad|_inf <= max(tol, sqrt(eps) * max(1, |x|_inf) * max(1, max |lambda|))``.
+  A minimum can be located only to about sqrt(eps) relative in x (f is flat there), and
+  ``tol``, the method's own gradient tolerance, places a point within tol / (curvature).
 """
 
 from __future__ import annotations
@@ -81,20 +82,39 @@ def classify(
         if not free.any():
             kind = MINIMUM if sense > 0 else MAXIMUM
         else:
-            kind = _kind(x[i][free], gradient[i][free], values, root, tol)
+            h = hessian[i][np.ix_(free, free)]
+            kind = _kind(x[i][free], gradient[i][free], 0.5 * (h + h.T), values, root, tol)
         out.append(Verdict(kind, tuple(float(v) for v in values)))
     return out
 
 
-def _kind(x: np.ndarray, g: np.ndarray, lam: np.ndarray, root: float, tol: float) -> str:
+def _kind(x: np.ndarray, g: np.ndarray, h: np.ndarray, lam: np.ndarray, root: float, tol: float) -> str:
     largest = float(np.max(np.abs(lam))) if lam.size else 0.0
     scale_x = max(1.0, float(np.max(np.abs(x)))) if x.size else 1.0
-    gtol = max(tol, root * scale_x * max(1.0, largest))
-    if float(np.max(np.abs(g))) > gtol:
-        return NOT_STATIONARY
     zero = root * max(1.0, largest)
+    if not _stationary(g, h, lam, scale_x, largest, zero, root, tol):
+        return NOT_STATIONARY
     if (lam < -zero).any() and (lam > zero).any():
         return SADDLE
     if (np.abs(lam) <= zero).any():
         return DEGENERATE
     return MINIMUM if (lam > 0).all() else MAXIMUM
+
+
+def _stationary(
+    g: np.ndarray, h: np.ndarray, lam: np.ndarray, scale_x: float, largest: float, zero: float, root: float, tol: float
+) -> bool:
+    """Is the gradient zero, up to the dtype and the method's tolerance?
+
+    Where H is not singular, the distance to the stationary point nearby is Newton's step
+    H^-1 g: it must be within sqrt(eps) of x's magnitude, or within tol / (smallest
+    curvature), which is as close as a gradient tolerance of tol can place a point.
+    Otherwise the gradient itself must be within max(tol, sqrt(eps) * max(1, |x|) * max(1, |lambda|)).
+    """
+    if float(np.max(np.abs(g))) <= max(tol, root * scale_x * max(1.0, largest)):
+        return True
+    smallest = float(np.min(np.abs(lam)))
+    if smallest <= zero:
+        return False
+    step = float(np.max(np.abs(np.linalg.solve(h, g))))
+    return step <= max(root * scale_x, tol / smallest)
