@@ -16,8 +16,7 @@ the number of iterations, a status, and how many times f and its gradient were c
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 

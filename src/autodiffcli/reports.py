@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import sympy
 
+from . import local
 from .config import Problem
 from .derivatives import Derivatives, derivatives
-from . import local
 from .errors import ExitCode, UsageError
 from .local import Batch, Box
 from .numerics import explain_derivative, explain_value, fmt, point_text
