@@ -289,7 +289,7 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 type=float,
                 default=None,
                 help="Stop when |grad| <= TOL (exit 3 if never reached). newton, bfgs, lbfgs: their "
-                "gradient tolerance [default: 1e-4 in float32, 1e-5 in float64].",
+                "gradient tolerance [default: 1e-5].",
             ),
             click.option(
                 "--every", type=int, default=None, help="A history row every K steps (default: about 20 rows)."

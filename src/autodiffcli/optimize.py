@@ -38,7 +38,7 @@ OPTIMIZERS: dict[str, str] = {
 # Newton's method and SciPy's quasi-Newton methods (see local.py), by the name users type
 METHODS: dict[str, str] = {"newton": "Newton", "bfgs": "BFGS", "lbfgs": "L-BFGS-B"}
 # their convergence test, when --tol is not given: the gradient's largest component
-DEFAULT_GTOL = {"float32": 1e-4, "float64": 1e-5}  # float64: SciPy's own default
+DEFAULT_GTOL = 1e-5  # SciPy's own default
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 CHUNK_S = 0.2  # wall time of one chunk: progress and Ctrl-C wait at most about this long
@@ -126,9 +126,10 @@ class MinimizeSettings:
     def bounds_map(self) -> dict[str, tuple[float, float]]:
         return {n: (lo, hi) for n, lo, hi in self.bounds}
 
-    def gtol(self, dtype: str) -> float:
+    @property
+    def gtol(self) -> float:
         """The convergence tolerance of Newton and the quasi-Newton methods."""
-        return self.tol if self.tol is not None else DEFAULT_GTOL[dtype]
+        return self.tol if self.tol is not None else DEFAULT_GTOL
 
     @property
     def row_every(self) -> int:

@@ -286,9 +286,9 @@ def _minimize_batch(
     batch = Batch(f, names, problem.params)
     steps, every = settings.steps, settings.row_every
     if settings.optimizer == "newton":
-        result = local.newton(batch, starts, box, steps, settings.gtol(dt), every, reporter, settings.graph)
+        result = local.newton(batch, starts, box, steps, settings.gtol, every, reporter, settings.graph)
     elif settings.optimizer in local.SCIPY_METHODS:
-        result = local.scipy_minimize(batch, settings.optimizer, starts, box, steps, settings.gtol(dt), reporter)
+        result = local.scipy_minimize(batch, settings.optimizer, starts, box, steps, settings.gtol, reporter)
     else:
         result = local.keras_batch(
             batch,
@@ -358,7 +358,7 @@ def _verdicts(problem: Problem, points: np.ndarray, settings: MinimizeSettings) 
     d = derivatives(f, points, names, problem.params, names, (), 2)
     g = np.stack([d.gradient[n] for n in names], axis=1)
     h = np.stack([np.stack([d.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
-    tol = 0.0 if settings.keras else settings.gtol(problem.dtype)
+    tol = 0.0 if settings.keras else settings.gtol
     box = Box.of(names, settings.bounds_map)
     return classify(points, g, h, problem.dtype, tol, (box.lo, box.hi), -1.0 if settings.maximize else 1.0)
 

@@ -52,7 +52,9 @@ def grad_table(report: GradReport, console: Console) -> None:
         for k, d in enumerate(r.higher[2:], start=3):
             table.add_row(f"d{k}f/d{name}{k}", sym["derivatives"][k - 1], *cells(d))  # type: ignore[index]
     if report.verdicts:
-        table.add_row("verdict", "second-order test", *(_verdict_text(v, dt) for v in report.verdicts[: len(shown)]))
+        verdicts = report.verdicts[: len(shown)]
+        table.add_row("verdict", "second-order test", *(v.kind for v in verdicts))
+        table.add_row("eigenvalues", "of the Hessian", *(", ".join(fmt(e, dt) for e in v.eigenvalues) for v in verdicts))
     console.print(table)
     if len(req.points) > len(shown):
         console.print(f"... and {len(req.points) - len(shown)} more points (use --format json or plain for all)")
