@@ -226,6 +226,11 @@ def _remove(path: str) -> None:
 
 def draw(picture: Picture) -> Any:
     """A ``matplotlib.figure.Figure`` of the picture: panels stacked, no pyplot, no GUI."""
+    import logging
+
+    # matplotlib logs notices such as "building the font cache" (a fresh machine's first
+    # run) on stderr; autodiff's stderr carries only its own messages
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     from matplotlib.figure import Figure
 
     heights = [p.height if isinstance(p, Panel) else 1.0 for p in picture.panels]
