@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
+from autodiffcli import schema
 from autodiffcli.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +47,28 @@ def run_cli(
 
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("Error:")]
+
+
+SCHEMAS = {"grad": schema.GRAD, "minimize": schema.MINIMIZE}
+
+
+def json_of(result: Result | subprocess.CompletedProcess[str], command: str, exit_code: int = 0) -> dict[str, Any]:
+    """The JSON a run printed, parsed strictly and validated against ``command``'s schema.
+
+    Strict: ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's json accepts) fail the
+    test. The run must have ended with ``exit_code``; with 0, stderr must be empty.
+    """
+    code = result.exit_code if isinstance(result, Result) else result.returncode
+    assert code == exit_code, result.stderr
+    if exit_code == 0:
+        assert result.stderr == ""
+    data = json.loads(result.stdout, parse_constant=_refuse_constant)
+    jsonschema.validate(data, SCHEMAS[command])
+    return data
+
+
+def _refuse_constant(name: str) -> float:
+    raise AssertionError(f"JSON output contains {name}")
 
 
 @pytest.fixture

@@ -42,7 +42,8 @@ def run(example: Example) -> str:
 
     from autodiffcli.cli import cli
 
-    result = CliRunner().invoke(cli, example.args)
+    # a fixed width and no colour, whatever the terminal the tests run in
+    result = CliRunner().invoke(cli, example.args, env={"COLUMNS": "80", "NO_COLOR": "1"})
     return result.stdout + result.stderr
 
 

@@ -119,6 +119,65 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _plot_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--plot and --plot-file, shared by grad and minimize."""
+    f = click.option(
+        "--plot-file",
+        "plot_file",
+        metavar="FILE",
+        help="Write the pictures to FILE: .png, .svg or .pdf (matplotlib), atomically.",
+    )(f)
+    return click.option(
+        "--plot",
+        is_flag=True,
+        help="Draw the pictures in the terminal (on stdout after a table, else on stderr).",
+    )(f)
+
+
+def _check_plot_file(plot_file: str | None) -> None:
+    if plot_file is not None:
+        from .plots import check_file
+
+        check_file(plot_file)
+
+
+def _show_picture(make: Callable[[], Any], fmt: str, plot: bool, plot_file: str | None) -> None:
+    """Draw what ``make()`` returns: in the terminal, to a file, or both."""
+    if not (plot or plot_file):
+        return
+    from . import plots
+
+    picture = make()
+    if plot:
+        stream = sys.stdout if fmt == "table" else sys.stderr
+        text = plots.terminal(picture, _columns(stream), _colour(stream))
+        click.echo(text, file=stream, nl=False)
+    if plot_file:
+        plots.write_file(picture, plot_file)
+
+
+def _columns(stream: Any) -> int:
+    """The width to draw in: COLUMNS, else the terminal's, else 80 (at least 40)."""
+    try:
+        width = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        try:
+            width = os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            width = 80
+    return max(40, width)
+
+
+def _colour(stream: Any) -> bool:
+    """ANSI colours only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def _read_expr(expr: str | None) -> str | None:
     if expr != "-":
         return expr
@@ -173,6 +232,13 @@ def cli() -> None:
 @click.option("--wrt", metavar="NAMES", help="Differentiate with respect to these (default: every variable).")
 @click.option("--watch", metavar="NAMES", help="Put these parameters on the tape so they get gradients.")
 @click.option("--order", type=int, default=1, show_default=True, help="Highest derivative order (nested tapes).")
+@_plot_options
+@click.option(
+    "--range",
+    "span",
+    metavar="x=LO:HI",
+    help="The x range of the pictures (default: around the points).",
+)
 def grad(
     expr: str | None,
     params: tuple[str, ...],
@@ -184,6 +250,9 @@ def grad(
     wrt: str | None,
     watch: str | None,
     order: int,
+    plot: bool,
+    plot_file: str | None,
+    span: str | None,
 ) -> int:
     """Values, gradients, Hessians and higher derivatives with tf.GradientTape.
 
@@ -196,13 +265,22 @@ def grad(
       autodiff grad "x**2*y + sin(x*y)" --at x=1,y=2 --order 2
       autodiff grad --wrt x,a --watch a --format json
       autodiff grad "x**2 + 3*x*y" --at-file points.csv --format plain
+      autodiff grad "sin(x)" --at 1 --order 2 --plot --range x=-pi:pi
     """
     import numpy as np
 
     from . import config, reports
 
+    _check_plot_file(plot_file)
     problem = config.load_problem(_read_expr(expr), params, dtype)
     config.at_least(order, 1, "--order", config.MAX_ORDER)
+    if span is not None and not (plot or plot_file):
+        raise UsageError("--range: only with --plot or --plot-file")
+    if plot or plot_file:
+        from .figures import check_grad
+
+        check_grad(problem)
+    x_range = config.parse_range(span, problem.variables) if span is not None else None
     names = [*problem.variables, *problem.params]
     if at_file and expr == "-":
         raise UsageError("--at-file -: stdin already holds the expression")
@@ -218,10 +296,17 @@ def grad(
     )
     report = reports.grad(request)
     _show_grad(report, _format(fmt))
+    _show_picture(lambda: _figures().grad_picture(report, x_range), _format(fmt), plot, plot_file)
     for warning in report.warnings[:1]:
         more = f" (and {len(report.warnings) - 1} more)" if len(report.warnings) > 1 else ""
         _error(warning + more)
     return report.exit_code
+
+
+def _figures() -> Any:
+    from . import figures
+
+    return figures
 
 
 def _show_grad(report: Any, fmt: str) -> None:
@@ -294,6 +379,7 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--every", type=int, default=None, help="A history row every K steps (default: about 20 rows)."
             ),
+            _plot_options,
         ]
     ):
         f = decorator(f)
@@ -315,7 +401,8 @@ def minimize_cmd(**options: Any) -> int:
       autodiff minimize --opt adam --graph
       autodiff minimize "(x-3)**2 + (y+1)**2" --opt adam --lr 0.1 --tol 1e-6
       autodiff minimize "100*(y-x**2)**2 + (1-x)**2" --opt newton --from x=-1.2,y=1
-      autodiff minimize "(x**2+y-11)**2 + (x+y**2-7)**2" --opt lbfgs --starts 1000 --bounds x=-5:5,y=-5:5
+      autodiff minimize "(x**2+y-11)**2 + (x+y**2-7)**2" --opt newton --starts 1000 --bounds x=-5:5,y=-5:5
+      autodiff minimize "(1-x)**2 + 100*(y-x**2)**2" --opt adam --lr 0.02 --from x=-1,y=1 --plot
     """
     return _optimize(maximize=False, **options)
 
@@ -352,9 +439,12 @@ def _optimize(
     style: str,
     tol: float | None,
     every: int | None,
+    plot: bool,
+    plot_file: str | None,
 ) -> int:
     from . import config, optimize
 
+    _check_plot_file(plot_file)
     problem = config.load_problem(_read_expr(expr), params, dtype)
     method = optimize.optimizer_name(opt)
     keras = method in optimize.OPTIMIZERS
@@ -399,6 +489,7 @@ def _optimize(
 
         report = reports.not_started(problem, origin, settings, "interrupted", [])
     _show_minimize(report, _format(fmt))
+    _show_picture(lambda: _figures().minimize_picture(report), _format(fmt), plot, plot_file)
     if report.outcome.status == "interrupted":
         _error(f"interrupted after {report.outcome.steps} steps; the best point so far is reported")
     for warning in report.warnings:

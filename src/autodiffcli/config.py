@@ -197,6 +197,25 @@ def _one_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
+def parse_range(text: str, names: Sequence[str], option: str = "--range") -> tuple[float, float]:
+    """``x=LO:HI`` (or ``LO:HI`` for a one-variable expression) -> (LO, HI), LO < HI."""
+    name, sep, span = text.partition("=")
+    if not sep:
+        if len(names) != 1:
+            raise UsageError(f"{option}: name the variable, as in {option} {names[0] if names else 'x'}=LO:HI")
+        name, span = names[0], text
+    name = name.strip()
+    if name not in names:
+        raise UsageError(f"{option}: {name!r} is not a variable of the expression (it has {_listing(names)})")
+    lo_text, colon, hi_text = span.partition(":")
+    if not colon:
+        raise UsageError(f"{option}: expected {name}=LO:HI, got {text!r}")
+    lo, hi = number(lo_text, option), number(hi_text, option)
+    if not lo < hi:
+        raise UsageError(f"{option}: LO must be less than HI, got {text!r}")
+    return lo, hi
+
+
 def parse_names(text: str | None, allowed: Sequence[str], option: str) -> list[str]:
     """``"x,a"`` -> ["x", "a"], each checked against ``allowed``."""
     if text is None:

@@ -52,6 +52,10 @@ class BudgetError(ExpressionError):
     """An input budget (length, nodes, depth, number size, time) was exceeded."""
 
 
+class PlotFileError(AutodiffError):
+    """``--plot-file`` cannot be written: a bad extension, a missing directory, no permission."""
+
+
 class NumericError(AutodiffError):
     """The computation produced a non-finite value, a domain error or an overflow."""
 

@@ -54,7 +54,9 @@ def grad_table(report: GradReport, console: Console) -> None:
     if report.verdicts:
         verdicts = report.verdicts[: len(shown)]
         table.add_row("verdict", "second-order test", *(v.kind for v in verdicts))
-        table.add_row("eigenvalues", "of the Hessian", *(", ".join(fmt(e, dt) for e in v.eigenvalues) for v in verdicts))
+        table.add_row(
+            "eigenvalues", "of the Hessian", *(", ".join(fmt(e, dt) for e in v.eigenvalues) for v in verdicts)
+        )
     console.print(table)
     if len(req.points) > len(shown):
         console.print(f"... and {len(req.points) - len(shown)} more points (use --format json or plain for all)")

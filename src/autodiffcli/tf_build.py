@@ -33,7 +33,16 @@ def _table(tf: Any) -> dict[type, Callable[[Any], Any]]:
         sympy.exp: tf.math.exp,
         sympy.log: tf.math.log,
         sympy.Abs: tf.math.abs,
-        sympy.sign: tf.math.sign,
+    }
+
+
+def _powers(tf: Any) -> dict[sympy.Expr, Callable[[Any], Any]]:
+    """Constant exponents with an op of their own (SymPy never builds ``x**1``)."""
+    return {
+        sympy.Integer(2): tf.math.square,
+        sympy.Rational(1, 2): tf.math.sqrt,
+        sympy.Integer(-1): tf.math.reciprocal,
+        sympy.Rational(-1, 2): tf.math.rsqrt,
     }
 
 
@@ -108,15 +117,9 @@ class TFFunction:
     def _power(self, base_e: sympy.Expr, exp_e: sympy.Expr) -> Node:
         tf = self.tf
         base = self._compile(base_e)
-        special = {
-            2: tf.math.square,
-            sympy.Rational(1, 2): tf.math.sqrt,
-            -1: tf.math.reciprocal,
-            sympy.Rational(-1, 2): tf.math.rsqrt,
-            1: tf.identity,
-        }
+        special = _powers(tf)
         if self.first_order:
-            del special[2]  # tf.pow, as the seed writes it (see the class docstring)
+            del special[sympy.Integer(2)]  # tf.pow, as the seed writes it (see the class docstring)
         if exp_e in special:
             op = special[exp_e]
             return lambda env: op(base(env))

@@ -1,0 +1,271 @@
+"""Reports -> pictures as data: the curves, points, paths and grids to draw. Nothing is drawn here.
+
+``plots.py`` turns a :class:`Picture` into a terminal plot or a file; this module decides
+*what* is shown. f over a range or a grid is one batched call of the same TensorFlow
+function and nested tapes that ``grad`` uses, so every number on a picture is one that
+autodiff computed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import Problem
+from .derivatives import derivatives
+from .errors import UsageError
+from .reports import GradReport, MinimizeReport
+from .tf_build import TFFunction
+
+GRID_1D = 401  # points along x for f over a range
+GRID_2D = 161  # points along each axis of a landscape
+DECADES = 2.0  # the loss curve is drawn on a log scale when f - best f spans this many decades
+LEVELS = 12  # contour levels of a landscape
+MARKED = 10  # grad marks at most this many points, each with its tangent
+
+
+@dataclass(frozen=True)
+class Series:
+    """Points to draw, joined or not. ``role`` says what they are, and so how they look."""
+
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    role: str  # curve, derivative, tangent, path, start, end, point
+
+    @property
+    def joined(self) -> bool:
+        return self.role in ("curve", "derivative", "tangent", "path")
+
+    def __repr__(self) -> str:
+        return f"Series({self.label!r}, role={self.role}, {len(self.x)} points)"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One set of axes with curves and marks on it."""
+
+    title: str
+    xlabel: str
+    ylabel: str
+    series: tuple[Series, ...]
+    xlim: tuple[float, float]
+    ylim: tuple[float, float] | None = None  # None: fit the data
+    log_y: bool = False
+    height: float = 1.0  # relative to the other panels
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """f of two variables on a grid, with level values and marks (path, start, end) on top."""
+
+    title: str
+    xlabel: str
+    ylabel: str
+    x: np.ndarray  # (n,) grid along the first variable
+    y: np.ndarray  # (m,) grid along the second
+    z: np.ndarray  # (m, n) f; nan where it is not finite
+    levels: np.ndarray  # increasing level values of f to draw
+    series: tuple[Series, ...] = ()
+
+    @property
+    def xlim(self) -> tuple[float, float]:
+        return float(self.x[0]), float(self.x[-1])
+
+    @property
+    def ylim(self) -> tuple[float, float]:
+        return float(self.y[0]), float(self.y[-1])
+
+
+@dataclass(frozen=True)
+class Picture:
+    title: str
+    panels: tuple[Panel | Landscape, ...] = field(default_factory=tuple)
+
+
+# ---------------------------------------------------------------- grad
+
+
+def grad_picture(report: GradReport, span: tuple[float, float] | None = None) -> Picture:
+    """f with each point and the tangent line at it; below, f', f'', ... up to ``--order``.
+
+    ``span`` is the x range (``--range``); by default it covers every point, with room
+    around them. The first MARKED points are marked, each with its tangent.
+    """
+    req = report.request
+    p = req.problem
+    check_grad(p)
+    (name,) = p.variables
+    at = req.points[:MARKED, 0]  # the points marked, with a tangent each
+    lo, hi = span if span is not None else around(req.points[:, 0])
+    grid = np.linspace(lo, hi, GRID_1D)
+    f = TFFunction(p.expr, p.dtype)
+    d = derivatives(f, np.concatenate([grid, at])[:, None], p.variables, p.params, (name,), (), req.order)
+    n = len(grid)
+    value, higher = d.value, d.higher
+    fa, slope = value[n:], higher[0][n:]
+    usable = np.isfinite(fa) & np.isfinite(slope)
+    marks: list[Series] = []  # drawn in order: tangents under f, the points on top
+    if usable.any():  # one series, the lines apart (nan between them)
+        gap = np.array([np.nan])
+        xs = np.concatenate([np.concatenate([grid, gap]) for _ in at[usable]])
+        ys = np.concatenate(
+            [np.concatenate([v + s * (grid - a), gap]) for a, v, s in zip(at[usable], fa[usable], slope[usable])]
+        )
+        marks.append(Series("tangent" if usable.sum() == 1 else "tangents", xs, ys, "tangent"))
+    marks.append(Series("f", grid, _finite(value[:n]), "curve"))
+    shown = np.isfinite(fa)
+    if shown.any():
+        label = (
+            f"{name}={at[0]:g}" if len(at) == 1 else "--at" if len(req.points) <= MARKED else f"--at (first {MARKED})"
+        )
+        marks.append(Series(label, at[shown], fa[shown], "point"))
+    f_panel = Panel(f"f = {p.canonical}", name, "f", tuple(marks), (lo, hi), robust_limits([value]))
+    labels = [_derivative_label(name, k) for k in range(1, req.order + 1)]
+    curves = tuple(Series(label, grid, _finite(h[:n]), "derivative") for label, h in zip(labels, higher))
+    d_panel = Panel("derivatives (tape)", name, "", curves, (lo, hi), robust_limits([h[:n] for h in higher]))
+    return Picture(f"autodiff grad: f = {p.canonical}", (f_panel, d_panel))
+
+
+def check_grad(problem: Problem) -> None:
+    """grad pictures are of one variable: refuse others before any work is done."""
+    if len(problem.variables) != 1:
+        has = f"has {', '.join(problem.variables)}" if problem.variables else "has no variable"
+        raise UsageError(
+            f"--plot: grad draws functions of one variable, and this expression {has} "
+            "(minimize --plot draws the landscape of two)"
+        )
+
+
+def _derivative_label(name: str, k: int) -> str:
+    return "df/d" + name if k == 1 else f"d{k}f/d{name}{k}"
+
+
+def around(points: np.ndarray) -> tuple[float, float]:
+    """A range around the points: centred on them, at least 4 wide, half again as wide as they spread."""
+    lo, hi = float(np.min(points)), float(np.max(points))
+    width = max(4.0, 1.5 * (hi - lo), 0.5 * max(abs(lo), abs(hi)))
+    mid = (lo + hi) / 2
+    return mid - width / 2, mid + width / 2
+
+
+def robust_limits(arrays: Sequence[np.ndarray]) -> tuple[float, float] | None:
+    """y limits for the values, with a margin; a pole (1/x near 0) does not flatten the rest.
+
+    None when no value is finite.
+    """
+    values = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    low, high = float(values.min()), float(values.max())
+    q_low, q_high = (float(q) for q in np.quantile(values, [0.02, 0.98]))
+    if high - low > 10 * (q_high - q_low) > 0:
+        low, high = q_low - 0.25 * (q_high - q_low), q_high + 0.25 * (q_high - q_low)
+    pad = 0.05 * (high - low) or max(1.0, abs(low))
+    return low - pad, high + pad
+
+
+# ---------------------------------------------------------------- minimize
+
+
+def minimize_picture(report: MinimizeReport) -> Picture:
+    """The loss curve; then f over a range with the path (one variable), or the landscape (two)."""
+    o, p = report.outcome, report.problem
+    panels: list[Panel | Landscape] = [loss_panel(report)]
+    path = np.array([[row.x[v] for v in p.variables] for row in o.history] or [[report.start[v] for v in p.variables]])
+    path = path[np.isfinite(path).all(axis=1)]
+    end = np.array([[o.x[v] for v in p.variables]])
+    if len(p.variables) == 1:
+        panels.append(_path_1d(report, path, end))
+    elif len(p.variables) == 2:
+        panels.append(_landscape(report, path, end))
+    return Picture(f"autodiff minimize: f = {p.canonical}", tuple(panels))
+
+
+def loss_panel(report: MinimizeReport) -> Panel:
+    """f against step; f - best f on a log scale when that spans decades."""
+    rows = [r for r in report.outcome.history if math.isfinite(r.f)]
+    steps = np.array([r.step for r in rows], dtype=np.float64)
+    f = np.array([r.f for r in rows], dtype=np.float64)
+    xlim = (0.0, float(max(steps.max() if steps.size else 1.0, 1.0)))
+    if f.size:
+        best = min(float(f.min()), report.outcome.f if math.isfinite(report.outcome.f) else math.inf)
+        gap = f - best
+        positive = gap > 0
+        if positive.sum() >= 2 and math.log10(gap[positive].max() / gap[positive].min()) >= DECADES:
+            curve = Series("f - best f", steps[positive], gap[positive], "curve")
+            return Panel(f"loss (best f = {best:.6g})", "step", "f - best f", (curve,), xlim, log_y=True, height=0.6)
+    return Panel("loss", "step", "f", (Series("f", steps, f, "curve"),), xlim, height=0.6)
+
+
+def _path_1d(report: MinimizeReport, path: np.ndarray, end: np.ndarray) -> Panel:
+    p = report.problem
+    (name,) = p.variables
+    lo, hi = _cover(np.concatenate([path[:, 0], end[:, 0]]))
+    grid = np.linspace(lo, hi, GRID_1D)
+    values = evaluate(report, np.concatenate([grid[:, None], path, end]))
+    n, k = len(grid), len(path)
+    marks = (
+        Series("f", grid, values[:n], "curve"),
+        Series("path", path[:, 0], values[n : n + k], "path"),
+        Series("start", path[:1, 0], values[n : n + 1], "start"),
+        Series("end", end[:, 0], values[n + k :], "end"),
+    )
+    return Panel(f"f = {p.canonical}", name, "f", marks, (lo, hi), robust_limits([values]))
+
+
+def _landscape(report: MinimizeReport, path: np.ndarray, end: np.ndarray) -> Landscape:
+    p = report.problem
+    xs = np.concatenate([path[:, 0], end[:, 0]])
+    ys = np.concatenate([path[:, 1], end[:, 1]])
+    gx = np.linspace(*_cover(xs), GRID_2D)
+    gy = np.linspace(*_cover(ys), GRID_2D)
+    mx, my = np.meshgrid(gx, gy)
+    z = evaluate(report, np.column_stack([mx.ravel(), my.ravel()])).reshape(mx.shape)
+    marks = (
+        Series("path", path[:, 0], path[:, 1], "path"),
+        Series("start", path[:1, 0], path[:1, 1], "start"),
+        Series("end", end[:, 0], end[:, 1], "end"),
+    )
+    a, b = p.variables
+    return Landscape(f"f = {p.canonical}", a, b, gx, gy, z, levels(z), marks)
+
+
+def evaluate(report: MinimizeReport, points: np.ndarray) -> np.ndarray:
+    """f at every row of ``points``, as one batch; nan where f is not finite."""
+    p = report.problem
+    f = TFFunction(p.expr, p.dtype)
+    env = {v: f.tf.constant(points[:, j], dtype=f.dtype) for j, v in enumerate(p.variables)}
+    env.update({name: f.constant(value) for name, value in p.params.items()})
+    return _finite(np.broadcast_to(np.asarray(f(env), dtype=np.float64), (len(points),)))
+
+
+def levels(z: np.ndarray, count: int = LEVELS) -> np.ndarray:
+    """Level values spread over f's range on the grid, closer together near the minimum.
+
+    Spaced geometrically in f - min f, from a thousandth of the range up to the 95th
+    percentile, so a steep landscape such as Rosenbrock's still shows its valley.
+    """
+    finite = z[np.isfinite(z)]
+    if finite.size == 0:
+        return np.array([])
+    low, high = float(finite.min()), float(np.quantile(finite, 0.95))
+    if not high > low:
+        return np.array([low])
+    return low + (high - low) * np.geomspace(1e-3, 1, count)
+
+
+def _cover(values: np.ndarray) -> tuple[float, float]:
+    """A range that covers the values with a margin (at least 1 on each side of a lone point)."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    pad = max(0.25 * (hi - lo), 1.0 if hi == lo else 0.0, 1e-3 * max(abs(lo), abs(hi)))
+    return lo - pad, hi + pad
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    return np.where(np.isfinite(a), a, np.nan)
