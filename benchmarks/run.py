@@ -37,6 +37,11 @@ GOALS = (
     ("3", "XLA minimize loop", "loops", "goal3_xla"),
     ("4", "eager minimize loop", "loops", "goal4_eager"),
     ("6", "no retracing across chunks", "loops", "goal6_no_retrace"),
+    ("7", "bfgs and lbfgs evaluations vs SciPy", "search", "goal7_quasi_newton"),
+    ("8", "newton's quadratic convergence", "search", "goal8_newton"),
+    ("9", "--starts 100,000 with Adam vs a hand-written batched loop", "search", "goal9_adam_starts"),
+    ("10", "local searches, cost per start vs SciPy", "search", "goal10_local_per_start"),
+    ("11", "global search vs differential_evolution", "search", "goal11_global"),
 )
 
 
@@ -83,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for number, title, module, function in GOALS:
         if number in wanted:
             rows += run_goal(number, title, module, function, plan, log)
-    rows.sort(key=lambda m: m.goal.split()[0])  # by goal number; stable, so each goal keeps its order
+    rows.sort(key=lambda m: int(m.goal.split()[0]))  # by goal number; stable, so each goal keeps its order
     title = f"autodiff benchmarks ({'quick' if args.quick else 'full'} run, {time.perf_counter() - began:.0f} s)"
     print_table(rows, title, Console(width=max(Console().width, 150)))
     complete = not args.quick and wanted >= {g[0] for g in GOALS}

@@ -83,6 +83,11 @@ class Batch:
     def value(self, X: Any) -> Any:
         return self.tf.broadcast_to(self.f(self.env(X)), self.tf.shape(X)[:1])
 
+    def total(self, columns: Sequence[Any]) -> Any:
+        """The sum of f over the starts, from one tensor per variable."""
+        env = {**{p: self.f.constant(v) for p, v in self.params.items()}, **dict(zip(self.names, columns))}
+        return self.tf.reduce_sum(self.tf.broadcast_to(self.f(env), self.tf.shape(columns[0])))
+
     def derivatives(self, X: Any, order: int) -> tuple[Any, ...]:
         """f (starts,), and with order >= 1 the gradient (starts, d), with 2 the Hessian (starts, d, d)."""
         tf = self.tf
@@ -359,15 +364,21 @@ def keras_batch(
     def X() -> Any:
         return tf.stack([tf.convert_to_tensor(v) for v in variables], axis=1)
 
+    bounded, freezing = box.bounded, tol is not None
+
     def step() -> None:
+        """The tutorial's step on the batch; projection and freezing only when asked for."""
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(batch.value(X()))
+            loss = batch.total(variables)
         grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        old = [tf.identity(v) for v in variables]
+        old = [tf.identity(v) for v in variables] if freezing else []
         with tf.control_dependencies(old):
             optimizer.apply_gradients(zip(grads, variables))
-        for v, o, a, b in zip(variables, old, lo, hi):
-            v.assign(tf.where(frozen, o, tf.clip_by_value(v, a, b)))
+        if not (bounded or freezing):
+            return
+        for j, (v, a, b) in enumerate(zip(variables, lo, hi)):
+            new = tf.clip_by_value(v, a, b) if bounded else v
+            v.assign(tf.where(frozen, old[j], new) if freezing else new)
 
     def chunk(count: Any) -> tuple[Any, Any]:
         traces[0] += 1
