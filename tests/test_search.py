@@ -336,3 +336,14 @@ def test_bad_search_options_exit_2_with_one_line(args, message):
         assert result.exit_code == 2
         assert error_lines(result.stderr) == [message]
         assert len(result.stderr.splitlines()) == 1
+
+
+def test_end_points_in_more_places_than_listed_are_counted_not_lost():
+    data = run_json("minimize", HIMMELBLAU, "--opt", "adam", "--steps", "1", "--starts", "5000", "--bounds", "x=-5:5,y=-5:5")
+    assert len(data["basins"]) == 100
+    listed = sum(b["count"] for b in data["basins"])
+    message = (
+        f"the end points lie in more than 100 distinct places; the 100 best are listed, and {5000 - listed} "
+        "starts ended elsewhere (more --steps may gather them)"
+    )
+    assert message in data["warnings"]

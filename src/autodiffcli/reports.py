@@ -336,9 +336,12 @@ def _minimize_batch(
     report = MinimizeReport(problem, settings, dict(origin), outcome, report_warnings, basins=basins)
     if settings.starts > 1 and dropped:
         report.advice.append(f"{dropped} of {len(starts)} starts diverged or left the domain and are in no basin")
-    if len(basins) > MAX_BASINS:
-        report.advice.append(f"{len(basins)} distinct end points; the {MAX_BASINS} best are listed")
-        report.basins = basins[:MAX_BASINS]
+    unlisted = int((usable & (label < 0)).sum())
+    if unlisted:
+        report.advice.append(
+            f"the end points lie in more than {MAX_BASINS} distinct places; the {MAX_BASINS} best are listed, "
+            f"and {unlisted} starts ended elsewhere (more --steps may gather them)"
+        )
     return report
 
 

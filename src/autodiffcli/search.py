@@ -34,17 +34,22 @@ class Basin:
     index: int  # which start gave x
 
 
-def group(x: np.ndarray, f: np.ndarray, usable: np.ndarray, radius: np.ndarray) -> tuple[list[Basin], np.ndarray]:
-    """Group end points into basins, best f first, and say which basin each start is in (-1: none).
+def group(
+    x: np.ndarray, f: np.ndarray, usable: np.ndarray, radius: np.ndarray, most: int = MAX_BASINS
+) -> tuple[list[Basin], np.ndarray]:
+    """Group end points into at most ``most`` basins, best f first; say which basin each start is in.
 
     Greedy, in order of f: the best point not yet grouped starts a basin, which takes every
-    point within ``radius`` of it in every coordinate. Cost: O(starts x basins).
+    point within ``radius`` of it in every coordinate. Points left when ``most`` basins are
+    full get label -1, like unusable ones. Cost: O(starts x most).
     """
     label = np.full(len(x), -1)
     order = np.argsort(np.where(usable, f, np.inf), kind="stable")
     basins: list[Basin] = []
     free = usable.copy()
     for i in order:
+        if len(basins) == most:
+            break
         if not free[i]:
             continue
         near = free & (np.abs(x - x[i]) <= radius).all(axis=1)
