@@ -94,7 +94,7 @@ def test_internal_error_is_one_line_and_traceback_shows_it(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("something we did not foresee")
 
-    monkeypatch.setattr(reports, "grad", broken)
+    monkeypatch.setattr(reports.GradRun, "batch", broken)
     plain = invoke("grad", "x**2")
     assert plain.exit_code == 1
     assert plain.stderr.splitlines() == [

@@ -44,14 +44,14 @@ def grad_request(
     problem: Problem, points: np.ndarray | None, wrt: Sequence[str], watch: Sequence[str], order: int
 ) -> GradRequest:
     if not problem.variables and not watch:
-        raise UsageError(f"the expression has no variables to differentiate ({_why_no_variables(problem)})")
+        raise UsageError(problem.no_variables("to differentiate"))
     for name in watch:
         if name not in problem.params:
             raise UsageError(
                 f"--watch: {name!r} is a variable, and variables are always watched; --watch is for parameters"
             )
     wrt = tuple(wrt) or (*problem.variables, *watch)
-    if points is None or len(points) == 0:
+    if points is None:  # no point given: every variable 0
         points = np.zeros((1, len(problem.variables)))
     req = GradRequest(problem, points, wrt, tuple(watch), order)
     if order > 2 and len(req.sources) > 1:
@@ -64,22 +64,24 @@ def grad_request(
     return req
 
 
-def _why_no_variables(problem: Problem) -> str:
-    if problem.params:
-        return "all its names are parameters"
-    return f"it is the constant {problem.canonical}"
-
-
 @dataclass
 class GradReport:
+    """Derivatives at ``request.points`` (for a stream: its first points, as many as a table
+    shows), with the symbolic ones and the warnings of the whole run."""
+
     request: GradRequest
     result: Derivatives
     symbolic: dict[str, object]
     warnings: list[str] = field(default_factory=list)
+    count: int | None = None  # points in the whole run (None: those of the request)
 
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.NUMERIC if self.warnings else ExitCode.OK
+
+    @property
+    def total(self) -> int:
+        return len(self.request.points) if self.count is None else self.count
 
 
 def symbolic_derivatives(req: GradRequest) -> dict[str, object]:
@@ -96,42 +98,85 @@ def symbolic_derivatives(req: GradRequest) -> dict[str, object]:
     return out
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One chunk of a run: its points (rows) and their derivatives; ``start`` is the index
+    of its first point in the whole run."""
+
+    points: np.ndarray
+    result: Derivatives
+    start: int
+
+    def point(self, i: int, variables: Sequence[str]) -> dict[str, float]:
+        return {v: float(self.points[i, j]) for j, v in enumerate(variables)}
+
+
+MAX_EXPLAINED = 5  # non-finite points explained one by one; the rest are counted
+
+
+class GradRun:
+    """One request's derivatives, batch after batch, for a stream of points of any length.
+
+    ``sympy.diff`` and the TensorFlow function are built once, here; every batch is then
+    computed eagerly, so nothing is traced or retraced per batch. Numeric faults of every
+    batch are collected: the first few explained, the rest counted.
+    """
+
+    def __init__(self, req: GradRequest) -> None:
+        p = req.problem
+        self.request = req
+        self.symbolic = symbolic_derivatives(req)
+        self.f = TFFunction(p.expr, p.dtype)
+        self.count = 0
+        self._explained: list[str] = []
+        self._bad = 0
+
+    def batch(self, points: np.ndarray) -> Batch:
+        req, p = self.request, self.request.problem
+        result = derivatives(self.f, points, p.variables, p.params, req.wrt, req.watch, req.order)
+        batch = Batch(points, result, self.count)
+        self.count += len(points)
+        self._faults(batch)
+        return batch
+
+    @property
+    def warnings(self) -> list[str]:
+        more = [f"{self._bad} points in all have non-finite results"] if self._bad > MAX_EXPLAINED else []
+        return self._explained + more
+
+    def _faults(self, batch: Batch) -> None:
+        p, r = self.request.problem, batch.result
+        bad = ~np.isfinite(r.value)
+        for arr in [
+            *(g for g in r.gradient.values() if g is not None),
+            *r.higher,
+            *(h for row in r.hessian.values() for h in row.values()),
+        ]:
+            bad |= ~np.isfinite(arr)
+        found = np.flatnonzero(bad)
+        self._bad += len(found)
+        for i in found[: max(0, MAX_EXPLAINED - len(self._explained))]:
+            self._explained.append(_explain(p, r, i, {**p.params, **batch.point(i, p.variables)}))
+
+
+def _explain(p: Problem, r: Derivatives, i: int, env: dict[str, float]) -> str:
+    """Why point ``i`` has a non-finite result: f itself, or the first derivative that is not finite."""
+    if not math.isfinite(r.value[i]):
+        return explain_value(p.expr, env, p.dtype)
+    labels = [(f"df/d{n}", g) for n, g in r.gradient.items() if g is not None]
+    labels += [(f"d2f/d{a}d{b}", h) for a, row in r.hessian.items() for b, h in row.items()]
+    labels += [(f"f^({k + 1})", d) for k, d in enumerate(r.higher[1:], start=1)]
+    for label, arr in labels:
+        if not math.isfinite(arr[i]):
+            return explain_derivative(label, float(arr[i]), env, p.dtype)
+    return f"a derivative is not finite at {point_text(env)}"
+
+
 def grad(req: GradRequest) -> GradReport:
-    p = req.problem
-    symbolic = symbolic_derivatives(req)
-    f = TFFunction(p.expr, p.dtype)
-    result = derivatives(f, req.points, p.variables, p.params, req.wrt, req.watch, req.order)
-    report = GradReport(req, result, symbolic)
-    report.warnings = _grad_warnings(report)
-    return report
-
-
-def _grad_warnings(report: GradReport) -> list[str]:
-    req, r = report.request, report.result
-    p = req.problem
-    out: list[str] = []
-    bad = ~np.isfinite(r.value)
-    for arr in [
-        *(g for g in r.gradient.values() if g is not None),
-        *r.higher,
-        *(h for row in r.hessian.values() for h in row.values()),
-    ]:
-        bad |= ~np.isfinite(arr)
-    for i in np.flatnonzero(bad)[:5]:
-        env = {**p.params, **req.point(i)}
-        if not math.isfinite(r.value[i]):
-            out.append(explain_value(p.expr, env, p.dtype))
-            continue
-        labels = [(f"df/d{n}", g) for n, g in r.gradient.items() if g is not None]
-        labels += [(f"d2f/d{a}d{b}", h) for a, row in r.hessian.items() for b, h in row.items()]
-        labels += [(f"f^({k + 1})", d) for k, d in enumerate(r.higher[1:], start=1)]
-        for label, arr in labels:
-            if not math.isfinite(arr[i]):
-                out.append(explain_derivative(label, float(arr[i]), env, p.dtype))
-                break
-    if bad.sum() > 5:
-        out.append(f"{int(bad.sum())} points in all have non-finite results")
-    return out
+    """Derivatives at the request's points, as one batch."""
+    run = GradRun(req)
+    batch = run.batch(req.points)
+    return GradReport(req, batch.result, run.symbolic, run.warnings)
 
 
 @dataclass
@@ -197,7 +242,7 @@ def minimize(
     problem: Problem, start: Mapping[str, float], settings: MinimizeSettings, reporter: Reporter | None = None
 ) -> MinimizeReport:
     if not problem.variables:
-        raise UsageError(f"the expression has no variables to minimize over ({_why_no_variables(problem)})")
+        raise UsageError(problem.no_variables("to minimize over"))
     f = TFFunction(problem.expr, problem.dtype, first_order=True)
     reason = check_start(problem, f, start)
     if reason:  # nothing to optimize; scripts still get a report, with nulls and the reason
