@@ -57,7 +57,7 @@ def measured(*args: str, feed: list[str] | None = None, env: dict[str, str] | No
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": _python_path(), **(env or {})},
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -69,7 +69,12 @@ def no_tensorflow(tmp_path: Path) -> dict[str, str]:
     fake = tmp_path / "fake-site" / "tensorflow"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError('TensorFlow must not be imported for a refused file')\n")
-    return {"PYTHONPATH": os.pathsep.join(p for p in [str(fake.parent), os.environ.get("PYTHONPATH", "")] if p)}
+    return {"PYTHONPATH": os.pathsep.join(p for p in [str(fake.parent), _python_path()] if p)}
+
+
+def _python_path() -> str:
+    """PYTHONPATH with absolute entries, so that a child run elsewhere imports the same code."""
+    return os.pathsep.join(os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
 
 
 def refused_small(run: dict, message: str) -> None:
@@ -126,3 +131,63 @@ def test_an_endless_pipe_of_points_streams_then_stops_at_the_line_budget():
     assert 0 < run["lines"] <= 300_000 and run["distinct"] == ["1"]  # whole lines, each d/dx x**2 at 0.5
     assert run["seconds"] < LARGE_S, f"took {run['seconds']:.1f} s"
     assert run["peak_kb"] < LARGE_KB, f"peak RSS {run['peak_kb'] / 1024:.0f} MiB"
+
+
+# ---------------------------------------------------------------- progress on a terminal
+
+
+def _stderr_on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str, str]:
+    """Run with stderr on a pseudo-terminal and stdout on a pipe; returns (rc, stdout, terminal text).
+
+    The parent keeps the terminal's other end open until it has read everything: on Linux,
+    once no process holds it, what is left unread may be lost.
+    """
+    import pty
+    import select
+    import threading
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autodiffcli", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": _python_path(), "COLUMNS": "100", "TERM": "xterm"},
+    )
+    seen = bytearray()
+
+    def drain() -> None:  # until the child is gone and nothing came for half a second
+        while True:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                seen.extend(os.read(master, 4096))
+            elif proc.poll() is not None:
+                return
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    stdout, _ = proc.communicate(timeout=300)
+    reader.join(timeout=30)
+    os.close(slave)
+    os.close(master)
+    return proc.returncode, stdout.decode(), seen.decode(errors="replace")
+
+
+def test_progress_bar_only_when_stderr_is_a_terminal(tmp_path):
+    (tmp_path / "points.csv").write_text("x\n" + "1\n" * 1000)
+    rc, stdout, terminal = _stderr_on_a_terminal(
+        ["grad", "x**2", "--at-file", "points.csv", "--format", "plain"], tmp_path
+    )
+    assert rc == 0
+    assert stdout == "2\n" * 1000  # the bar never reaches stdout
+    assert "1,000 points" in terminal and "Error" not in terminal
+    piped = subprocess.run(
+        [sys.executable, "-m", "autodiffcli", "grad", "x**2", "--at-file", "points.csv", "--format", "plain"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": _python_path()},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, "2\n" * 1000, "")
