@@ -74,6 +74,7 @@ class GradReport:
     symbolic: dict[str, object]
     warnings: list[str] = field(default_factory=list)
     count: int | None = None  # points in the whole run (None: those of the request)
+    extent: np.ndarray | None = None  # rows: lowest and highest value of each variable over the run
 
     @property
     def exit_code(self) -> ExitCode:
@@ -128,6 +129,7 @@ class GradRun:
         self.symbolic = symbolic_derivatives(req)
         self.f = TFFunction(p.expr, p.dtype)
         self.count = 0
+        self.extent: np.ndarray | None = None  # rows: lowest and highest of each variable so far
         self._explained: list[str] = []
         self._bad = 0
 
@@ -136,6 +138,11 @@ class GradRun:
         result = derivatives(self.f, points, p.variables, p.params, req.wrt, req.watch, req.order)
         batch = Batch(points, result, self.count)
         self.count += len(points)
+        if len(points):
+            low, high = points.min(axis=0), points.max(axis=0)
+            if self.extent is not None:
+                low, high = np.minimum(low, self.extent[0]), np.maximum(high, self.extent[1])
+            self.extent = np.stack([low, high])
         self._faults(batch)
         return batch
 

@@ -17,6 +17,8 @@ from .derivatives import Derivatives
 from .errors import AutodiffError
 from .reports import Batch, GradReport, GradRequest, GradRun
 
+KEEP = 16  # first points kept for a table (8 shown) and a picture (10 marked)
+
 
 class Progress(Protocol):
     def advance(self, points: int) -> None: ...
@@ -28,7 +30,7 @@ def grad_stream(
     fmt: str,
     write: Callable[[Any], None],
     progress: Progress | None = None,
-    keep: int = 8,
+    keep: int = KEEP,
 ) -> GradReport:
     """Compute every batch and write it in ``fmt`` (``json`` or ``plain``; for ``table``
     nothing is written and the report keeps the first ``keep`` points for it).
@@ -63,7 +65,7 @@ def grad_stream(
     if writer is not None:
         writer.finish(result)
     shown = GradRequest(req.problem, points, req.wrt, req.watch, req.order)
-    return GradReport(shown, result, run.symbolic, run.warnings, run.count)
+    return GradReport(shown, result, run.symbolic, run.warnings, run.count, run.extent)
 
 
 def _first(batches: list[Batch], n: int) -> tuple[np.ndarray, Derivatives]:
