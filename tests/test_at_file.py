@@ -7,14 +7,12 @@ df/dx = 2xy and df/dy = x**2.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from autodiffcli import points
 
-from conftest import invoke
+from conftest import invoke, json_of
 
 F = "x**2*y"
 
@@ -57,7 +55,7 @@ def test_csv_with_header_in_any_column_order(tmp_path):
 
 
 def test_csv_column_left_out_is_zero(tmp_path):
-    data = json.loads(grad_file(tmp_path, "x\n3\n", "--format", "json").stdout)
+    data = json_of(grad_file(tmp_path, "x\n3\n", "--format", "json"), "grad")
     assert data["results"][0]["point"] == {"x": 3.0, "y": 0.0}
     assert data["results"][0]["gradient"] == {"x": 0.0, "y": 9.0}
 
@@ -78,7 +76,7 @@ def test_bare_numbers_for_one_variable(tmp_path):
 def test_name_value_lines_with_constant_expressions(tmp_path):
     result = grad_file(tmp_path, "x=1,y=2\ny=5\n\nx=pi/2, y=-1\n", "--format", "json", "--dtype", "float64")
     assert result.exit_code == 0, result.stderr
-    got = [r["gradient"] for r in json.loads(result.stdout)["results"]]
+    got = [r["gradient"] for r in json_of(result, "grad")["results"]]
     x, y = np.array([1, 0, np.pi / 2]), np.array([2, 5, -1])
     assert [v for g in got for v in (g["x"], g["y"])] == pytest.approx(by_hand(x, y).ravel(), rel=1e-15)
 
@@ -100,7 +98,7 @@ def test_stdin_with_every_format():
 def test_at_points_come_first_then_the_file_in_order(tmp_path):
     result = grad_file(tmp_path, "x,y\n1,2\n3,4\n", "--at", "x=5,y=1", "--at", "y=7", "--format", "json")
     assert result.exit_code == 0, result.stderr
-    pts = [r["point"] for r in json.loads(result.stdout)["results"]]
+    pts = [r["point"] for r in json_of(result, "grad")["results"]]
     assert pts == [{"x": 5.0, "y": 1.0}, {"x": 0.0, "y": 7.0}, {"x": 1.0, "y": 2.0}, {"x": 3.0, "y": 4.0}]
 
 
@@ -134,7 +132,7 @@ def test_chunks_keep_input_order_in_every_format(tmp_path, small_chunks):
     assert plain.exit_code == 0, plain.stderr
     expected = by_hand(np.r_[1, x], np.r_[1, y])
     assert plain_rows(plain.stdout).tolist() == expected.tolist()
-    data = json.loads(grad_file(tmp_path, text, "--format", "json", "--dtype", "float64").stdout)
+    data = json_of(grad_file(tmp_path, text, "--format", "json", "--dtype", "float64"), "grad")
     assert [[r["gradient"]["x"], r["gradient"]["y"]] for r in data["results"]] == expected[1:].tolist()
     assert data["warnings"] == [] and "error" not in data
 
@@ -161,10 +159,9 @@ def test_a_bad_line_late_in_the_file_keeps_the_plain_lines_written(tmp_path, sma
 def test_a_bad_line_late_in_the_file_still_ends_the_json_document(tmp_path, small_chunks):
     x, y, text = _random_points(40)
     result = grad_file(tmp_path, text + "1,2,3\n", "--format", "json")
-    assert result.exit_code == 2
     message = "--at-file 'points.csv' line 42: expected 2 values (x,y), found 3"
     assert result.stderr == f"Error: {message}\n"
-    data = json.loads(result.stdout)
+    data = json_of(result, "grad", exit_code=2)
     assert data["error"] == message
     got = [[r["gradient"]["x"], r["gradient"]["y"]] for r in data["results"]]
     assert 0 < len(got) <= 40 and got == by_hand(x, y)[: len(got)].tolist()
@@ -179,8 +176,7 @@ def test_a_bad_first_chunk_writes_nothing(tmp_path):
 def test_numeric_faults_are_gathered_across_chunks(tmp_path, small_chunks):
     text = "x\n" + "1\n" * 10 + "-1\n" * 9  # log(x) at -1: nine faults, in two chunks
     result = grad_file(tmp_path, text, "--format", "json", expr="log(x)")
-    assert result.exit_code == 1
-    data = json.loads(result.stdout)
+    data = json_of(result, "grad", exit_code=1)
     assert len(data["results"]) == 19
     assert len(data["warnings"]) == 6 and data["warnings"][-1] == "9 points in all have non-finite results"
     assert data["warnings"][0].startswith("domain error: log of a negative number")

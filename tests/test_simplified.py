@@ -3,11 +3,9 @@ message about them says what the expression became. Word for word, exit 2."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from conftest import invoke
+from conftest import invoke, json_of
 
 REFUSED = [
     (["grad", "x - x"], "no variables to differentiate: the expression simplifies to the constant 0"),
@@ -60,7 +58,7 @@ def test_a_column_that_dropped_out(tmp_path, monkeypatch):
 
 
 def test_a_run_that_succeeds_says_which_names_dropped_out():
-    data = json.loads(invoke("grad", "x + y - y", "--at", "2", "--format", "json").stdout)
+    data = json_of(invoke("grad", "x + y - y", "--at", "2", "--format", "json"), "grad")
     assert data["variables"] == ["x"]
     assert data["warnings"] == ["y drops out: the expression simplifies to x"]
     table = invoke("grad", "2x + 0*y*z", "--at", "2", "--format", "table")

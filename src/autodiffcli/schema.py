@@ -51,6 +51,7 @@ GRAD: dict[str, Any] = {
             },
         },
         "warnings": _WARNINGS,
+        "error": {"type": "string"},  # only when a run stopped part way (a bad line in --at-file, Ctrl-C)
     },
 }
 
