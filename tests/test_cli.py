@@ -111,7 +111,7 @@ def test_symbolic_differentiation_has_a_wall_clock_budget():
 
     start = time.perf_counter()
     result = invoke("grad", "(sin(x)+cos(x)+tan(x)+exp(x)+log(x)+sqrt(x)+atan(x)+tanh(x))^12", "--order", "8")
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 3 + 12  # the 3 s budget, and room for a loaded two-core machine
     assert result.exit_code == 2
     (line,) = error_lines(result.stderr)
     assert "symbolic differentiation took longer than the limit of 3 s" in line
