@@ -57,21 +57,22 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("Error:")]
 
 
-SCHEMAS = {"grad": schema.GRAD, "minimize": schema.MINIMIZE}
-
-
 def json_of(result: Result | subprocess.CompletedProcess[str], command: str, exit_code: int = 0) -> dict[str, Any]:
-    """The JSON a run printed, parsed strictly and validated against ``command``'s schema.
+    """The JSON a run of ``command`` printed, parsed strictly and validated against its schema.
 
     Strict: ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's json accepts) fail the
-    test. The run must have ended with ``exit_code``; with 0, stderr must be empty.
+    test. The schema is the one the document names (``"schema": "autodiff.grad/1"``), looked
+    up in schema.SCHEMAS, and must belong to ``command``. The run must have ended with
+    ``exit_code``; with 0, stderr must be empty.
     """
     code = result.exit_code if isinstance(result, Result) else result.returncode
     assert code == exit_code, result.stderr
     if exit_code == 0:
         assert result.stderr == ""
     data = json.loads(result.stdout, parse_constant=_refuse_constant)
-    jsonschema.validate(data, SCHEMAS[command])
+    name = data.get("schema", "") if isinstance(data, dict) else ""
+    assert name.startswith(f"autodiff.{command}/"), f"{command} printed a document of schema {name!r}"
+    jsonschema.validate(data, schema.SCHEMAS[name])
     return data
 
 

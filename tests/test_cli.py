@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from autodiffcli.cli import cli
 
-from conftest import ROOT, error_lines, invoke
+from conftest import ROOT, error_lines, invoke, json_of
 
 COMMANDS = sorted(cli.commands)
 
@@ -70,9 +69,7 @@ def test_expression_error_shows_caret_under_the_offending_place():
 
 
 def test_tour_reproduces_all_seven_seed_results():
-    result = invoke("tour", "--format", "json")
-    assert result.exit_code == 0, result.stderr
-    cells = json.loads(result.stdout)["cells"]
+    cells = json_of(invoke("tour", "--format", "json"), "tour")["cells"]
     assert [c["cell"] for c in cells] == [1, 2, 3, 4, 5, 6, 7]
     assert all(c["matches"] for c in cells)
     # the seed's printed numbers, cell by cell

@@ -3,7 +3,6 @@ one ``Error:`` line, bounded time and memory, and TensorFlow is never imported f
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import resource
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import invoke, run_cli
+from conftest import invoke, json_of, run_cli
 
 # Each refusal takes 0.1 to 2.5 s here alone; one that got through would run for minutes or
 # never end. 20 s leaves room for a two-core machine loaded by other work.
@@ -403,13 +402,6 @@ def test_watching_a_variable_says_it_is_a_variable() -> None:
 # -- numeric faults: named, exit 1 (these need TensorFlow) --------------------------------
 
 
-def strict_json(text: str) -> object:
-    def refuse(constant: str) -> None:
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
 def all_numbers(value: object) -> list[float]:
     if isinstance(value, bool):
         return []
@@ -443,7 +435,7 @@ def test_log_of_negative_is_named(tensorflow_warm: None) -> None:
 def test_log_of_negative_still_prints_json(tensorflow_warm: None) -> None:
     result = invoke("grad", "log(x)", "--at", "-1", "--format", "json")
     line = numeric_error(result)
-    doc = strict_json(result.stdout)
+    doc = json_of(result, "grad", 1)
     assert doc["results"][0]["value"] is None
     assert any("log" in w for w in doc["warnings"])
     assert "log" in line
@@ -461,9 +453,7 @@ def test_float32_overflow_suggests_float64(tensorflow_warm: None) -> None:
 
 def test_float64_handles_what_overflows_float32(tensorflow_warm: None) -> None:
     result = invoke("grad", "exp(x)", "--at", "100", "--dtype", "float64", "--format", "json")
-    assert result.exit_code == 0, result.stderr
-    assert "Error" not in result.stderr
-    (row,) = strict_json(result.stdout)["results"]
+    (row,) = json_of(result, "grad")["results"]
     assert math.isclose(row["value"], math.exp(100), rel_tol=1e-12)
     assert math.isclose(row["gradient"]["x"], math.exp(100), rel_tol=1e-12)
 
@@ -477,7 +467,7 @@ def test_divergence_still_prints_strict_json(tensorflow_warm: None) -> None:
     result = invoke("minimize", "x**4", "--opt", "sgd", "--lr", "10", "--from", "3", "--format", "json")
     line = numeric_error(result)
     assert "diverged" in line
-    doc = strict_json(result.stdout)
+    doc = json_of(result, "minimize", 1)
     assert doc["status"] == "diverged"
     numbers = all_numbers({k: v for k, v in doc.items() if k != "timing"})
     assert numbers and all(math.isfinite(n) for n in numbers)
@@ -501,9 +491,6 @@ def test_triple_exponential_finishes_fast(tensorflow_warm: None) -> None:
     ],
 )
 def test_harmless_lookalikes_are_ordinary_expressions(expr: str, variables: list[str], tensorflow_warm: None) -> None:
-    result = invoke("grad", "--format", "json", "--", expr)
-    assert result.exit_code == 0, result.stderr
-    assert result.stderr == ""
-    doc = strict_json(result.stdout)
+    doc = json_of(invoke("grad", "--format", "json", "--", expr), "grad")
     assert doc["variables"] == variables
     assert sorted(doc["results"][0]["gradient"]) == variables
