@@ -4,18 +4,22 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean constraints
+
+# Every install is pinned to the versions in constraints.txt, which the suite passed with,
+# so a new release of TensorFlow, Keras or SymPy cannot break `make test` overnight.
+CONSTRAINTS := constraints.txt
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml $(CONSTRAINTS) $(VENV)/.installed
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[test]'
 	touch $@
 
 run: $(VENV)/.installed  ## minimize the seed's default expression
@@ -29,6 +33,15 @@ bench: $(VENV)/.installed-test  ## timings, as ratios measured side by side (not
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
+
+constraints:  ## re-resolve the newest versions into constraints.txt; then run make test
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install -q -e '.[test]'
+	{ sed -n '/^#/p' $(CONSTRAINTS); .venv-constraints/bin/python -m pip freeze --exclude-editable \
+	  | grep -iv -e '^autodiffcli' -e '^#'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf .venv-constraints
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

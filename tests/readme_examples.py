@@ -3,7 +3,7 @@
 An example is a ```console block whose first line is ``$ autodiff ...``; the rest of the
 block is what the command prints (stdout, then stderr). Commands run through click's
 CliRunner, with ``--format table`` added when the example gives no format, since that is
-the default on a terminal.
+the default on a terminal. Every example exits 0 unless EXIT_CODES says otherwise.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from click.testing import CliRunner, Result
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"```console\n\$ (autodiff[^\n]*)\n(.*?)```", re.DOTALL)
 VARYING = [  # timings change from run to run
@@ -22,10 +24,24 @@ VARYING = [  # timings change from run to run
 ]
 
 
+# The examples that show a failure, and the exit code each must end with (README, Exit codes).
+EXIT_CODES = {
+    'autodiff grad "sinn(x) + 1"': 2,
+    'autodiff grad "2x - 2x" --at x=1': 2,
+    'autodiff grad "sin(x)" --plot-file plot.jpg': 2,
+    'autodiff grad "log(x)" --at -1': 1,
+    "autodiff minimize --opt adamm": 2,
+}
+
+
 @dataclass(frozen=True)
 class Example:
     command: str
     output: str
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.command, 0)
 
     @property
     def args(self) -> list[str]:
@@ -37,13 +53,15 @@ def examples(text: str) -> list[Example]:
     return [Example(m.group(1), m.group(2)) for m in BLOCK.finditer(text)]
 
 
-def run(example: Example) -> str:
-    from click.testing import CliRunner
-
+def invoke(example: Example) -> Result:
     from autodiffcli.cli import cli
 
     # a fixed width and no colour, whatever the terminal the tests run in
-    result = CliRunner().invoke(cli, example.args, env={"COLUMNS": "80", "NO_COLOR": "1"})
+    return CliRunner().invoke(cli, example.args, env={"COLUMNS": "80", "NO_COLOR": "1"})
+
+
+def run(example: Example) -> str:
+    result = invoke(example)
     return result.stdout + result.stderr
 
 

@@ -26,7 +26,7 @@ import sympy
 
 from autodiffcli import config, figures, optimize, reports
 
-from conftest import ROOT, error_lines, invoke
+from conftest import ROOT, error_lines, invoke, json_of
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 WIDTH = 72
@@ -360,8 +360,7 @@ def test_png_file_is_a_real_picture(tmp_path):
     out = tmp_path / "rosen.png"
     result = invoke("minimize", "(1-x)**2 + 100*(y-x**2)**2", "--opt", "adam", "--lr", "0.02", "--from", "x=-1,y=1",
                     "--format", "json", "--plot-file", str(out))  # fmt: skip
-    assert result.exit_code == 0 and result.stderr == ""
-    json.loads(result.stdout)
+    json_of(result, "minimize")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])

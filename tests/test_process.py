@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 
-from conftest import error_lines, run_cli
+import mpmath
+import pytest
+
+from conftest import Terminal, error_lines, json_of, run_cli
 
 
 def test_grad_json_leaves_stderr_empty_and_exits_0():
     proc = run_cli("grad", "x**2-2*x+1", "--at", "0", "--format", "json")
-    assert proc.returncode == 0
-    assert proc.stderr == ""  # TensorFlow's own log lines are silenced
-    assert json.loads(proc.stdout)["results"][0]["gradient"] == {"x": -2.0}
+    # stderr empty: TensorFlow's own log lines are silenced
+    assert json_of(proc, "grad")["results"][0]["gradient"] == {"x": -2.0}
 
 
 def test_console_script_is_installed():
@@ -34,7 +35,7 @@ def test_expression_from_stdin_and_exit_codes():
     numeric = run_cli("grad", "log(x)", "--at", "-1", "--format", "plain")
     assert numeric.returncode == 1 and "log" in error_lines(numeric.stderr)[0]
     tol = run_cli("minimize", "(x-3)**2", "--steps", "5", "--tol", "1e-9", "--format", "json")
-    assert tol.returncode == 3 and json.loads(tol.stdout)["status"] == "max_steps"
+    assert json_of(tol, "minimize", 3)["status"] == "max_steps"
 
 
 def _no_tensorflow(*args: str) -> str:
@@ -57,41 +58,39 @@ def test_help_version_and_input_errors_never_import_tensorflow():
     assert _no_tensorflow("grad", "x*y", "--at", "1") == "no TF 2"
 
 
-def test_ctrl_c_reports_best_point_so_far_and_exits_130():
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "autodiffcli",
-            "minimize",
-            "(x-1)**2",
-            "--eager",
-            "--steps",
-            "100000000",
-            "--lr",
-            "0.001",
-            "--format",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    maps = f"/proc/{proc.pid}/maps"
-    while time.monotonic() < deadline:  # wait until TensorFlow is loaded, then let it run a little
-        with open(maps) as f:
-            if "libtensorflow" in f.read():
-                break
-        time.sleep(0.2)
-    time.sleep(8)  # Keras import, optimizer set-up and a few hundred eager steps
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    data = json.loads(out)
-    assert data["status"] == "interrupted"
-    assert 0 < data["steps"] < 100000000
-    assert 0 < data["x"]["x"] < 1  # moving from 0 towards 1
-    assert "Traceback" not in err
-    (line,) = error_lines(err)
-    assert "interrupted" in line
+# Ctrl-C: SGD with lr 0.25 on (x-1)**2 + c*y**2, c = 4 + 2**-30, from (0, 1). Each step halves
+# x - 1 and multiplies y by 1 - c/2 = -(1 + 2**-31): f falls from 5 to about 4 within 30 steps,
+# then grows by a factor (1 + 2**-31)**2 a step, forever and slowly (float64 never overflows
+# here). With a history row every K steps (K even, >= 50), the best row is therefore always
+# step K, at x = 1 (to rounding), y = (1 + 2**-31)**K, and any later point is worse.
+SLOW_DIVERGENCE = "(x-1)**2 + (4 + 2^-30)*y**2"
+ROW_EVERY = {"eager": 50, "graph": 20_000, "xla": 1_000_000}  # a few rows a second in each mode
+MODE_FLAGS = {"eager": ["--eager"], "graph": ["--graph", "--no-jit"], "xla": ["--graph", "--jit"]}
+ROW = re.compile(r"^\s*│\s*(\d+)\s*│", re.MULTILINE)
+
+
+@pytest.mark.parametrize("mode", list(MODE_FLAGS))
+def test_ctrl_c_reports_the_best_point_so_far_and_exits_130(mode: str) -> None:
+    every = ROW_EVERY[mode]
+    term = Terminal(
+        "minimize", SLOW_DIVERGENCE, "--opt", "sgd", "--lr", "0.25", "--from", "x=0,y=1", "--dtype", "float64",
+        "--steps", "1000000000000", "--every", str(every), *MODE_FLAGS[mode],
+        stdout_tty=False, stderr_tty=True,
+    )  # fmt: skip
+    try:
+        # ready: the live table (stderr is a terminal) shows a row two rows past the best one
+        term.wait_for(lambda screen: any(int(s) >= 2 * every for s in ROW.findall(screen)))
+        term.proc.send_signal(signal.SIGINT)
+        code = term.finish()
+    finally:
+        if term.proc.poll() is None:
+            term.proc.kill()
+    assert code == 130, term.screen[-2000:]
+    (line,) = error_lines(term.screen)
+    steps = int(re.fullmatch(r"Error: interrupted after (\d+) steps; the best point so far is reported", line)[1])
+    assert steps >= 2 * every
+    assert "Traceback" not in term.screen
+    x, y = (float(v) for v in term.piped.split())  # plain: the point, 17 digits, exact in float64
+    best_y = float(mpmath.power(1 + mpmath.mpf(2) ** -31, every))
+    assert x == pytest.approx(1.0, abs=1e-14)  # 1 - 0.5**K, up to the rounding of each step
+    assert y == pytest.approx(best_y, rel=1e-12)  # the next step's y is 4.7e-10 * K further out

@@ -339,7 +339,9 @@ def test_bad_search_options_exit_2_with_one_line(args, message):
 
 
 def test_end_points_in_more_places_than_listed_are_counted_not_lost():
-    data = run_json("minimize", HIMMELBLAU, "--opt", "adam", "--steps", "1", "--starts", "5000", "--bounds", "x=-5:5,y=-5:5")
+    data = run_json(
+        "minimize", HIMMELBLAU, "--opt", "adam", "--steps", "1", "--starts", "5000", "--bounds", "x=-5:5,y=-5:5"
+    )
     assert len(data["basins"]) == 100
     listed = sum(b["count"] for b in data["basins"])
     message = (

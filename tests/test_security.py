@@ -3,7 +3,6 @@ one ``Error:`` line, bounded time and memory, and TensorFlow is never imported f
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import resource
@@ -15,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import invoke, run_cli
+from conftest import invoke, json_of, run_cli
 
-TIME_LIMIT_S = 5.0
+# Each refusal takes 0.1 to 2.5 s here alone; one that got through would run for minutes or
+# never end. 20 s leaves room for a two-core machine loaded by other work.
+TIME_LIMIT_S = 20.0
 MEMORY_LIMIT_KB = 1024 * 1024  # ru_maxrss is in KiB on Linux: 1 GiB
 
 
@@ -207,7 +208,7 @@ def test_wall_clock_budget_fires_even_when_the_alarm_lands_in_a_finalizer() -> N
             SlowFinalizer()  # dropped at once: __del__ runs now
             while time.perf_counter() - start < 3:
                 pass
-    assert time.perf_counter() - start < 1
+    assert time.perf_counter() - start < 2.5  # the busy loop gives up at 3 s
 
 
 # -- oversized constants are refused as expression errors (exit 2) ----------------------
@@ -244,14 +245,16 @@ def no_tensorflow(tmp_path: Path) -> tuple[dict[str, str], Path]:
     return {"PYTHONPATH": path}, imported
 
 
-def _child_peak_kb(before: int, after: int, rerun: list[str], stdin: str | None) -> int:
+def _child_peak_kb(after: int, rerun: list[str], stdin: str | None) -> int:
     """An upper bound on the child's peak RSS, in KiB.
 
     ru_maxrss of RUSAGE_CHILDREN is the largest of all children so far, so ``after`` bounds
-    this child's peak (and equals it when it grew). Only when an earlier child of this pytest
-    process was itself over the limit is the command rerun alone under a fresh parent.
+    this child's peak. It can be far above it: a child started with vfork (as subprocess
+    does) is charged, at exec, the high-water RSS of the process it was started from, and
+    this pytest process holds TensorFlow and grows past the limit. So over the limit, the
+    command is rerun alone under a small fresh parent, which measures only the command.
     """
-    if after > before or after < MEMORY_LIMIT_KB:
+    if after < MEMORY_LIMIT_KB:
         return after
     probe = (
         "import resource, subprocess, sys; "
@@ -285,7 +288,6 @@ def test_hostile_expression_in_a_real_process(
     env, tf_imported = no_tensorflow
     marker = tmp_path / "MARKER"
     args = [_fill(a, marker) for a in args]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     proc = run_cli(*args, input=stdin, cwd=tmp_path, env=env, timeout=60)
     elapsed = time.perf_counter() - start
@@ -294,7 +296,7 @@ def test_hostile_expression_in_a_real_process(
     line = assert_usage_error(proc.returncode, proc.stdout, proc.stderr)
     assert fragment in line
     assert elapsed < TIME_LIMIT_S, f"took {elapsed:.1f} s"
-    peak = _child_peak_kb(before, after, args, stdin)
+    peak = _child_peak_kb(after, args, stdin)
     assert peak < MEMORY_LIMIT_KB, f"child peak RSS {peak / 1024:.0f} MiB"
     assert not marker.exists()
     assert not tf_imported.exists(), "TensorFlow was imported for a bad expression"
@@ -400,13 +402,6 @@ def test_watching_a_variable_says_it_is_a_variable() -> None:
 # -- numeric faults: named, exit 1 (these need TensorFlow) --------------------------------
 
 
-def strict_json(text: str) -> object:
-    def refuse(constant: str) -> None:
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
 def all_numbers(value: object) -> list[float]:
     if isinstance(value, bool):
         return []
@@ -440,7 +435,7 @@ def test_log_of_negative_is_named(tensorflow_warm: None) -> None:
 def test_log_of_negative_still_prints_json(tensorflow_warm: None) -> None:
     result = invoke("grad", "log(x)", "--at", "-1", "--format", "json")
     line = numeric_error(result)
-    doc = strict_json(result.stdout)
+    doc = json_of(result, "grad", 1)
     assert doc["results"][0]["value"] is None
     assert any("log" in w for w in doc["warnings"])
     assert "log" in line
@@ -458,9 +453,7 @@ def test_float32_overflow_suggests_float64(tensorflow_warm: None) -> None:
 
 def test_float64_handles_what_overflows_float32(tensorflow_warm: None) -> None:
     result = invoke("grad", "exp(x)", "--at", "100", "--dtype", "float64", "--format", "json")
-    assert result.exit_code == 0, result.stderr
-    assert "Error" not in result.stderr
-    (row,) = strict_json(result.stdout)["results"]
+    (row,) = json_of(result, "grad")["results"]
     assert math.isclose(row["value"], math.exp(100), rel_tol=1e-12)
     assert math.isclose(row["gradient"]["x"], math.exp(100), rel_tol=1e-12)
 
@@ -474,7 +467,7 @@ def test_divergence_still_prints_strict_json(tensorflow_warm: None) -> None:
     result = invoke("minimize", "x**4", "--opt", "sgd", "--lr", "10", "--from", "3", "--format", "json")
     line = numeric_error(result)
     assert "diverged" in line
-    doc = strict_json(result.stdout)
+    doc = json_of(result, "minimize", 1)
     assert doc["status"] == "diverged"
     numbers = all_numbers({k: v for k, v in doc.items() if k != "timing"})
     assert numbers and all(math.isfinite(n) for n in numbers)
@@ -498,9 +491,6 @@ def test_triple_exponential_finishes_fast(tensorflow_warm: None) -> None:
     ],
 )
 def test_harmless_lookalikes_are_ordinary_expressions(expr: str, variables: list[str], tensorflow_warm: None) -> None:
-    result = invoke("grad", "--format", "json", "--", expr)
-    assert result.exit_code == 0, result.stderr
-    assert result.stderr == ""
-    doc = strict_json(result.stdout)
+    doc = json_of(invoke("grad", "--format", "json", "--", expr), "grad")
     assert doc["variables"] == variables
     assert sorted(doc["results"][0]["gradient"]) == variables

@@ -227,7 +227,16 @@ def cli() -> None:
     "--at-file",
     "at_file",
     metavar="FILE",
-    help="Points from a file, one per line: CSV with a header (x,y), bare numbers, or x=1,y=2; - for stdin.",
+    help="Points from a file, one per line: CSV with a header (x,y), bare numbers, or x=1,y=2; - for stdin. "
+    "Read and written in chunks, so it may be of any size.",
+)
+@click.option(
+    "--max-lines",
+    "max_lines",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Refuse an --at-file of more lines than this (default 100,000,000).",
 )
 @click.option("--wrt", metavar="NAMES", help="Differentiate with respect to these (default: every variable).")
 @click.option("--watch", metavar="NAMES", help="Put these parameters on the tape so they get gradients.")
@@ -247,6 +256,7 @@ def grad(
     traceback: bool,
     at: tuple[str, ...],
     at_file: str | None,
+    max_lines: int | None,
     wrt: str | None,
     watch: str | None,
     order: int,
@@ -267,9 +277,7 @@ def grad(
       autodiff grad "x**2 + 3*x*y" --at-file points.csv --format plain
       autodiff grad "sin(x)" --at 1 --order 2 --plot --range x=-pi:pi
     """
-    import numpy as np
-
-    from . import config, reports
+    from . import config, points, reports
 
     _check_plot_file(plot_file)
     problem = config.load_problem(_read_expr(expr), params, dtype)
@@ -284,18 +292,22 @@ def grad(
     names = [*problem.variables, *problem.params]
     if at_file and expr == "-":
         raise UsageError("--at-file -: stdin already holds the expression")
-    points = config.points_array([config.parse_point(p, problem.variables, "--at") for p in at], problem.variables)
-    if at_file:
-        points = np.concatenate([points, config.read_points(at_file, problem.variables)])
+    limits = points.POINT_LIMITS
+    if max_lines is not None:
+        limits = points.PointLimits(max_lines=config.at_least(max_lines, 1, "--max-lines"))
+    at_points = config.points_array(
+        [config.parse_point(p, problem.variables, "--at", problem=problem) for p in at], problem.variables
+    )
     request = reports.grad_request(
         problem,
-        points,
-        config.parse_names(wrt, names, "--wrt"),
-        config.parse_names(watch, names, "--watch"),
+        at_points if at or at_file else None,
+        config.parse_names(wrt, names, "--wrt", problem=problem),
+        config.parse_names(watch, names, "--watch", problem=problem),
         order,
     )
-    report = reports.grad(request)
-    _show_grad(report, _format(fmt))
+    reader = points.PointReader(at_file, problem.variables, limits, problem=problem) if at_file else None
+    batches = points.batches(request.points, reader)  # a file's first chunk is read here, before any output
+    report = _grad_stream(request, batches, reader, _format(fmt))
     _show_picture(lambda: _figures().grad_picture(report, x_range), _format(fmt), plot, plot_file)
     for warning in report.warnings[:1]:
         more = f" (and {len(report.warnings) - 1} more)" if len(report.warnings) > 1 else ""
@@ -309,17 +321,28 @@ def _figures() -> Any:
     return figures
 
 
-def _show_grad(report: Any, fmt: str) -> None:
-    from . import render
+def _grad_stream(request: Any, batches: Any, reader: Any, fmt: str) -> Any:
+    """Compute and write batch by batch; a table is printed at the end; a progress bar on a
+    terminal's stderr for a points file (not with JSON, whose successful runs keep stderr empty)."""
+    from .stream import grad_stream
 
-    if fmt == "json":
-        click.echo(render.dumps(render.grad_json(report)))
-    elif fmt == "plain":
-        click.echo(render.grad_plain(report), nl=False)
+    def write(data: Any) -> None:
+        click.echo(data, nl=False)
+
+    if reader is None or fmt == "json" or not sys.stderr.isatty():
+        report = grad_stream(request, batches, fmt, write)
     else:
+        from rich.console import Console
+
+        from .tables import BatchProgress
+
+        with BatchProgress(Console(stderr=True), reader) as progress:
+            report = grad_stream(request, batches, fmt, write, progress)
+    if fmt == "table":
         from .tables import grad_table
 
         grad_table(report, _stdout())
+    return report
 
 
 def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:

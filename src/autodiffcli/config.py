@@ -6,20 +6,15 @@ every message names the option it is about.
 
 from __future__ import annotations
 
-import itertools
 import math
-import re
-import sys
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TextIO
 
 import numpy as np
 import sympy
 
 from .errors import AutodiffError, UsageError
-from .parse import canonical, parse, variables
+from .parse import canonical, normalize, parse, tokenize, variables
 
 DEFAULT_EXPRESSION = "a*x**2 + b*x + c"
 DEFAULT_PARAMS = {"a": 1.0, "b": -2.0, "c": 1.0}
@@ -37,10 +32,42 @@ class Problem:
     params: dict[str, float]
     variables: tuple[str, ...]  # alphabetical; every free symbol that is not a parameter
     dtype: str
+    vanished: tuple[str, ...] = ()  # names the user wrote that SymPy's simplification removed
+    read_as: str = ""  # the text as read (implicit products explicit), when it differs from the user's
 
     @property
     def canonical(self) -> str:
         return canonical(self.expr)
+
+    @property
+    def simplified(self) -> str:
+        """What the expression became, when simplification removed names the user wrote;
+        else "". For example ``the expression simplifies to the constant 0 (read as 0*x10*x)``."""
+        if not self.vanished:
+            return ""
+        what = self.canonical if self.expr.free_symbols else f"the constant {self.canonical}"
+        read = f" (read as {self.read_as})" if self.read_as else ""
+        return f"the expression simplifies to {what}{read}"
+
+    @property
+    def dropped(self) -> str:
+        """A note for a run that succeeds although names the user wrote dropped out."""
+        verb = "drops" if len(self.vanished) == 1 else "drop"
+        return f"{', '.join(self.vanished)} {verb} out: {self.simplified}"
+
+    def absent(self, name: str, names: Sequence[str]) -> str:
+        """Why ``name`` is not among ``names`` (the variables, or every name): to follow a message."""
+        if self.simplified and (name in self.vanished or not names):
+            return f": {self.simplified}"
+        return f" (it has {_listing(names)})"
+
+    def no_variables(self, purpose: str) -> str:
+        """The message for an expression without variables, saying why: the constant, the
+        parameters, or what simplification made of the names the user wrote."""
+        if self.simplified:
+            return f"no variables {purpose}: {self.simplified}"
+        reason = "all its names are parameters" if self.params else f"it is the constant {self.canonical}"
+        return f"the expression has no variables {purpose} ({reason})"
 
 
 def load_problem(text: str | None, param_options: Sequence[str], dtype: str) -> Problem:
@@ -55,15 +82,41 @@ def load_problem(text: str | None, param_options: Sequence[str], dtype: str) -> 
         params = given
     expr = parse(text)
     names = variables(expr)
+    vanished, read_as = _vanished(text, names)
+    free = tuple(n for n in names if n not in params)
+    problem = Problem(text, expr, params, free, dtype, vanished, read_as)
     for name in params:
         if name not in names:
-            raise UsageError(f"-p/--param: {name!r} is not in the expression (it has {_listing(names)})")
-    free = tuple(n for n in names if n not in params)
-    return Problem(text, expr, params, free, dtype)
+            raise UsageError(f"-p/--param: {name!r} is not in the expression{problem.absent(name, names)}")
+    return problem
 
 
-def parse_assignments(items: Sequence[str], option: str, allow_expr_values: bool = True) -> dict[str, float]:
-    """``["a=1", "b=-2"]`` or ``["a=1,b=-2"]`` -> {"a": 1.0, "b": -2.0}."""
+def _vanished(text: str, names: Sequence[str]) -> tuple[tuple[str, ...], str]:
+    """Names the user wrote that are not in the parsed expression (``x - x``, ``0*y``), and
+    the text as read when it differs from what was typed (``0x10*x`` is read as ``0*x10*x``).
+    A name counts only if the parser alone reads it as that variable (not a function or a
+    constant)."""
+    tokens = tokenize(text)
+    written = dict.fromkeys(t.text for t in tokens if t.kind == "name" and t.text not in names)
+    gone = []
+    for name in written:
+        try:
+            alone = parse(name)
+        except AutodiffError:
+            continue
+        if isinstance(alone, sympy.Symbol) and alone.name == name:
+            gone.append(name)
+    if not gone:
+        return (), ""
+    read = normalize(tokens)[0].replace(" ", "")
+    return tuple(gone), ("" if read == "".join(text.split()) else read)
+
+
+def parse_assignments(
+    items: Sequence[str], option: str, allow_expr_values: bool = True, joint: str = " "
+) -> dict[str, float]:
+    """``["a=1", "b=-2"]`` or ``["a=1,b=-2"]`` -> {"a": 1.0, "b": -2.0}. A bad value's
+    message starts with the option, ``joint`` and the name (``-p/--param a: ...``)."""
     out: dict[str, float] = {}
     for item in items:
         for part in _split(item):
@@ -75,7 +128,7 @@ def parse_assignments(items: Sequence[str], option: str, allow_expr_values: bool
                 raise UsageError(f"{option}: {name!r} is not a name")
             if name in out:
                 raise UsageError(f"{option}: {name!r} is given twice")
-            out[name] = number(value, f"{option} {name}")
+            out[name] = number(value, f"{option}{joint}{name}")
     return out
 
 
@@ -100,101 +153,35 @@ def number(text: str, option: str) -> float:
     return value
 
 
-def parse_point(text: str, names: Sequence[str], option: str) -> dict[str, float]:
-    """``0`` (one variable) or ``x=0,y=1`` -> a value for every variable (0 if left out)."""
+def parse_point(
+    text: str, names: Sequence[str], option: str, *, problem: Problem | None = None, file: bool = False
+) -> dict[str, float]:
+    """``0`` (one variable) or ``x=0,y=1`` -> a value for every variable (0 if left out).
+
+    ``problem`` lets a message say what the expression became; ``file``: ``option`` names
+    a line of a file, not a command-line option (it changes the hint).
+    """
     text = text.strip()
     if "=" not in text:
+        if not names:
+            raise UsageError(f"{option}: " + (problem.no_variables("to set") if problem else "no variables to set"))
         if len(names) != 1:
+            write = ",".join(f"{n}=..." for n in names)
             raise UsageError(
                 f"{option}: {text!r} gives no names, but the expression has variables "
-                f"{_listing(names)}; write {option} {','.join(f'{n}=...' for n in names)}"
+                f"{_listing(names)}; write {write if file else f'{option} {write}'}"
             )
         return {names[0]: number(text, option)}
-    given = parse_assignments([text], option)
+    given = parse_assignments([text], option, joint=", " if file else " ")
     for name in given:
         if name not in names:
-            raise UsageError(f"{option}: {name!r} is not a variable of the expression (it has {_listing(names)})")
+            why = problem.absent(name, names) if problem else f" (it has {_listing(names)})"
+            raise UsageError(f"{option}: {name!r} is not a variable of the expression{why}")
     return {n: given.get(n, 0.0) for n in names}
 
 
 def points_array(points: Sequence[Mapping[str, float]], names: Sequence[str]) -> np.ndarray:
     return np.array([[p[n] for n in names] for p in points], dtype=np.float64).reshape(len(points), len(names))
-
-
-def read_points(path: str, names: Sequence[str], option: str = "--at-file") -> np.ndarray:
-    """Points from a file (``-``: stdin), one per line, as one array (rows: points).
-
-    Either CSV with a header naming the variables (a column left out is 0), plain numbers
-    for a one-variable expression, or lines like ``x=1,y=2``.
-    """
-    try:
-        handle = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
-    except OSError as err:
-        raise UsageError(f"{option}: cannot read {path!r}: {err.strerror or err}") from None
-    try:
-        with handle:
-            return _read_points(handle, path, names, option)
-    except UnicodeDecodeError:
-        raise UsageError(f"{option}: {path!r} is not a UTF-8 text file") from None
-
-
-def _read_points(handle: TextIO, path: str, names: Sequence[str], option: str) -> np.ndarray:
-    head, skipped = "", 0
-    while not head.strip():
-        head = handle.readline()
-        skipped += 1
-        if not head:
-            raise UsageError(f"{option}: {path!r} has no points")
-    if "=" in head:
-        lines = [head, *handle.read().splitlines()]
-        rows = [parse_point(ln, names, f"{option} line {skipped + i}") for i, ln in enumerate(lines) if ln.strip()]
-        return points_array(rows, names)
-    header = [c.strip() for c in head.split(",")]
-    if all(_is_number(c) for c in header):
-        if len(names) != 1 or len(header) != 1:
-            raise UsageError(f"{option}: the first line must name the columns ({','.join(names)})")
-        columns, body, first_line = list(names), itertools.chain([head], handle), skipped
-    else:
-        columns, body, first_line = header, handle, skipped + 1
-        for c in columns:
-            if c not in names:
-                raise UsageError(
-                    f"{option}: column {c!r} is not a variable of the expression (it has {_listing(names)})"
-                )
-        if len(set(columns)) != len(columns):
-            raise UsageError(f"{option}: a column is named twice in {head.strip()!r}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            data = np.loadtxt(body, delimiter=",", ndmin=2, dtype=np.float64)
-    except (ValueError, UserWarning) as err:
-        message = _one_line(err).split(";")[0].rstrip(".")
-        base = first_line - 1 if "columns changed" in message else first_line  # numpy counts that one from 1
-        message = re.sub(r"at row (\d+)", lambda m: f"on line {int(m.group(1)) + base}", message)
-        raise UsageError(f"{option}: {message}") from None
-    if data.size == 0:
-        raise UsageError(f"{option}: {path!r} has no points")
-    if data.shape[1] != len(columns):
-        raise UsageError(f"{option}: expected {len(columns)} columns, found {data.shape[1]}")
-    if not np.isfinite(data).all():
-        row = int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0])
-        raise UsageError(f"{option}: point {row + 1} is not finite")
-    out = np.zeros((len(data), len(names)))
-    for j, c in enumerate(columns):
-        out[:, names.index(c)] = data[:, j]
-    return out
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _one_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def parse_range(text: str, names: Sequence[str], option: str = "--range") -> tuple[float, float]:
@@ -216,8 +203,9 @@ def parse_range(text: str, names: Sequence[str], option: str = "--range") -> tup
     return lo, hi
 
 
-def parse_names(text: str | None, allowed: Sequence[str], option: str) -> list[str]:
-    """``"x,a"`` -> ["x", "a"], each checked against ``allowed``."""
+def parse_names(text: str | None, allowed: Sequence[str], option: str, *, problem: Problem | None = None) -> list[str]:
+    """``"x,a"`` -> ["x", "a"], each checked against ``allowed`` (``problem``: to say what
+    the expression became when a name is missing)."""
     if text is None:
         return []
     out: list[str] = []
@@ -225,7 +213,8 @@ def parse_names(text: str | None, allowed: Sequence[str], option: str) -> list[s
         if not name:
             raise UsageError(f"{option}: empty name in {text!r}")
         if name not in allowed:
-            raise UsageError(f"{option}: {name!r} is not in the expression (it has {_listing(allowed)})")
+            why = problem.absent(name, allowed) if problem else f" (it has {_listing(allowed)})"
+            raise UsageError(f"{option}: {name!r} is not in the expression{why}")
         if name in out:
             raise UsageError(f"{option}: {name!r} is given twice")
         out.append(name)

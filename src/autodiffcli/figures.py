@@ -100,7 +100,8 @@ def grad_picture(report: GradReport, span: tuple[float, float] | None = None) ->
     check_grad(p)
     (name,) = p.variables
     at = req.points[:MARKED, 0]  # the points marked, with a tangent each
-    lo, hi = span if span is not None else around(req.points[:, 0])
+    seen = req.points[:, 0] if report.extent is None else report.extent[:, 0]  # a stream keeps only its extent
+    lo, hi = span if span is not None else around(seen)
     grid = np.linspace(lo, hi, GRID_1D)
     f = TFFunction(p.expr, p.dtype)
     d = derivatives(f, np.concatenate([grid, at])[:, None], p.variables, p.params, (name,), (), req.order)
@@ -119,9 +120,7 @@ def grad_picture(report: GradReport, span: tuple[float, float] | None = None) ->
     marks.append(Series("f", grid, _finite(value[:n]), "curve"))
     shown = np.isfinite(fa)
     if shown.any():
-        label = (
-            f"{name}={at[0]:g}" if len(at) == 1 else "--at" if len(req.points) <= MARKED else f"--at (first {MARKED})"
-        )
+        label = f"{name}={at[0]:g}" if len(at) == 1 else "--at" if report.total <= MARKED else f"--at (first {MARKED})"
         marks.append(Series(label, at[shown], fa[shown], "point"))
     f_panel = Panel(f"f = {p.canonical}", name, "f", tuple(marks), (lo, hi), robust_limits([value]))
     labels = [_derivative_label(name, k) for k in range(1, req.order + 1)]

@@ -390,7 +390,7 @@ class _Builder:
 
 def _log10(n: int) -> float:
     n = abs(int(n))
-    return 0.0 if n <= 1 else math.log10(n) if n.bit_length() < 1000 else n.bit_length() * math.log10(2)
+    return 0.0 if n <= 1 else math.log10(n)  # exact to rounding for ints of any size (not via float(n))
 
 
 def _short(value: sympy.Expr) -> str:

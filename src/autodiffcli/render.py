@@ -6,14 +6,16 @@ Nothing here imports rich or click, so a JSON run does not pay for them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
+from .config import Problem
+from .derivatives import Derivatives
 from .numerics import plain_text, rounded
 from .optimize import display_name
-from .reports import GradReport, MinimizeReport
+from .reports import Batch, GradReport, GradRun, MinimizeReport
 
 GRAD_SCHEMA = "autodiff.grad/1"
 MINIMIZE_SCHEMA = "autodiff.minimize/1"
@@ -23,42 +25,101 @@ MINIMIZE_SCHEMA = "autodiff.minimize/1"
 
 
 def grad_json(report: GradReport) -> dict[str, Any]:
-    req, r = report.request, report.result
-    p = req.problem
-    dt = p.dtype
+    """The whole ``autodiff.grad/1`` document of a report, as a dict."""
+    req, p = report.request, report.request.problem
+    batch = Batch(req.points, report.result, 0, report.verdicts)
+    return {
+        **_grad_head(p),
+        "results": [_grad_item(batch, i, req.order, p) for i in range(len(req.points))],
+        **_grad_tail(p, report.symbolic, report.warnings, report.result),
+    }
 
-    def num(v: float | None) -> float | None:
-        return rounded(v, dt)
 
-    results = []
-    for i in range(len(req.points)):
-        item: dict[str, Any] = {
-            "point": {k: num(v) for k, v in req.point(i).items()},
-            "value": num(r.value[i]),
-            "gradient": {n: None if g is None else num(g[i]) for n, g in r.gradient.items()},
-        }
-        if req.order >= 2:
-            item["hessian"] = {a: {b: num(h[i]) for b, h in row.items()} for a, row in r.hessian.items()}
-        if r.higher:
-            item["derivatives"] = [num(d[i]) for d in r.higher]
-        if report.verdicts:
-            item["verdict"] = report.verdicts[i].kind
-            item["eigenvalues"] = [num(v) for v in report.verdicts[i].eigenvalues]
-        results.append(item)
-    warnings = list(report.warnings)
-    unwatched = [n for n, g in r.gradient.items() if g is None]
-    if unwatched:
-        warnings.append(f"no gradient for {', '.join(unwatched)}: parameters are constants; add --watch to get one")
+class GradJson:
+    """``autodiff.grad/1`` written as a stream: the keys before ``results``, then the results
+    batch by batch, then the rest; the text is the same as ``dumps`` of the whole document.
+
+    A run that stops part way (a bad line in a points file, Ctrl-C) still ends the document:
+    the results written so far, then ``symbolic``, ``warnings`` and ``error``, so stdout
+    always holds one valid JSON document once anything was written.
+    """
+
+    def __init__(self, run: GradRun, write: Callable[[str], None]) -> None:
+        self.run = run
+        self.write = write
+        self.started = False
+        self._first = True
+
+    def batch(self, batch: Batch) -> None:
+        p, order = self.run.request.problem, self.run.request.order
+        head = ""
+        if not self.started:
+            head = "{\n" + "".join(_member(k, v) + ",\n" for k, v in _grad_head(p).items()) + '  "results": ['
+            self.started = True
+        items = [_indent(dumps(_grad_item(batch, i, order, p)), 4) for i in range(len(batch.points))]
+        if items:
+            sep = "\n" if self._first else ",\n"
+            self._first = False
+            self.write(head + sep + ",\n".join(items))
+        elif head:
+            self.write(head)
+
+    def finish(self, result: Derivatives, error: str | None = None) -> None:
+        tail = _grad_tail(self.run.request.problem, self.run.symbolic, self.run.warnings, result)
+        if error is not None:
+            tail["error"] = error
+        self.write("\n  ],\n" + ",\n".join(_member(k, v) for k, v in tail.items()) + "\n}\n")
+
+
+def _grad_head(p: Problem) -> dict[str, Any]:
     return {
         "schema": GRAD_SCHEMA,
         "expression": p.canonical,
         "variables": list(p.variables),
-        "params": {k: num(v) for k, v in p.params.items()},
-        "dtype": dt,
-        "results": results,
-        "symbolic": report.symbolic,
-        "warnings": warnings,
+        "params": {k: rounded(v, p.dtype) for k, v in p.params.items()},
+        "dtype": p.dtype,
     }
+
+
+def _grad_item(batch: Batch, i: int, order: int, p: Problem) -> dict[str, Any]:
+    r, dt = batch.result, p.dtype
+
+    def num(v: float | None) -> float | None:
+        return rounded(v, dt)
+
+    item: dict[str, Any] = {
+        "point": {k: num(v) for k, v in batch.point(i, p.variables).items()},
+        "value": num(r.value[i]),
+        "gradient": {n: None if g is None else num(g[i]) for n, g in r.gradient.items()},
+    }
+    if order >= 2:
+        item["hessian"] = {a: {b: num(h[i]) for b, h in row.items()} for a, row in r.hessian.items()}
+    if r.higher:
+        item["derivatives"] = [num(d[i]) for d in r.higher]
+    if batch.verdicts:
+        item["verdict"] = batch.verdicts[i].kind
+        item["eigenvalues"] = [num(v) for v in batch.verdicts[i].eigenvalues]
+    return item
+
+
+def _grad_tail(p: Problem, symbolic: dict[str, object], warnings: list[str], result: Derivatives) -> dict[str, Any]:
+    warnings = list(warnings)
+    if p.vanished:
+        warnings.append(p.dropped)
+    unwatched = [n for n, g in result.gradient.items() if g is None]
+    if unwatched:
+        warnings.append(f"no gradient for {', '.join(unwatched)}: parameters are constants; add --watch to get one")
+    return {"symbolic": symbolic, "warnings": warnings}
+
+
+def _member(key: str, value: Any) -> str:
+    """One key of a top-level object, as ``dumps`` writes it inside the whole document."""
+    return f"  {json.dumps(key)}: {_indent(dumps(value), 2)[2:]}"
+
+
+def _indent(text: str, spaces: int) -> str:
+    pad = " " * spaces
+    return pad + text.replace("\n", "\n" + pad)
 
 
 def minimize_json(report: MinimizeReport) -> dict[str, Any]:
@@ -112,6 +173,11 @@ def dumps(data: dict[str, Any]) -> str:
 def grad_plain(report: GradReport) -> bytes:
     """First derivatives, space-separated, one line per point (``null``: not watched)."""
     return plain_text(list(report.result.gradient.values()), report.request.problem.dtype)
+
+
+def grad_plain_batch(batch: Batch, dtype: str) -> bytes:
+    """The same for one batch of a stream: whole lines, so what is written stays valid."""
+    return plain_text(list(batch.result.gradient.values()), dtype)
 
 
 def minimize_plain(report: MinimizeReport) -> bytes:

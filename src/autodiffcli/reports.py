@@ -19,7 +19,6 @@ from . import local
 from .config import Problem
 from .derivatives import Derivatives, derivatives
 from .errors import ExitCode, UsageError
-from .local import Batch, Box
 from .numerics import explain_derivative, explain_value, fmt, point_text
 from .optimize import MinimizeSettings, Outcome, Reporter, _Silent, run
 from .parse import LIMITS, canonical, time_limit
@@ -49,14 +48,14 @@ def grad_request(
     problem: Problem, points: np.ndarray | None, wrt: Sequence[str], watch: Sequence[str], order: int
 ) -> GradRequest:
     if not problem.variables and not watch:
-        raise UsageError(f"the expression has no variables to differentiate ({_why_no_variables(problem)})")
+        raise UsageError(problem.no_variables("to differentiate"))
     for name in watch:
         if name not in problem.params:
             raise UsageError(
                 f"--watch: {name!r} is a variable, and variables are always watched; --watch is for parameters"
             )
     wrt = tuple(wrt) or (*problem.variables, *watch)
-    if points is None or len(points) == 0:
+    if points is None:  # no point given: every variable 0
         points = np.zeros((1, len(problem.variables)))
     req = GradRequest(problem, points, wrt, tuple(watch), order)
     if order > 2 and len(req.sources) > 1:
@@ -69,23 +68,26 @@ def grad_request(
     return req
 
 
-def _why_no_variables(problem: Problem) -> str:
-    if problem.params:
-        return "all its names are parameters"
-    return f"it is the constant {problem.canonical}"
-
-
 @dataclass
 class GradReport:
+    """Derivatives at ``request.points`` (for a stream: its first points, as many as a table
+    shows), with the symbolic ones and the warnings of the whole run."""
+
     request: GradRequest
     result: Derivatives
     symbolic: dict[str, object]
     warnings: list[str] = field(default_factory=list)
-    verdicts: list[Verdict] = field(default_factory=list)  # per point, with --order 2 or more
+    count: int | None = None  # points in the whole run (None: those of the request)
+    extent: np.ndarray | None = None  # rows: lowest and highest value of each variable over the run
+    verdicts: list[Verdict] = field(default_factory=list)  # per point shown, with --order 2 or more
 
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.NUMERIC if self.warnings else ExitCode.OK
+
+    @property
+    def total(self) -> int:
+        return len(self.request.points) if self.count is None else self.count
 
 
 def symbolic_derivatives(req: GradRequest) -> dict[str, object]:
@@ -102,55 +104,104 @@ def symbolic_derivatives(req: GradRequest) -> dict[str, object]:
     return out
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One chunk of a run: its points (rows) and their derivatives; ``start`` is the index
+    of its first point in the whole run."""
+
+    points: np.ndarray
+    result: Derivatives
+    start: int
+    verdicts: list[Verdict] = field(default_factory=list)  # per point, with --order 2 or more
+
+    def point(self, i: int, variables: Sequence[str]) -> dict[str, float]:
+        return {v: float(self.points[i, j]) for j, v in enumerate(variables)}
+
+
+MAX_EXPLAINED = 5  # non-finite points explained one by one; the rest are counted
+
+
+class GradRun:
+    """One request's derivatives, batch after batch, for a stream of points of any length.
+
+    ``sympy.diff`` and the TensorFlow function are built once, here; every batch is then
+    computed eagerly, so nothing is traced or retraced per batch. Numeric faults of every
+    batch are collected: the first few explained, the rest counted.
+    """
+
+    def __init__(self, req: GradRequest) -> None:
+        p = req.problem
+        self.request = req
+        self.symbolic = symbolic_derivatives(req)
+        self.f = TFFunction(p.expr, p.dtype)
+        self.count = 0
+        self.extent: np.ndarray | None = None  # rows: lowest and highest of each variable so far
+        self._explained: list[str] = []
+        self._bad = 0
+
+    def batch(self, points: np.ndarray) -> Batch:
+        req, p = self.request, self.request.problem
+        result = derivatives(self.f, points, p.variables, p.params, req.wrt, req.watch, req.order)
+        verdicts = _grad_verdicts(req, points, result) if req.order >= 2 and len(points) else []
+        batch = Batch(points, result, self.count, verdicts)
+        self.count += len(points)
+        if len(points):
+            low, high = points.min(axis=0), points.max(axis=0)
+            if self.extent is not None:
+                low, high = np.minimum(low, self.extent[0]), np.maximum(high, self.extent[1])
+            self.extent = np.stack([low, high])
+        self._faults(batch)
+        return batch
+
+    @property
+    def warnings(self) -> list[str]:
+        more = [f"{self._bad} points in all have non-finite results"] if self._bad > MAX_EXPLAINED else []
+        return self._explained + more
+
+    def _faults(self, batch: Batch) -> None:
+        p, r = self.request.problem, batch.result
+        bad = ~np.isfinite(r.value)
+        for arr in [
+            *(g for g in r.gradient.values() if g is not None),
+            *r.higher,
+            *(h for row in r.hessian.values() for h in row.values()),
+        ]:
+            bad |= ~np.isfinite(arr)
+        found = np.flatnonzero(bad)
+        self._bad += len(found)
+        for i in found[: max(0, MAX_EXPLAINED - len(self._explained))]:
+            self._explained.append(_explain(p, r, i, {**p.params, **batch.point(i, p.variables)}))
+
+
+def _explain(p: Problem, r: Derivatives, i: int, env: dict[str, float]) -> str:
+    """Why point ``i`` has a non-finite result: f itself, or the first derivative that is not finite."""
+    if not math.isfinite(r.value[i]):
+        return explain_value(p.expr, env, p.dtype)
+    labels = [(f"df/d{n}", g) for n, g in r.gradient.items() if g is not None]
+    labels += [(f"d2f/d{a}d{b}", h) for a, row in r.hessian.items() for b, h in row.items()]
+    labels += [(f"f^({k + 1})", d) for k, d in enumerate(r.higher[1:], start=1)]
+    for label, arr in labels:
+        if not math.isfinite(arr[i]):
+            return explain_derivative(label, float(arr[i]), env, p.dtype)
+    return f"a derivative is not finite at {point_text(env)}"
+
+
 def grad(req: GradRequest) -> GradReport:
-    p = req.problem
-    symbolic = symbolic_derivatives(req)
-    f = TFFunction(p.expr, p.dtype)
-    result = derivatives(f, req.points, p.variables, p.params, req.wrt, req.watch, req.order)
-    report = GradReport(req, result, symbolic)
-    report.warnings = _grad_warnings(report)
-    if req.order >= 2:
-        report.verdicts = _grad_verdicts(req, result)
-    return report
+    """Derivatives at the request's points, as one batch."""
+    run = GradRun(req)
+    batch = run.batch(req.points)
+    return GradReport(req, batch.result, run.symbolic, run.warnings, verdicts=batch.verdicts)
 
 
-def _grad_verdicts(req: GradRequest, r: Derivatives) -> list[Verdict]:
+def _grad_verdicts(req: GradRequest, points: np.ndarray, r: Derivatives) -> list[Verdict]:
     """The second-order test at each point, over the names differentiated by."""
     p, names = req.problem, req.sources
-    columns = {v: req.points[:, j] for j, v in enumerate(p.variables)}
-    n = len(req.points)
+    columns = {v: points[:, j] for j, v in enumerate(p.variables)}
+    n = len(points)
     x = np.stack([columns[k] if k in columns else np.full(n, p.params[k]) for k in names], axis=1)
     g = np.stack([r.gradient[k] for k in names], axis=1)
     h = np.stack([np.stack([r.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
     return classify(x, g, h, p.dtype)
-
-
-def _grad_warnings(report: GradReport) -> list[str]:
-    req, r = report.request, report.result
-    p = req.problem
-    out: list[str] = []
-    bad = ~np.isfinite(r.value)
-    for arr in [
-        *(g for g in r.gradient.values() if g is not None),
-        *r.higher,
-        *(h for row in r.hessian.values() for h in row.values()),
-    ]:
-        bad |= ~np.isfinite(arr)
-    for i in np.flatnonzero(bad)[:5]:
-        env = {**p.params, **req.point(i)}
-        if not math.isfinite(r.value[i]):
-            out.append(explain_value(p.expr, env, p.dtype))
-            continue
-        labels = [(f"df/d{n}", g) for n, g in r.gradient.items() if g is not None]
-        labels += [(f"d2f/d{a}d{b}", h) for a, row in r.hessian.items() for b, h in row.items()]
-        labels += [(f"f^({k + 1})", d) for k, d in enumerate(r.higher[1:], start=1)]
-        for label, arr in labels:
-            if not math.isfinite(arr[i]):
-                out.append(explain_derivative(label, float(arr[i]), env, p.dtype))
-                break
-    if bad.sum() > 5:
-        out.append(f"{int(bad.sum())} points in all have non-finite results")
-    return out
 
 
 @dataclass
@@ -233,12 +284,11 @@ def minimize(
     (local.py) whose end points are grouped into basins (search.py).
     """
     if not problem.variables:
-        verb = "maximize" if settings.maximize else "minimize"
-        raise UsageError(f"the expression has no variables to {verb} over ({_why_no_variables(problem)})")
+        raise UsageError(problem.no_variables(f"to {'maximize' if settings.maximize else 'minimize'} over"))
     sense = -1.0 if settings.maximize else 1.0
     objective = -problem.expr if settings.maximize else problem.expr
     f = TFFunction(objective, problem.dtype, first_order=settings.keras)
-    box = Box.of(problem.variables, settings.bounds_map)
+    box = local.Box.of(problem.variables, settings.bounds_map)
     start = {v: float(np.clip(start[v], box.lo[j], box.hi[j])) for j, v in enumerate(problem.variables)}
     if settings.starts == 1:
         reason = check_start(problem, f, start)
@@ -252,6 +302,9 @@ def minimize(
     if sense < 0:
         _flip(report.outcome)
     _judge(report)
+    if not report.basins and report.verdict is not None:  # the tutorial's loop: one start, one basin
+        o = report.outcome
+        report.basins = [BasinReport(dict(o.x), o.f, 1, report.verdict)]
     o = report.outcome
     if o.status == "diverged":
         report.warnings.append(
@@ -272,7 +325,7 @@ def _minimize_batch(
     problem: Problem,
     f: TFFunction,
     origin: Mapping[str, float],
-    box: Box,
+    box: local.Box,
     settings: MinimizeSettings,
     reporter: Reporter,
 ) -> MinimizeReport:
@@ -283,7 +336,7 @@ def _minimize_batch(
         starts = draw_starts(lo, hi, settings.starts, settings.seed)
     else:
         starts = np.array([[origin[v] for v in names]])
-    batch = Batch(f, names, problem.params)
+    batch = local.Batch(f, names, problem.params)
     steps, every = settings.steps, settings.row_every
     if settings.optimizer == "newton":
         result = local.newton(batch, starts, box, steps, settings.gtol, every, reporter, settings.graph)
@@ -362,7 +415,7 @@ def _verdicts(problem: Problem, points: np.ndarray, settings: MinimizeSettings) 
     g = np.stack([d.gradient[n] for n in names], axis=1)
     h = np.stack([np.stack([d.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
     tol = 0.0 if settings.keras else settings.gtol
-    box = Box.of(names, settings.bounds_map)
+    box = local.Box.of(names, settings.bounds_map)
     return classify(points, g, h, problem.dtype, tol, (box.lo, box.hi), -1.0 if settings.maximize else 1.0)
 
 
@@ -382,7 +435,8 @@ def _judge(report: MinimizeReport) -> None:
     if kind == NOT_STATIONARY:
         direction = "above" if s.maximize else "below"
         report.advice.append(
-            f"the point found is not stationary (|grad| = {fmt(o.grad_norm)}): f may be unbounded {direction}, "
+            f"the point found is not stationary (|grad| = {fmt(o.grad_norm, report.problem.dtype)}): "
+            f"f may be unbounded {direction}, "
             "or the search needs more --steps"
         )
     elif kind == DEGENERATE:

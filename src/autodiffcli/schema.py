@@ -54,6 +54,7 @@ GRAD: dict[str, Any] = {
             },
         },
         "warnings": _WARNINGS,
+        "error": {"type": "string"},  # only when a run stopped part way (a bad line in --at-file, Ctrl-C)
     },
 }
 
@@ -135,3 +136,34 @@ MINIMIZE: dict[str, Any] = {
         "warnings": _WARNINGS,
     },
 }
+
+TOUR: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "autodiff.tour/1",
+    "type": "object",
+    "required": ["schema", "cells"],
+    "additionalProperties": False,
+    "properties": {
+        "schema": {"const": "autodiff.tour/1"},
+        "cells": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["cell", "explanation", "command", "seed", "autodiff", "matches"],
+                "additionalProperties": False,
+                "properties": {
+                    "cell": {"type": "integer", "minimum": 1},
+                    "explanation": {"type": "string"},
+                    "command": {"type": "string"},
+                    "seed": _POINT,
+                    "autodiff": _POINT,
+                    "matches": {"type": "boolean"},
+                },
+            },
+        },
+    },
+}
+
+# Every schema, by the name each document carries in its "schema" key.
+SCHEMAS: dict[str, dict[str, Any]] = {s["title"]: s for s in (GRAD, MINIMIZE, TOUR)}

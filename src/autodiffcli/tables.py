@@ -11,7 +11,15 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .numerics import fmt
@@ -58,8 +66,10 @@ def grad_table(report: GradReport, console: Console) -> None:
             "eigenvalues", "of the Hessian", *(", ".join(fmt(e, dt) for e in v.eigenvalues) for v in verdicts)
         )
     console.print(table)
-    if len(req.points) > len(shown):
-        console.print(f"... and {len(req.points) - len(shown)} more points (use --format json or plain for all)")
+    if p.vanished:
+        console.print(f"note: {p.dropped}")
+    if report.total > len(shown):
+        console.print(f"... and {report.total - len(shown):,} more points (use --format json or plain for all)")
 
 
 def minimize_table(report: MinimizeReport, console: Console) -> None:
@@ -180,6 +190,50 @@ class LiveProgress:
             self.live = None
 
     def __enter__(self) -> LiveProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class BatchProgress:
+    """A progress bar on stderr for ``grad --at-file``, shown once a run has taken about a
+    second: points done, and bytes of the file read (of its size, when it is a file).
+
+    Only on a terminal: piped or captured stderr stays clean.
+    """
+
+    def __init__(self, console: Console, reader: Any, delay_s: float = 1.0) -> None:
+        self.console = console
+        self.reader = reader
+        self.enabled = console.is_terminal
+        self.began = time.perf_counter()
+        self.delay_s = delay_s
+        self.bar = Progress(
+            TextColumn("{task.fields[points]:,} points"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.bar.add_task("grad", total=reader.size, points=0)
+        self.shown = False
+
+    def advance(self, points: int) -> None:
+        if not self.enabled:
+            return
+        self.bar.update(self.task, completed=self.reader.bytes_read, points=points)
+        if not self.shown and time.perf_counter() - self.began >= self.delay_s:
+            self.bar.start()
+            self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.bar.stop()
+            self.shown = False
+
+    def __enter__(self) -> BatchProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,334 @@
+"""Points for ``grad --at-file``: a file or stdin, read as a stream of chunks under budgets.
+
+Memory is bounded by the chunk size and the line budget, never by the input: the file is
+read in pieces of raw bytes, each piece is checked as it arrives (NUL bytes, line length,
+column and line counts), and complete lines are handed on a chunk at a time as one array
+per chunk. No ``readline()`` without a size and no ``read()`` of a whole file, so
+``/dev/zero``, a line without an end, or an endless pipe is refused within its budget.
+
+Three formats, chosen by the first non-blank line: CSV with a header naming the
+variables (a column left out is 0), bare numbers (one variable), or ``x=1,y=2`` lines.
+Numbers of CSV and bare lines are parsed by numpy's C reader; ``x=...`` values may be
+constant expressions such as ``pi/2``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import itertools
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+
+from .config import Problem, parse_point
+from .errors import UsageError
+
+OPTION = "--at-file"
+
+
+@dataclass(frozen=True)
+class PointLimits:
+    """Budgets on a points file (the README's budget table lists them)."""
+
+    max_line_bytes: int = 65_536  # one line, its end excluded
+    max_columns: int = 1_000  # values (or names) on one line
+    max_lines: int = 100_000_000  # lines in the file, blank ones included (--max-lines)
+
+
+POINT_LIMITS = PointLimits()
+PIECE_BYTES = 1 << 20  # one read from the file: every budget is checked on each
+CHUNK_BYTES = 1 << 22  # complete lines handed on at a time (4 MiB) ...
+CHUNK_LINES = 1 << 17  # ... and at most this many: memory per chunk is bounded by both
+
+
+class PointReader:
+    """Chunks of points (one array each: rows are points, columns variables) from one file.
+
+    ``bytes_read`` and ``size`` (None for a pipe) are there for a progress bar.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        names: Sequence[str],
+        limits: PointLimits = POINT_LIMITS,
+        chunk_bytes: int | None = None,
+        chunk_lines: int | None = None,
+        piece_bytes: int | None = None,
+        problem: Problem | None = None,
+    ) -> None:
+        self.path = path
+        self.names = list(names)
+        self.limits = limits
+        self.chunk_bytes = chunk_bytes or CHUNK_BYTES
+        self.chunk_lines = chunk_lines or CHUNK_LINES
+        self.piece_bytes = piece_bytes or PIECE_BYTES
+        self.where = "stdin" if path == "-" else repr(path)
+        self.bytes_read = 0
+        self.size: int | None = None
+        self.points = 0
+        self._lines_done = 0  # newlines seen so far
+        self._line_len = 0  # bytes of the line being read, so far
+        self.problem = problem  # to say what the expression became, when a name is missing
+        self._parse: Callable[[str, int], np.ndarray] | None = None  # set by the first non-blank line
+        self._columns: list[str] = []
+
+    # ------------------------------------------------------------ the public stream
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """Non-empty arrays of points, in file order; raises UsageError naming the line."""
+        stream = self._open()
+        try:
+            for block, first_line in self._blocks(stream):
+                text = self._decode(block, first_line)
+                chunk = self._points(text, first_line)
+                if len(chunk):
+                    self.points += len(chunk)
+                    yield chunk
+        finally:
+            if stream is not _stdin():
+                stream.close()
+        if self.points == 0:
+            raise UsageError(f"{OPTION}: {self.where} has no points")
+
+    # ------------------------------------------------------------ bytes -> blocks of whole lines
+
+    def _open(self) -> BinaryIO:
+        if self.path == "-":
+            return _stdin()
+        try:
+            stream = open(self.path, "rb")  # noqa: SIM115 (closed by chunks())
+        except OSError as err:
+            raise UsageError(f"{OPTION}: cannot read {self.path!r}: {err.strerror or err}") from None
+        info = os.fstat(stream.fileno())
+        if stat.S_ISREG(info.st_mode):
+            self.size = info.st_size
+        return stream
+
+    def _blocks(self, stream: BinaryIO) -> Iterator[tuple[bytes, int]]:
+        """Blocks of whole lines, at most ``chunk_lines`` lines and about ``chunk_bytes``
+        each, with the number of their first line."""
+        read = getattr(stream, "read1", stream.read)
+        pending: list[bytes] = []
+        pending_size = pending_lines = 0
+        next_line = 1  # number of the first line not yet handed on
+        while True:
+            piece = read(self.piece_bytes)
+            if not piece:
+                break
+            self.bytes_read += len(piece)
+            pending_lines += self._check(piece)
+            pending.append(piece)
+            pending_size += len(piece)
+            if pending_lines < self.chunk_lines and (pending_size < self.chunk_bytes or b"\n" not in piece):
+                continue
+            data = b"".join(pending)
+            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+            start = 0
+            for k in range(self.chunk_lines, len(ends) + 1, self.chunk_lines):
+                cut = int(ends[k - 1]) + 1
+                yield data[start:cut], next_line
+                next_line += self.chunk_lines
+                start = cut
+            if pending_size >= self.chunk_bytes and start <= ends[-1]:
+                cut = int(ends[-1]) + 1
+                yield data[start:cut], next_line
+                next_line += data.count(b"\n", start, cut)
+                start = cut
+            rest = data[start:]
+            pending = [rest] if rest else []
+            pending_size, pending_lines = len(rest), rest.count(b"\n")
+        if pending:
+            yield b"".join(pending), next_line
+
+    def _check(self, piece: bytes) -> int:
+        """Every budget, on each piece as it arrives: NUL bytes, line length, columns, lines.
+        Returns the number of line ends in the piece."""
+        limits = self.limits
+        nul = piece.find(b"\0")
+        if nul >= 0:
+            line = self._lines_done + piece.count(b"\n", 0, nul) + 1
+            raise self._error(line, "a NUL byte: this is a binary file, not text")
+        ends = np.flatnonzero(np.frombuffer(piece, dtype=np.uint8) == 10)
+        if len(ends) == 0:
+            longest, at, tail = self._line_len + len(piece), 0, self._line_len + len(piece)
+        else:
+            lengths = np.empty(len(ends) + 1, dtype=np.int64)
+            lengths[0] = self._line_len + ends[0]
+            lengths[1:-1] = np.diff(ends) - 1
+            lengths[-1] = tail = len(piece) - ends[-1] - 1
+            at = int(np.argmax(lengths))
+            longest = int(lengths[at])
+        if longest > limits.max_line_bytes:
+            line = self._lines_done + at + 1
+            start = 0 if at == 0 else int(ends[at - 1]) + 1
+            seen = piece[start : start + limits.max_line_bytes + 1]
+            if seen.count(b",") + 1 > limits.max_columns:  # the more telling budget of the two
+                raise self._error(line, f"more than the limit of {limits.max_columns:,} columns")
+            raise self._error(line, f"the line is longer than the limit of {limits.max_line_bytes:,} bytes")
+        self._lines_done += len(ends)
+        self._line_len = tail
+        lines = self._lines_done + (1 if tail else 0)
+        if lines > limits.max_lines:
+            raise self._error(limits.max_lines + 1, f"more than the limit of {limits.max_lines:,} lines (--max-lines)")
+        return len(ends)
+
+    def _decode(self, block: bytes, first_line: int) -> str:
+        if first_line == 1 and block.startswith(codecs.BOM_UTF8):
+            block = block[len(codecs.BOM_UTF8) :]
+        try:
+            return block.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = first_line + block.count(b"\n", 0, err.start)
+            raise self._error(line, f"not a UTF-8 text file (byte 0x{block[err.start]:02x})") from None
+
+    def _error(self, line: int, what: str) -> UsageError:
+        return UsageError(f"{OPTION} {self.where} line {line:,}: {what}")
+
+    # ------------------------------------------------------------ text -> points
+
+    def _points(self, text: str, first_line: int) -> np.ndarray:
+        if self._parse is None:
+            text, first_line = self._header(text, first_line)
+            if self._parse is None:  # nothing but blank lines so far
+                return np.zeros((0, len(self.names)))
+        return self._parse(text, first_line)
+
+    def _header(self, text: str, first_line: int) -> tuple[str, int]:
+        """Find the first non-blank line and choose the format from it.
+
+        Returns the text that still holds points (from the header's next line on, or from
+        the first line itself when it is already a point) and the number of its first line.
+        """
+        start, line = 0, first_line
+        while start < len(text):
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end
+            head = text[start:end].strip()
+            if head:
+                break
+            start, line = end + 1, line + 1
+        else:
+            return "", line
+        self._check_columns(head, line)
+        if "=" in head:
+            self._parse = self._assignments
+            return text[start:], line
+        header = [c.strip() for c in head.split(",")]
+        if all(_is_number(c) for c in header):
+            if len(self.names) != 1 or len(header) != 1:
+                raise self._error(line, f"the first line must name the columns ({','.join(self.names)})")
+            self._columns = list(self.names)
+            self._parse = self._numbers
+            return text[start:], line
+        for c in header:
+            if c not in self.names:
+                why = self.problem.absent(c, self.names) if self.problem else f" (it has {_listing(self.names)})"
+                raise self._error(line, f"column {c!r} is not a variable of the expression{why}")
+        for c in header:
+            if header.count(c) > 1:
+                raise self._error(line, f"column {c!r} is named twice")
+        self._columns = header
+        self._parse = self._numbers
+        return text[end + 1 :], line + 1
+
+    def _check_columns(self, line_text: str, line: int) -> None:
+        if line_text.count(",") + 1 > self.limits.max_columns:
+            raise self._error(line, f"more than the limit of {self.limits.max_columns:,} columns")
+
+    def _numbers(self, text: str, first_line: int) -> np.ndarray:
+        """CSV rows or bare numbers: numpy's C reader, and on any doubt a line-by-line pass
+        that finds the first bad line (numpy reports rows, not lines)."""
+        columns = self._columns
+        data = None
+        if text.strip():
+            try:
+                rows = io.StringIO(text, newline="\n")  # lines end at "\n" only, as they are counted
+                data = np.loadtxt(rows, delimiter=",", ndmin=2, dtype=np.float64, comments=None)
+            except ValueError:
+                data = None
+            if data is not None and (data.shape[1] != len(columns) or not np.isfinite(data).all()):
+                data = None
+            if data is None:
+                data = self._numbers_line_by_line(text, first_line)
+        else:
+            data = np.zeros((0, len(columns)))
+        if columns == self.names:
+            return data
+        out = np.zeros((len(data), len(self.names)))
+        for j, c in enumerate(columns):
+            out[:, self.names.index(c)] = data[:, j]
+        return out
+
+    def _numbers_line_by_line(self, text: str, first_line: int) -> np.ndarray:
+        columns = self._columns
+        rows: list[list[float]] = []
+        for offset, raw in enumerate(text.split("\n")):
+            if not raw.strip():
+                continue
+            line = first_line + offset
+            self._check_columns(raw, line)
+            fields = raw.split(",")
+            if len(fields) != len(columns):
+                raise self._error(line, f"expected {len(columns)} values ({','.join(columns)}), found {len(fields)}")
+            row = []
+            for name, field in zip(columns, fields, strict=True):
+                value = field.strip()
+                if not value:
+                    raise self._error(line, f"no value for {name}")
+                try:
+                    number = float(value)
+                except ValueError:
+                    raise self._error(line, f"{value!r} is not a number") from None
+                if not np.isfinite(number):
+                    raise self._error(line, f"{value!r} is not a finite number")
+                row.append(number)
+            rows.append(row)
+        return np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
+
+    def _assignments(self, text: str, first_line: int) -> np.ndarray:
+        rows = []
+        for offset, raw in enumerate(text.split("\n")):
+            if raw.strip():
+                line = first_line + offset
+                self._check_columns(raw, line)
+                where = f"{OPTION} {self.where} line {line:,}"
+                point = parse_point(raw, self.names, where, problem=self.problem, file=True)
+                rows.append([point[n] for n in self.names])
+        return np.array(rows, dtype=np.float64).reshape(len(rows), len(self.names))
+
+
+def batches(given: np.ndarray, reader: PointReader | None) -> Iterator[np.ndarray]:
+    """The points given on the command line, then the file's chunks, in order.
+
+    The file's first chunk is read now, so that an error in it (or an empty file) is
+    reported before anything is computed or written.
+    """
+    head = [given] if len(given) else []
+    if reader is None:
+        return iter(head)
+    chunks = reader.chunks()
+    first = next(chunks)  # an empty file raises UsageError here
+    return itertools.chain(head, [first], chunks)
+
+
+def _stdin() -> BinaryIO:
+    return getattr(sys.stdin, "buffer", sys.stdin)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _listing(names: Sequence[str]) -> str:
+    return ", ".join(names) if names else "no variables"

@@ -1,0 +1,86 @@
+"""``grad`` over a stream of points: computed and written batch by batch.
+
+Memory is bounded by one batch: plain lines and JSON results are written as each batch is
+done, and a table keeps only the points it shows. Output is in input order. A batch is
+written whole, so when a later line turns out bad, what was written stays valid (plain:
+whole lines; JSON: the document is ended, with an ``error`` key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import numpy as np
+
+from .derivatives import Derivatives
+from .errors import AutodiffError
+from .reports import Batch, GradReport, GradRequest, GradRun
+
+KEEP = 16  # first points kept for a table (8 shown) and a picture (10 marked)
+
+
+class Progress(Protocol):
+    def advance(self, points: int) -> None: ...
+
+
+def grad_stream(
+    req: GradRequest,
+    batches: Iterable[np.ndarray],
+    fmt: str,
+    write: Callable[[Any], None],
+    progress: Progress | None = None,
+    keep: int = KEEP,
+) -> GradReport:
+    """Compute every batch and write it in ``fmt`` (``json`` or ``plain``; for ``table``
+    nothing is written and the report keeps the first ``keep`` points for it).
+
+    The returned report holds the first points' results, the symbolic derivatives, the
+    warnings of the whole run and the number of points.
+    """
+    from . import render
+
+    run = GradRun(req)
+    dtype = req.problem.dtype
+    writer = render.GradJson(run, write) if fmt == "json" else None
+    head: list[Batch] = []
+    kept = 0
+    try:
+        for points in batches:
+            batch = run.batch(points)
+            if kept < keep:
+                head.append(batch)
+                kept += len(points)
+            if writer is not None:
+                writer.batch(batch)
+            elif fmt == "plain":
+                write(render.grad_plain_batch(batch, dtype))
+            if progress is not None:
+                progress.advance(run.count)
+    except (AutodiffError, KeyboardInterrupt) as err:
+        if writer is not None and writer.started:
+            writer.finish(head[0].result, err.message if isinstance(err, AutodiffError) else "interrupted")
+        raise
+    points, result = _first(head, keep)
+    if writer is not None:
+        writer.finish(result)
+    shown = GradRequest(req.problem, points, req.wrt, req.watch, req.order)
+    verdicts = [v for b in head for v in b.verdicts][:keep]
+    return GradReport(shown, result, run.symbolic, run.warnings, run.count, run.extent, verdicts)
+
+
+def _first(batches: list[Batch], n: int) -> tuple[np.ndarray, Derivatives]:
+    """The first ``n`` points of a run and their results, as one batch."""
+    points = np.concatenate([b.points for b in batches])[:n]
+
+    def cut(arrays: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(arrays)[:n]
+
+    rs = [b.result for b in batches]
+    first = rs[0]
+    return points, Derivatives(
+        value=cut([r.value for r in rs]),
+        gradient={k: None if g is None else cut([r.gradient[k] for r in rs]) for k, g in first.gradient.items()},
+        hessian={a: {b: cut([r.hessian[a][b] for r in rs]) for b in row} for a, row in first.hessian.items()},
+        higher=[cut([r.higher[k] for r in rs]) for k in range(len(first.higher))],
+    )
