@@ -6,19 +6,15 @@ literature's minima (Rosenbrock's (1, 1); Himmelblau's four minima).
 
 from __future__ import annotations
 
-import json
 import math
 
-import jsonschema
 import numpy as np
 import pytest
 import sympy
 from scipy.optimize import minimize as scipy_minimize
 from scipy.optimize import rosen, rosen_der
 
-from autodiffcli import schema
-
-from conftest import error_lines, invoke
+from conftest import error_lines, invoke, json_of
 
 ROSENBROCK = "100*(y-x**2)**2 + (1-x)**2"
 HIMMELBLAU = "(x**2+y-11)**2 + (x+y**2-7)**2"
@@ -27,15 +23,8 @@ HIMMELBLAU_MINIMA = [(3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), 
 
 
 def run_json(command: str, *args: str, code: int = 0) -> dict:
-    result = invoke(command, "--format", "json", *args)
-    assert result.exit_code == code, result.stderr
-    data = json.loads(result.stdout, parse_constant=_no_constants)
-    jsonschema.validate(data, schema.MINIMIZE if command != "grad" else schema.GRAD)
-    return data
-
-
-def _no_constants(name: str) -> float:
-    raise AssertionError(f"JSON contains {name}")
+    """The run's JSON, parsed strictly and validated against its schema (conftest.json_of)."""
+    return json_of(invoke(command, "--format", "json", *args), command, code)
 
 
 def xy(point: dict) -> tuple[float, float]:
@@ -186,9 +175,7 @@ def test_lbfgs_keeps_to_the_bounds_like_scipy():
 
 
 def test_adam_ending_at_a_saddle_is_called_a_saddle():
-    result = invoke("minimize", "x^2-y^2", "--from", "x=1,y=0", "--opt", "adam", "--format", "json")
-    data = json.loads(result.stdout)
-    assert result.exit_code == 0
+    data = run_json("minimize", "x^2-y^2", "--from", "x=1,y=0", "--opt", "adam")
     assert xy(data["x"]) == pytest.approx((0.0, 0.0), abs=1e-4)
     assert data["verdict"] == "saddle"
     assert "the point found is a saddle, not a minimum" in data["warnings"]
@@ -223,8 +210,7 @@ def test_maximize_with_other_methods(opt):
 
 
 def test_unbounded_maximize_says_so_and_prints_no_nan():
-    result = invoke("maximize", "x**2", "--opt", "newton", "--from", "1", "--format", "json")
-    data = json.loads(result.stdout, parse_constant=_no_constants)
+    data = run_json("maximize", "x**2", "--opt", "newton", "--from", "1")
     assert data["verdict"] == "not stationary"
     assert any("f may be unbounded above" in w for w in data["warnings"])
     assert all(v is None or math.isfinite(v) for v in data["x"].values())
