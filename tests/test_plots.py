@@ -306,6 +306,17 @@ def test_loss_curve_is_logarithmic_only_when_it_spans_decades():
     assert list(curve.x) == [row.step for row in slow.outcome.history]
 
 
+def test_a_start_outside_the_domain_draws_a_note_not_empty_axes(tmp_path):
+    out = tmp_path / "f.svg"
+    result = invoke("minimize", "log(x)", "--from", "-1", "--plot", "--plot-file", str(out), "--format", "table")
+    assert result.exit_code == 1
+    assert "autodiff minimize: f = log(x): nothing to draw: f or its gradient is not finite at the start point" in (
+        result.stdout
+    )
+    assert "┌" not in result.stdout.split("nothing to draw")[1]  # no empty frames after the note
+    assert "nothing to draw" in out.read_text()
+
+
 def test_three_variables_get_the_loss_curve_only():
     report = _minimize_report("x**2 + y**2 + z**2", {"x": 1.0, "y": 1.0, "z": 1.0}, steps=10)
     assert [p.title for p in figures.minimize_picture(report).panels] == ["loss"]

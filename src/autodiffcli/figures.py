@@ -84,6 +84,7 @@ class Landscape:
 class Picture:
     title: str
     panels: tuple[Panel | Landscape, ...] = field(default_factory=tuple)
+    note: str = ""  # why there is nothing to draw, when there are no panels
 
 
 # ---------------------------------------------------------------- grad
@@ -174,6 +175,9 @@ def robust_limits(arrays: Sequence[np.ndarray]) -> tuple[float, float] | None:
 def minimize_picture(report: MinimizeReport) -> Picture:
     """The loss curve; then f over a range with the path (one variable), or the landscape (two)."""
     o, p = report.outcome, report.problem
+    title = f"autodiff minimize: f = {p.canonical}"
+    if o.steps == 0 and not math.isfinite(o.f):
+        return Picture(title, note="nothing to draw: f or its gradient is not finite at the start point")
     panels: list[Panel | Landscape] = [loss_panel(report)]
     path = np.array([[row.x[v] for v in p.variables] for row in o.history] or [[report.start[v] for v in p.variables]])
     path = path[np.isfinite(path).all(axis=1)]
@@ -182,7 +186,7 @@ def minimize_picture(report: MinimizeReport) -> Picture:
         panels.append(_path_1d(report, path, end))
     elif len(p.variables) == 2:
         panels.append(_landscape(report, path, end))
-    return Picture(f"autodiff minimize: f = {p.canonical}", tuple(panels))
+    return Picture(title, tuple(panels))
 
 
 def loss_panel(report: MinimizeReport) -> Panel:

@@ -202,8 +202,15 @@ class Objective:
 
 
 def _status(tf: Any, y: Any, grads: list[Any], tol: float | None) -> tuple[Any, Any]:
-    """(status, |grad|) for the point whose value is y and gradient is grads."""
-    norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads]))
+    """(status, |grad|) for the point whose value is y and gradient is grads.
+
+    |grad| is taken over the gradient divided by its largest component, then scaled back: it
+    overflows only when the gradient itself does (in float32, g**2 overflows once |g| passes
+    1.8e19, and a finite gradient would otherwise count as divergence).
+    """
+    largest = tf.reduce_max(tf.abs(tf.concat([tf.reshape(g, [-1]) for g in grads], 0)))
+    scale = tf.where(largest > 0, largest, tf.ones_like(largest))  # nan or 0: 1, and nan stays in the sum
+    norm = scale * tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g / scale)) for g in grads]))
     finite = tf.reduce_all(tf.math.is_finite(tf.stack([y, norm])))
     status = tf.where(finite, RUNNING, DIVERGED)
     if tol is not None:

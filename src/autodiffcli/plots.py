@@ -57,6 +57,8 @@ LEVEL_LOOK = Look(".", "blue", "")
 
 def terminal(picture: Picture, width: int, color: bool) -> str:
     """The picture as text ``width`` columns wide; ANSI colours only when ``color``."""
+    if not picture.panels:
+        return f"{picture.title}: {picture.note}\n"
     return "\n\n".join(_terminal_panel(panel, width, color) for panel in picture.panels) + "\n"
 
 
@@ -233,6 +235,11 @@ def draw(picture: Picture) -> Any:
     logging.getLogger("matplotlib").setLevel(logging.ERROR)
     from matplotlib.figure import Figure
 
+    if not picture.panels:
+        figure = Figure(figsize=(7.5, 2.0), layout="constrained", dpi=110)
+        figure.suptitle(picture.title)
+        figure.text(0.5, 0.4, picture.note, ha="center", va="center")
+        return figure
     heights = [p.height if isinstance(p, Panel) else 1.0 for p in picture.panels]
     figure = Figure(figsize=(7.5, 2.2 + 3.6 * sum(heights)), layout="constrained", dpi=110)
     axes = figure.subplots(len(picture.panels), 1, squeeze=False, height_ratios=heights)[:, 0]
