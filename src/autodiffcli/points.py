@@ -253,7 +253,8 @@ class PointReader:
         data = None
         if text.strip():
             try:
-                rows = io.StringIO(text, newline="\n")  # lines end at "\n" only, as they are counted
+                # bytes, not a StringIO (four bytes a character): lines end at "\n" only, as they are counted
+                rows = io.BytesIO(text.encode())
                 data = np.loadtxt(rows, delimiter=",", ndmin=2, dtype=np.float64, comments=None)
             except ValueError:
                 data = None
