@@ -32,7 +32,7 @@ class Measurement:
     ours: float | None
     baseline: float | None
     target: float  # the most ours/baseline may be (or, when exact, must be)
-    unit: str = "s"  # "s" (printed scaled, ns to s) or "count"
+    unit: str = "s"  # "s" (printed scaled, ns to s), "count" or "bytes"
     ratio: float | None = None  # median of paired ratios; None: ours / baseline
     exact: bool = False  # pass only when ratio == target (trace counts)
     note: str = ""  # why a figure is missing ("not available", an error)

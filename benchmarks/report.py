@@ -48,6 +48,8 @@ def figure(value: float | None, unit: str) -> str:
         return "-"
     if unit == "count":
         return f"{value:g}"
+    if unit == "bytes":
+        return f"{value / 1e6:.0f} MB"
     for scale, suffix in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")):
         if abs(value) >= scale:
             return f"{value / scale:.3g} {suffix}"

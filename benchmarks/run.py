@@ -34,6 +34,7 @@ GOALS = (
     ("1", "--help / --version start-up", "startup", "goal1_help"),
     ("2", "cold grad vs import tensorflow", "startup", "goal2_cold_grad"),
     ("5", "batch gradients from a CSV file", "batch", "goal5_batch"),
+    ("7", "--at-file streams: cost per point and memory at 1e7 points", "streaming", "goal7_streaming"),
     ("3", "XLA minimize loop", "loops", "goal3_xla"),
     ("4", "eager minimize loop", "loops", "goal4_eager"),
     ("6", "no retracing across chunks", "loops", "goal6_no_retrace"),

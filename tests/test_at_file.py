@@ -244,6 +244,11 @@ def test_longest_line_accepts_the_limit_and_refuses_one_byte_more(tmp_path):
     assert (ok.exit_code, ok.stdout) == (0, "4\n")
     over = grad_file(tmp_path, "x\n" + " " * limit + "2\n", expr="x**2")
     refused(over, "--at-file 'points.csv' line 2: the line is longer than the limit of 65,536 bytes")
+    around = "1\n" * 100
+    ok = grad_file(tmp_path, "x\n" + around + " " * (limit - 1) + "1\n" + around, "--format", "plain", expr="x**2")
+    assert (ok.exit_code, ok.stdout) == (0, "2\n" * 201), ok.stderr
+    inside = grad_file(tmp_path, "x\n" + around + " " * limit + "1\n" + around, expr="x**2")
+    refused(inside, "--at-file 'points.csv' line 102: the line is longer than the limit of 65,536 bytes")
     endless = grad_file(tmp_path, "1" * (3 * limit), expr="x**2")  # no line end at all
     refused(endless, "--at-file 'points.csv' line 1: the line is longer than the limit of 65,536 bytes")
 

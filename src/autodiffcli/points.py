@@ -42,9 +42,9 @@ class PointLimits:
 
 
 POINT_LIMITS = PointLimits()
-PIECE_BYTES = 1 << 20  # one read from the file: every budget is checked on each
+PIECE_BYTES = 1 << 18  # one read from the file: every budget is checked on each
 CHUNK_BYTES = 1 << 22  # complete lines handed on at a time (4 MiB) ...
-CHUNK_LINES = 1 << 17  # ... and at most this many: memory per chunk is bounded by both
+CHUNK_LINES = 1 << 18  # ... and at most this many: memory per chunk is bounded by both
 
 
 class PointReader:
@@ -112,8 +112,9 @@ class PointReader:
         return stream
 
     def _blocks(self, stream: BinaryIO) -> Iterator[tuple[bytes, int]]:
-        """Blocks of whole lines, at most ``chunk_lines`` lines and about ``chunk_bytes``
-        each, with the number of their first line."""
+        """Blocks of whole lines, with the number of their first line. A block is handed on
+        once it holds ``chunk_lines`` lines or ``chunk_bytes`` bytes, so it holds at most
+        that and one more piece."""
         read = getattr(stream, "read1", stream.read)
         pending: list[bytes] = []
         pending_size = pending_lines = 0
@@ -123,61 +124,64 @@ class PointReader:
             if not piece:
                 break
             self.bytes_read += len(piece)
-            pending_lines += self._check(piece)
+            ends = self._check(piece)
             pending.append(piece)
             pending_size += len(piece)
-            if pending_lines < self.chunk_lines and (pending_size < self.chunk_bytes or b"\n" not in piece):
+            pending_lines += ends
+            if not ends or (pending_lines < self.chunk_lines and pending_size < self.chunk_bytes):
                 continue
             data = b"".join(pending)
-            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-            start = 0
-            for k in range(self.chunk_lines, len(ends) + 1, self.chunk_lines):
-                cut = int(ends[k - 1]) + 1
-                yield data[start:cut], next_line
-                next_line += self.chunk_lines
-                start = cut
-            if pending_size >= self.chunk_bytes and start <= ends[-1]:
-                cut = int(ends[-1]) + 1
-                yield data[start:cut], next_line
-                next_line += data.count(b"\n", start, cut)
-                start = cut
-            rest = data[start:]
+            cut = data.rindex(b"\n") + 1
+            rest = data[cut:]  # the unfinished line: no line end in it
+            yield data[:cut], next_line
+            next_line += pending_lines
             pending = [rest] if rest else []
-            pending_size, pending_lines = len(rest), rest.count(b"\n")
+            pending_size, pending_lines = len(rest), 0
         if pending:
             yield b"".join(pending), next_line
 
     def _check(self, piece: bytes) -> int:
         """Every budget, on each piece as it arrives: NUL bytes, line length, columns, lines.
         Returns the number of line ends in the piece."""
-        limits = self.limits
+        limits, longest = self.limits, self.limits.max_line_bytes
         nul = piece.find(b"\0")
         if nul >= 0:
             line = self._lines_done + piece.count(b"\n", 0, nul) + 1
             raise self._error(line, "a NUL byte: this is a binary file, not text")
-        ends = np.flatnonzero(np.frombuffer(piece, dtype=np.uint8) == 10)
-        if len(ends) == 0:
-            longest, at, tail = self._line_len + len(piece), 0, self._line_len + len(piece)
-        else:
-            lengths = np.empty(len(ends) + 1, dtype=np.int64)
-            lengths[0] = self._line_len + ends[0]
-            lengths[1:-1] = np.diff(ends) - 1
-            lengths[-1] = tail = len(piece) - ends[-1] - 1
-            at = int(np.argmax(lengths))
-            longest = int(lengths[at])
-        if longest > limits.max_line_bytes:
-            line = self._lines_done + at + 1
-            start = 0 if at == 0 else int(ends[at - 1]) + 1
-            seen = piece[start : start + limits.max_line_bytes + 1]
-            if seen.count(b",") + 1 > limits.max_columns:  # the more telling budget of the two
-                raise self._error(line, f"more than the limit of {limits.max_columns:,} columns")
-            raise self._error(line, f"the line is longer than the limit of {limits.max_line_bytes:,} bytes")
-        self._lines_done += len(ends)
-        self._line_len = tail
-        lines = self._lines_done + (1 if tail else 0)
+        ends = piece.count(b"\n")
+        first, last = piece.find(b"\n"), piece.rfind(b"\n")
+        tail = len(piece) - last - 1  # the unfinished line at the end (all of it when ends == 0)
+        if (
+            self._line_len + (first if ends else len(piece)) > longest
+            or (ends and tail > longest)
+            or (ends > 1 and last - first - 1 > longest and not _ends_every(piece, first + 1, last, longest // 2))
+        ):
+            self._refuse_long_line(piece)
+        self._lines_done += ends
+        self._line_len = tail if ends else self._line_len + len(piece)
+        lines = self._lines_done + (1 if self._line_len else 0)
         if lines > limits.max_lines:
             raise self._error(limits.max_lines + 1, f"more than the limit of {limits.max_lines:,} lines (--max-lines)")
-        return len(ends)
+        return ends
+
+    def _refuse_long_line(self, piece: bytes) -> None:
+        """Find the line of ``piece`` longer than the budget, if there is one, and refuse it."""
+        limits = self.limits
+        ends = np.flatnonzero(np.frombuffer(piece, dtype=np.uint8) == 10)
+        lengths = np.empty(len(ends) + 1, dtype=np.int64)
+        lengths[0] = self._line_len + (ends[0] if len(ends) else len(piece))
+        if len(ends):
+            lengths[1:-1] = np.diff(ends) - 1
+            lengths[-1] = len(piece) - ends[-1] - 1
+        at = int(np.argmax(lengths))
+        if lengths[at] <= limits.max_line_bytes:
+            return
+        line = self._lines_done + at + 1
+        start = 0 if at == 0 else int(ends[at - 1]) + 1
+        seen = piece[start : start + limits.max_line_bytes + 1]
+        if seen.count(b",") + 1 > limits.max_columns:  # the more telling budget of the two
+            raise self._error(line, f"more than the limit of {limits.max_columns:,} columns")
+        raise self._error(line, f"the line is longer than the limit of {limits.max_line_bytes:,} bytes")
 
     def _decode(self, block: bytes, first_line: int) -> str:
         if first_line == 1 and block.startswith(codecs.BOM_UTF8):
@@ -249,7 +253,8 @@ class PointReader:
         data = None
         if text.strip():
             try:
-                rows = io.StringIO(text, newline="\n")  # lines end at "\n" only, as they are counted
+                # bytes, not a StringIO (four bytes a character): lines end at "\n" only, as they are counted
+                rows = io.BytesIO(text.encode())
                 data = np.loadtxt(rows, delimiter=",", ndmin=2, dtype=np.float64, comments=None)
             except ValueError:
                 data = None
@@ -316,6 +321,16 @@ def batches(given: np.ndarray, reader: PointReader | None) -> Iterator[np.ndarra
     chunks = reader.chunks()
     first = next(chunks)  # an empty file raises UsageError here
     return itertools.chain(head, [first], chunks)
+
+
+def _ends_every(data: bytes, lo: int, hi: int, block: int) -> bool:
+    """Whether every aligned stretch of ``block`` bytes of ``data[lo:hi]`` holds a line end.
+
+    A cheap test (each search stops at the first line end): when it holds, no line in
+    there is longer than ``2 * block``, since such a line covers a whole stretch.
+    """
+    block = max(block, 1)
+    return all(data.find(b"\n", at, at + block) >= 0 for at in range(lo, hi - block + 1, block))
 
 
 def _stdin() -> BinaryIO:

@@ -8,6 +8,7 @@ whole lines; JSON: the document is ended, with an ``error`` key).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -45,6 +46,7 @@ def grad_stream(
     writer = render.GradJson(run, write) if fmt == "json" else None
     head: list[Batch] = []
     kept = 0
+    resident = Resident()
     try:
         for points in batches:
             batch = run.batch(points)
@@ -57,6 +59,7 @@ def grad_stream(
                 write(render.grad_plain_batch(batch, dtype))
             if progress is not None:
                 progress.advance(run.count)
+            resident.check()
     except (AutodiffError, KeyboardInterrupt) as err:
         if writer is not None and writer.started:
             writer.finish(head[0].result, err.message if isinstance(err, AutodiffError) else "interrupted")
@@ -84,3 +87,40 @@ def _first(batches: list[Batch], n: int) -> tuple[np.ndarray, Derivatives]:
         hessian={a: {b: cut([r.hessian[a][b] for r in rs]) for b in row} for a, row in first.hessian.items()},
         higher=[cut([r.higher[k] for r in rs]) for k in range(len(first.higher))],
     )
+
+
+class Resident:
+    """Keeps a long stream's resident memory near what its first chunk needed.
+
+    Reading and computing chunk after chunk fragments glibc's heap: resident memory grew by
+    about 3 MB a chunk (100 MB over 1e7 points) though nothing is kept. When it has grown by
+    ``slack`` since the first chunk, ``malloc_trim`` hands the free pages back. Trimming
+    after every chunk would cost a third more time (the pages are faulted in again), so it
+    happens only every few dozen chunks. Where there is no glibc or no /proc, nothing is done.
+    """
+
+    def __init__(self, slack: int = 64 << 20) -> None:
+        self.slack = slack
+        self.base: int | None = None
+        try:
+            import ctypes
+
+            self._trim = ctypes.CDLL(None).malloc_trim
+            self._page = os.sysconf("SC_PAGE_SIZE")
+            self._rss()
+        except (OSError, AttributeError, ValueError):
+            self._trim = None
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * self._page
+
+    def check(self) -> None:
+        if self._trim is None:
+            return
+        rss = self._rss()
+        if self.base is None:
+            self.base = rss
+        elif rss > self.base + self.slack:
+            self._trim(0)
+            self.base = max(self.base, self._rss() - self.slack // 2)  # what cannot be handed back is kept
