@@ -1,4 +1,4 @@
-"""Goals 7-11 (issue 8): Newton, quasi-Newton and multi-start search, against SciPy and hand loops.
+"""Goals 8-12 (issue 8): Newton, quasi-Newton and multi-start search, against SciPy and hand loops.
 
 Every goal runs in this process, through the library (``reports.minimize``, the code the CLI
 runs), beside a baseline measured in the same run: SciPy's own optimizers, or a
@@ -50,10 +50,10 @@ def himmelblau_grad(v: np.ndarray) -> np.ndarray:
     return np.array([4 * x * (x * x + y - 11) + 2 * (x + y * y - 7), 2 * (x * x + y - 11) + 4 * y * (x + y * y - 7)])
 
 
-# ---------------------------------------------------------------- goal 7: evaluations against SciPy
+# ---------------------------------------------------------------- goal 8: evaluations against SciPy
 
 
-def goal7_quasi_newton(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
+def goal8_quasi_newton(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
     from scipy.optimize import minimize
 
     rows = []
@@ -63,7 +63,7 @@ def goal7_quasi_newton(plan: Plan, progress: Callable[[str], None]) -> list[Meas
         progress(f"{opt}: {ours.evaluations} evaluations, SciPy {ref.nfev}")
         rows.append(
             Measurement(
-                f"7 {opt} on Rosenbrock from (-1.2, 1), tol 1e-5: evaluations vs SciPy {method}",
+                f"8 {opt} on Rosenbrock from (-1.2, 1), tol 1e-5: evaluations vs SciPy {method}",
                 ours.evaluations,
                 ref.nfev,
                 target=1.5,
@@ -73,17 +73,17 @@ def goal7_quasi_newton(plan: Plan, progress: Callable[[str], None]) -> list[Meas
     return rows
 
 
-# ---------------------------------------------------------------- goal 8: Newton's quadratic convergence
+# ---------------------------------------------------------------- goal 9: Newton's quadratic convergence
 
 
-def goal8_newton(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
+def goal9_newton(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
     start = {"x": -5.0, "y": 5.0}  # at distance 10 from the minimum (3, -1)
     o = run(CONVEX, start=start, optimizer="newton", tol=1e-10, every=1).outcome
     assert math.dist((o.x["x"], o.x["y"]), (3, -1)) < 1e-8 and o.status == "converged"
     progress(f"{o.steps} iterations, |grad| {o.grad_norm:.1e}")
     return [
         Measurement(
-            "8 newton iterations to |grad| 1e-10 (float64, start at distance 10) vs a budget of 10",
+            "9 newton iterations to |grad| 1e-10 (float64, start at distance 10) vs a budget of 10",
             o.steps,
             10,
             target=1.0,
@@ -92,7 +92,7 @@ def goal8_newton(plan: Plan, progress: Callable[[str], None]) -> list[Measuremen
     ]
 
 
-# ---------------------------------------------------------------- goal 9: --starts with Adam
+# ---------------------------------------------------------------- goal 10: --starts with Adam
 
 
 class HandBatchAdam:
@@ -122,7 +122,7 @@ class HandBatchAdam:
         return time.perf_counter() - began
 
 
-def goal9_adam_starts(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
+def goal10_adam_starts(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
     starts, (n1, n2) = 100_000, (100, 1000)
     lo, hi = np.array([-5.0, -5.0]), np.array([5.0, 5.0])
     points = np.random.default_rng(0).uniform(lo, hi, (starts, 2))
@@ -137,23 +137,26 @@ def goal9_adam_starts(plan: Plan, progress: Callable[[str], None]) -> list[Measu
     hand(10)  # trace and compile once: a warm baseline, as a user's loop would be
     tasks = {(w, n): (lambda w=w, n=n: (ours if w == "ours" else hand)(n)) for w in ("ours", "hand") for n in (n1, n2)}
     samples = interleave(tasks, reps=3, warmup=0, progress=progress)
-    per = {w: [(b - a) / ((n2 - n1) * starts) for a, b in zip(samples[(w, n1)], samples[(w, n2)])] for w in ("ours", "hand")}
+    per = {
+        w: [(b - a) / ((n2 - n1) * starts) for a, b in zip(samples[(w, n1)], samples[(w, n2)])]
+        for w in ("ours", "hand")
+    }
     return [
         Measurement(
-            f"9 --starts {starts:,} adam, cost per start-step ({n1} to {n2} steps) vs hand-written batched XLA loop",
+            f"10 --starts {starts:,} adam, cost per start-step ({n1} to {n2} steps) vs hand-written batched XLA loop",
             median(per["ours"]),
             median(per["hand"]),
             target=1.1,
             ratio=paired_ratio(per["ours"], per["hand"]),
         ),
-        Measurement("9 traces per --starts run", max(traces), 1, target=1, unit="count", exact=True),
+        Measurement("10 traces per --starts run", max(traces), 1, target=1, unit="count", exact=True),
     ]
 
 
-# ---------------------------------------------------------------- goal 10: local searches per start
+# ---------------------------------------------------------------- goal 11: local searches per start
 
 
-def goal10_local_per_start(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
+def goal11_local_per_start(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
     from scipy.optimize import minimize
 
     box = ("x", -5.0, 5.0), ("y", -5.0, 5.0)
@@ -170,6 +173,7 @@ def goal10_local_per_start(plan: Plan, progress: Callable[[str], None]) -> list[
 
     rows = []
     for opt, starts in (("newton", 100_000), ("lbfgs", 200)):
+
         def ours(opt: str = opt, starts: int = starts) -> float:
             o = run(HIMMELBLAU, "float64", optimizer=opt, starts=starts, bounds=box).outcome
             return o.optimize_s / starts
@@ -177,7 +181,7 @@ def goal10_local_per_start(plan: Plan, progress: Callable[[str], None]) -> list[
         samples = interleave({"ours": ours, "scipy": scipy_loop}, reps=3, progress=progress)
         rows.append(
             Measurement(
-                f"10 {opt} from --starts {starts:,}, cost per start vs SciPy L-BFGS-B in a Python loop",
+                f"11 {opt} from --starts {starts:,}, cost per start vs SciPy L-BFGS-B in a Python loop",
                 median(samples["ours"]),
                 median(samples["scipy"]),
                 target=0.02,
@@ -187,10 +191,10 @@ def goal10_local_per_start(plan: Plan, progress: Callable[[str], None]) -> list[
     return rows
 
 
-# ---------------------------------------------------------------- goal 11: global search vs differential evolution
+# ---------------------------------------------------------------- goal 12: global search vs differential evolution
 
 
-def goal11_global(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
+def goal12_global(plan: Plan, progress: Callable[[str], None]) -> list[Measurement]:
     from scipy.optimize import differential_evolution
 
     box = ("x", -5.0, 5.0), ("y", -5.0, 5.0)
@@ -210,7 +214,7 @@ def goal11_global(plan: Plan, progress: Callable[[str], None]) -> list[Measureme
     samples = interleave({"ours": ours, "de": de}, reps=5, warmup=1, progress=progress)
     rows = [
         Measurement(
-            "11 global search, newton --starts 1000 on Himmelblau: optimize_s vs SciPy differential_evolution",
+            "12 global search, newton --starts 1000 on Himmelblau: optimize_s vs SciPy differential_evolution",
             median(samples["ours"]),
             median(samples["de"]),
             target=3.0,
@@ -219,6 +223,14 @@ def goal11_global(plan: Plan, progress: Callable[[str], None]) -> list[Measureme
     ]
     better = 1.0 if found["ours"] <= found["de"] + 1e-12 else 2.0
     progress(f"best f: ours {found['ours']:.3g}, differential_evolution {found['de']:.3g}")
-    rows.append(Measurement("11 best f no worse than differential_evolution's (1 = yes)", better, 1.0, target=1.0,
-                            unit="count", exact=True))
+    rows.append(
+        Measurement(
+            "12 best f no worse than differential_evolution's (1 = yes)",
+            better,
+            1.0,
+            target=1.0,
+            unit="count",
+            exact=True,
+        )
+    )
     return rows
