@@ -13,8 +13,8 @@ from conftest import ROOT, error_lines, invoke, json_of
 COMMANDS = sorted(cli.commands)
 
 
-def test_commands_are_the_documented_three():
-    assert COMMANDS == ["grad", "minimize", "tour"]
+def test_commands_are_the_documented_four():
+    assert COMMANDS == ["completion", "grad", "minimize", "tour"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
