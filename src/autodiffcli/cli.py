@@ -25,6 +25,7 @@ class AutodiffGroup(click.Group):
 
     def main(self, args: Sequence[str] | None = None, *a: Any, standalone_mode: bool = True, **kw: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
+        kw.setdefault("prog_name", "autodiff")  # also under python -m; completion reads _AUTODIFF_COMPLETE
         code = boundary(lambda: super(AutodiffGroup, self).main(argv, *a, standalone_mode=False, **kw), argv)
         if standalone_mode:
             sys.exit(code)
@@ -104,7 +105,13 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
                 metavar="NAME=VALUE",
                 help="Bind a parameter (a constant, like a, b, c in the seed). Repeatable.",
             ),
-            click.option("--dtype", default="float32", show_default=True, help="float32 or float64."),
+            click.option(
+                "--dtype",
+                default="float32",
+                show_default=True,
+                shell_complete=_complete_dtype,
+                help="float32 or float64.",
+            ),
             click.option(
                 "--format",
                 "fmt",
@@ -176,6 +183,16 @@ def _colour(stream: Any) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def _completion() -> Any:
+    from . import completion
+
+    return completion
+
+
+def _complete_dtype(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    return _completion().dtypes(ctx, param, incomplete)
 
 
 def _read_expr(expr: str | None) -> str | None:
@@ -356,6 +373,7 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 default="sgd",
                 show_default=True,
                 metavar="NAME",
+                shell_complete=lambda ctx, param, incomplete: _completion().optimizers(ctx, param, incomplete),
                 help="newton, bfgs, lbfgs, or any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam, ...",
             ),
             click.option("--lr", type=float, default=None, help="Learning rate of a Keras optimizer [default: 0.01]."),
@@ -573,6 +591,24 @@ def tour(fmt: str | None, traceback: bool) -> int:
     cells = tour_mod.run_all()
     tour_mod.show(cells, _format(fmt), _stdout())
     return ExitCode.OK if all(c.matches for c in cells) else ExitCode.NUMERIC
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]), metavar="SHELL")
+def completion(shell: str) -> int:
+    """Print the shell completion script for bash, zsh or fish.
+
+    It completes commands, options, --format, --dtype, --style and the --opt names.
+
+    \b
+    Install (bash 4.4+, in ~/.bashrc; zsh, in ~/.zshrc after compinit):
+      eval "$(autodiff completion bash)"
+      eval "$(autodiff completion zsh)"
+    Fish:
+      autodiff completion fish > ~/.config/fish/completions/autodiff.fish
+    """
+    click.echo(_completion().script(cli, shell))
+    return ExitCode.OK
 
 
 def main() -> NoReturn:
