@@ -210,7 +210,7 @@ def newton(
     iterations = np.zeros(len(starts), dtype=np.int64)
     evaluations = 0
     history: list[Row] = []
-    interrupted = False
+    interrupted = settled = False
 
     def record(row: Row | None) -> None:
         if row is not None and (not history or history[-1].step != row.step):
@@ -227,13 +227,15 @@ def newton(
             moved = moved.numpy()
             iterations += moved
             reporter.progress(it + 1, steps)
-            if not moved.any():
+            if not moved.any():  # every start has stopped, where f and its gradient were just computed
+                settled = True
                 break
     except KeyboardInterrupt:
         interrupted = True
-    y, g = batch.derivatives(X, 1)
-    gnorm = tf.reduce_max(tf.abs(projected_gradient(tf, X, g, lo, hi)), axis=1)
-    evaluations += len(starts)
+    if not settled:
+        y, g = batch.derivatives(X, 1)
+        gnorm = tf.reduce_max(tf.abs(projected_gradient(tf, X, g, lo, hi)), axis=1)
+        evaluations += len(starts)
     status = tf.where(tf.equal(status, RUNNING) & (gnorm <= tol), CONVERGED, status).numpy()
     record(_history_row(batch.names, X.numpy(), y.numpy(), gnorm.numpy(), int(iterations.max(initial=0))))
     return BatchResult(X.numpy(), y.numpy(), iterations, status, evaluations, history, interrupted, traces[0])

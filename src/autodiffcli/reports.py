@@ -426,9 +426,11 @@ def _judge(report: MinimizeReport) -> None:
     point = np.array([[o.x[v] for v in report.problem.variables]])
     if not np.isfinite(point).all() or not math.isfinite(o.f):
         return
-    report.verdict = _verdicts(report.problem, point, s)[0]
-    if report.basins:
-        report.basins[0] = replace(report.basins[0], verdict=report.verdict)
+    best = report.basins[0] if report.basins else None
+    if best is not None and [best.x[v] for v in report.problem.variables] == list(point[0]):
+        report.verdict = best.verdict  # computed with the basins, at this very point
+    else:
+        report.verdict = _verdicts(report.problem, point, s)[0]
     wanted = MAXIMUM if s.maximize else MINIMUM
     kind = report.verdict.kind
     if kind == wanted or o.status == "interrupted":
