@@ -191,3 +191,33 @@ def test_progress_bar_only_when_stderr_is_a_terminal(tmp_path):
         timeout=300,
     )
     assert (piped.returncode, piped.stdout, piped.stderr) == (0, "2\n" * 1000, "")
+
+
+# ---------------------------------------------------------------- Ctrl-C part way
+
+
+def test_ctrl_c_while_streaming_json_still_ends_the_document(tmp_path):
+    import signal
+
+    (tmp_path / "points.csv").write_text("x\n" + "0.5\n" * 600_000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autodiffcli", "grad", "x**2", "--at-file", "points.csv", "--format", "json"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": _python_path()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    seen = b""
+    while b'"results": [' not in seen:  # the first batch is being written
+        data = os.read(proc.stdout.fileno(), 1 << 16)
+        assert data, "the run ended before writing any result"
+        seen += data
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130
+    assert err.decode().strip() == "Error: interrupted"
+    doc = json.loads(seen + rest)  # whole batches only: the interrupt waits for the write
+    assert doc["error"] == "interrupted"
+    assert 0 < len(doc["results"]) < 600_000
+    assert {r["gradient"]["x"] for r in doc["results"]} == {1.0}

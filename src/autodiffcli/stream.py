@@ -9,6 +9,8 @@ whole lines; JSON: the document is ended, with an ``error`` key).
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -41,6 +43,7 @@ def grad_stream(
     """
     from . import render
 
+    write = _whole(write)
     run = GradRun(req)
     dtype = req.problem.dtype
     writer = render.GradJson(run, write) if fmt == "json" else None
@@ -70,6 +73,23 @@ def grad_stream(
     shown = GradRequest(req.problem, points, req.wrt, req.watch, req.order)
     verdicts = [v for b in head for v in b.verdicts][:keep]
     return GradReport(shown, result, run.symbolic, run.warnings, run.count, run.extent, verdicts)
+
+
+def _whole(write: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``write``, with Ctrl-C held back until the data is all out: an interrupt lands
+    between batches, never inside one, so what was written stays valid."""
+    block = getattr(signal, "pthread_sigmask", None)
+    if block is None or threading.current_thread() is not threading.main_thread():
+        return write
+
+    def whole(data: Any) -> None:
+        held = block(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            write(data)
+        finally:
+            block(signal.SIG_SETMASK, held)
+
+    return whole
 
 
 def _first(batches: list[Batch], n: int) -> tuple[np.ndarray, Derivatives]:
