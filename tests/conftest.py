@@ -18,6 +18,11 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# children started elsewhere (another cwd) must import the same code: PYTHONPATH made absolute
+if os.environ.get("PYTHONPATH"):
+    paths = os.environ["PYTHONPATH"].split(os.pathsep)
+    os.environ["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in paths if p)
+os.environ["AUTODIFF_SERVER"] = "off"  # a server of the developer's must not serve the suite; test_server turns it on
 
 import jsonschema
 import pytest
