@@ -152,6 +152,7 @@ def bench_env() -> dict[str, str]:
     env = dict(os.environ)
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     env.pop("AUTODIFF_TF_LOGS", None)
+    env["AUTODIFF_SERVER"] = "off"  # cold means cold, even if a server of yours runs (goal 13 turns it on)
     return env
 
 
@@ -165,10 +166,14 @@ def python_command(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def timed_run(argv: Sequence[str], stdout: IO[bytes] | int = subprocess.DEVNULL) -> float:
+def timed_run(
+    argv: Sequence[str], stdout: IO[bytes] | int = subprocess.DEVNULL, env: Mapping[str, str] | None = None
+) -> float:
     """Wall seconds of one fresh process; a non-zero exit is an error, not a figure."""
     start = time.perf_counter()
-    proc = subprocess.run(list(argv), stdout=stdout, stderr=subprocess.PIPE, env=bench_env(), cwd=ROOT)
+    proc = subprocess.run(
+        list(argv), stdout=stdout, stderr=subprocess.PIPE, env={**bench_env(), **(env or {})}, cwd=ROOT
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()

@@ -33,6 +33,7 @@ Goal = Callable[[Plan, Callable[[str], None]], list[Measurement]]
 GOALS = (
     ("1", "--help / --version start-up", "startup", "goal1_help"),
     ("2", "cold grad vs import tensorflow", "startup", "goal2_cold_grad"),
+    ("13", "the warm server vs cold runs", "warm", "goal13_warm"),
     ("5", "batch gradients from a CSV file", "batch", "goal5_batch"),
     ("7", "--at-file streams: cost per point and memory at 1e7 points", "streaming", "goal7_streaming"),
     ("3", "XLA minimize loop", "loops", "goal3_xla"),
