@@ -9,7 +9,7 @@ To add a function to the expression language, add one line to DOMAINS:
 
     "name": (lo, hi),   # an interval inside the function's real domain
 
-``name(x)`` is then tested at POINTS spread over (lo, hi), in float32 and float64, up to
+``name(x)`` is then tested at five points spread over (lo, hi), in float32 and float64, up to
 order 3. The oracle reads the same text with SymPy's own parser, so a name SymPy spells
 differently also needs an entry in ORACLE_NAMES. A test fails while a name of
 parse.FUNCTIONS has no entry here.

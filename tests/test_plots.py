@@ -9,6 +9,7 @@ the plot's own axis labels.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import stat
@@ -24,7 +25,7 @@ import pytest
 import scipy.optimize
 import sympy
 
-from autodiffcli import config, figures, optimize, reports
+from autodiffcli import config, figures, optimize, plots, reports
 
 from conftest import ROOT, error_lines, invoke, json_of
 
@@ -170,6 +171,52 @@ def test_minimize_plot_2d_snapshot_marks_the_minimum_on_the_landscape():
     assert abs((0 - y0) / yper - row) <= 1.5
     assert len(where(landscape, "*")) > 10  # the path
     assert len(where(landscape, ".")) > 100  # the level lines
+
+
+HIMMELBLAU = "(x**2+y-11)**2 + (x+y**2-7)**2"
+HIMMELBLAU_MINIMA = [
+    (3.0, 2.0),
+    (-2.805118, 3.131312),
+    (-3.779310, -3.283186),
+    (3.584428, -1.848126),
+]  # Himmelblau 1972
+
+
+def test_multi_start_plot_marks_each_basin_by_its_number_at_its_minimum():
+    args = ("minimize", HIMMELBLAU, "--opt", "newton", "--starts", "200", "--bounds", "x=-5:5,y=-5:5")
+    basins = json.loads(invoke(*args, "--format", "json").stdout)["basins"]
+    result = invoke(*args, "--plot", "--format", "table")
+    assert result.exit_code == 0, result.stderr
+    text = plot_text(result.stdout)
+    snapshot("minimize-himmelblau", text)
+    _, landscape = panels(text)
+    # the landscape spans the --bounds box: cell (row, column) of (x, y), from the box alone
+    rows, cols = len(landscape) - 3, len(landscape[0]) - 2
+    assert len(basins) == 4
+    for k, basin in enumerate(basins, start=1):
+        near = min(HIMMELBLAU_MINIMA, key=lambda m: math.dist(m, (basin["x"]["x"], basin["x"]["y"])))
+        assert math.dist(near, (basin["x"]["x"], basin["x"]["y"])) < 1e-3
+        ((row, col),) = where(landscape, str(k))
+        assert abs(1 + (near[0] + 5) / 10 * cols - 0.5 - col) <= 1
+        assert abs(1 + (5 - near[1]) / 10 * rows - 0.5 - row) <= 1
+        assert f"{k}: minimum, {basin['count']} starts" in text
+    assert not where(landscape, "X")  # the best end is basin 1
+
+
+def test_multi_start_picture_covers_the_box_and_groups_basins_past_nine():
+    problem = config.load_problem("sin(3*x) + sin(3*y)", [], "float32")
+    settings = optimize.MinimizeSettings(optimizer="newton", starts=300, bounds=(("x", -6.0, 6.0), ("y", -6.0, 6.0)))
+    report = reports.minimize(problem, {"x": 0.0, "y": 0.0}, settings)
+    _, land = figures.minimize_picture(report).panels
+    assert land.xlim == (-6.0, 6.0) and land.ylim == (-6.0, 6.0)
+    basins = [s for s in land.series if s.role == "basin"]
+    assert len(report.basins) > 9 and len(basins) == 10
+    assert [s.group for s in basins] == list(range(10))
+    assert basins[-1].label == f"{len(report.basins) - 9} more basins" and len(basins[-1].x) == len(report.basins) - 9
+    for s, b in zip(basins, report.basins):
+        assert (s.x[0], s.y[0]) == (b.x["x"], b.x["y"])
+    text = plots.terminal(figures.minimize_picture(report), 80, color=False)
+    assert where(panels(text)[1], "#") and "## " + basins[-1].label in text
 
 
 def test_plot_keeps_json_and_plain_output_as_they_are():

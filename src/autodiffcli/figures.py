@@ -18,6 +18,7 @@ from .config import Problem
 from .derivatives import derivatives
 from .errors import UsageError
 from .reports import GradReport, MinimizeReport
+from .search import box_for_starts
 from .tf_build import TFFunction
 
 GRID_1D = 401  # points along x for f over a range
@@ -25,6 +26,7 @@ GRID_2D = 161  # points along each axis of a landscape
 DECADES = 2.0  # the loss curve is drawn on a log scale when f - best f spans this many decades
 LEVELS = 12  # contour levels of a landscape
 MARKED = 10  # grad marks at most this many points, each with its tangent
+SHOWN_BASINS = 9  # basins marked one by one (1-9 in the terminal); the rest together
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ class Series:
     label: str
     x: np.ndarray
     y: np.ndarray
-    role: str  # curve, derivative, tangent, path, start, end, point
+    role: str  # curve, derivative, tangent, path, start, end, point, basin
+    group: int = 0  # which basin (0: the best), for role basin
 
     @property
     def joined(self) -> bool:
@@ -173,7 +176,11 @@ def robust_limits(arrays: Sequence[np.ndarray]) -> tuple[float, float] | None:
 
 
 def minimize_picture(report: MinimizeReport) -> Picture:
-    """The loss curve; then f over a range with the path (one variable), or the landscape (two)."""
+    """The loss curve; then f over a range with the path (one variable), or the landscape (two).
+
+    With several starts, the path and start are the best run's, and the end points are
+    marked by basin (best first) over a range that covers the box the starts came from.
+    """
     o, p = report.outcome, report.problem
     title = f"autodiff minimize: f = {p.canonical}"
     if o.steps == 0 and not math.isfinite(o.f):
@@ -189,9 +196,38 @@ def minimize_picture(report: MinimizeReport) -> Picture:
     return Picture(title, tuple(panels))
 
 
+def basin_points(report: MinimizeReport) -> list[tuple[str, np.ndarray, float]]:
+    """(label, point, f) for each basin of a multi-start run, best first; the ones past SHOWN_BASINS as one."""
+    if report.settings.starts <= 1 or not report.basins:
+        return []
+    names = report.problem.variables
+    out = []
+    for k, b in enumerate(report.basins[:SHOWN_BASINS]):
+        many = "s" if b.count != 1 else ""
+        out.append((f"{k + 1}: {b.verdict.kind}, {b.count} start{many}", np.array([[b.x[v] for v in names]]), b.f))
+    rest = report.basins[SHOWN_BASINS:]
+    if rest:
+        points = np.array([[b.x[v] for v in names] for b in rest])
+        out.append((f"{len(rest)} more basins", points, math.nan))
+    return out
+
+
+def _extent(report: MinimizeReport, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per variable, the range to draw: the points with a margin, and the starts' box when there are several."""
+    lo, hi = zip(*(_cover(points[:, j]) for j in range(points.shape[1])))
+    lo_a, hi_a = np.array(lo), np.array(hi)
+    if report.settings.starts > 1:
+        box_lo, box_hi = box_for_starts(report.problem.variables, report.settings.bounds_map, report.start)
+        inside = (points >= box_lo) & (points <= box_hi)
+        lo_a = np.where(inside.all(axis=0), box_lo, np.minimum(lo_a, box_lo))
+        hi_a = np.where(inside.all(axis=0), box_hi, np.maximum(hi_a, box_hi))
+    return lo_a, hi_a
+
+
 def loss_panel(report: MinimizeReport) -> Panel:
-    """f against step; f - best f on a log scale when that spans decades."""
+    """f against step (the best run's, with several starts); f - best f on a log scale when that spans decades."""
     rows = [r for r in report.outcome.history if math.isfinite(r.f)]
+    title = "loss" if report.settings.starts <= 1 else "loss, best run"
     steps = np.array([r.step for r in rows], dtype=np.float64)
     f = np.array([r.f for r in rows], dtype=np.float64)
     xlim = (0.0, float(max(steps.max() if steps.size else 1.0, 1.0)))
@@ -201,41 +237,54 @@ def loss_panel(report: MinimizeReport) -> Panel:
         positive = gap > 0
         if positive.sum() >= 2 and math.log10(gap[positive].max() / gap[positive].min()) >= DECADES:
             curve = Series("f - best f", steps[positive], gap[positive], "curve")
-            return Panel(f"loss (best f = {best:.6g})", "step", "f - best f", (curve,), xlim, log_y=True, height=0.6)
-    return Panel("loss", "step", "f", (Series("f", steps, f, "curve"),), xlim, height=0.6)
+            title = f"{title} (best f = {best:.6g})"
+            return Panel(title, "step", "f - best f", (curve,), xlim, log_y=True, height=0.6)
+    return Panel(title, "step", "f", (Series("f", steps, f, "curve"),), xlim, height=0.6)
 
 
 def _path_1d(report: MinimizeReport, path: np.ndarray, end: np.ndarray) -> Panel:
     p = report.problem
     (name,) = p.variables
-    lo, hi = _cover(np.concatenate([path[:, 0], end[:, 0]]))
+    basins = basin_points(report)
+    every = np.concatenate([path, end, *(b for _, b, _ in basins)])
+    (lo,), (hi,) = _extent(report, every)
     grid = np.linspace(lo, hi, GRID_1D)
-    values = evaluate(report, np.concatenate([grid[:, None], path, end]))
+    points = np.concatenate([grid[:, None], path, end, *(b for _, b, _ in basins)])
+    values = evaluate(report, points)
     n, k = len(grid), len(path)
-    marks = (
+    marks = [
         Series("f", grid, values[:n], "curve"),
-        Series("path", path[:, 0], values[n : n + k], "path"),
-        Series("start", path[:1, 0], values[n : n + 1], "start"),
-        Series("end", end[:, 0], values[n + k :], "end"),
-    )
-    return Panel(f"f = {p.canonical}", name, "f", marks, (lo, hi), robust_limits([values]))
+        Series("path" if not basins else "path (best run)", path[:, 0], values[n : n + k], "path"),
+        Series("start" if not basins else "start (best run)", path[:1, 0], values[n : n + 1], "start"),
+    ]
+    if basins:
+        at = n + k + 1
+        for group, (label, b, _) in enumerate(basins):
+            marks.append(Series(label, b[:, 0], values[at : at + len(b)], "basin", group))
+            at += len(b)
+    else:
+        marks.append(Series("end", end[:, 0], values[n + k : n + k + 1], "end"))
+    return Panel(f"f = {p.canonical}", name, "f", tuple(marks), (lo, hi), robust_limits([values]))
 
 
 def _landscape(report: MinimizeReport, path: np.ndarray, end: np.ndarray) -> Landscape:
     p = report.problem
-    xs = np.concatenate([path[:, 0], end[:, 0]])
-    ys = np.concatenate([path[:, 1], end[:, 1]])
-    gx = np.linspace(*_cover(xs), GRID_2D)
-    gy = np.linspace(*_cover(ys), GRID_2D)
+    basins = basin_points(report)
+    lo, hi = _extent(report, np.concatenate([path, end, *(b for _, b, _ in basins)]))
+    gx = np.linspace(lo[0], hi[0], GRID_2D)
+    gy = np.linspace(lo[1], hi[1], GRID_2D)
     mx, my = np.meshgrid(gx, gy)
     z = evaluate(report, np.column_stack([mx.ravel(), my.ravel()])).reshape(mx.shape)
-    marks = (
-        Series("path", path[:, 0], path[:, 1], "path"),
-        Series("start", path[:1, 0], path[:1, 1], "start"),
-        Series("end", end[:, 0], end[:, 1], "end"),
-    )
+    marks = [
+        Series("path" if not basins else "path (best run)", path[:, 0], path[:, 1], "path"),
+        Series("start" if not basins else "start (best run)", path[:1, 0], path[:1, 1], "start"),
+    ]
+    if basins:
+        marks += [Series(label, b[:, 0], b[:, 1], "basin", group) for group, (label, b, _) in enumerate(basins)]
+    else:
+        marks.append(Series("end", end[:, 0], end[:, 1], "end"))
     a, b = p.variables
-    return Landscape(f"f = {p.canonical}", a, b, gx, gy, z, levels(z), marks)
+    return Landscape(f"f = {p.canonical}", a, b, gx, gy, z, levels(z), tuple(marks))
 
 
 def evaluate(report: MinimizeReport, points: np.ndarray) -> np.ndarray:

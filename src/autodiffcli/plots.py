@@ -49,6 +49,16 @@ DERIVATIVE_LOOKS = [  # f', f'', ...
     Look("&", "magenta", "#17becf"),
     Look("$", "green", "#bcbd22"),
 ]
+BASIN_LOOKS = [  # basins, best first: the digit is the basin's number in the table
+    Look(str(k + 1), t, m, "o")
+    for k, (t, m) in enumerate(
+        zip(
+            ["red", "green", "yellow", "cyan", "magenta", "blue", "red", "green", "yellow"],
+            ["#ff7f00", "#ffff33", "#4daf4a", "#f781bf", "#a65628", "#984ea3", "#377eb8", "#999999", "#17becf"],
+        )
+    )
+]
+OTHER_BASINS = Look("#", "white", "#dddddd", "o")
 LEVEL_LOOK = Look(".", "blue", "")
 
 
@@ -113,11 +123,11 @@ def panel_log(panel: Panel | Landscape) -> bool:
 
 
 def contour_points(landscape: Landscape) -> tuple[np.ndarray, np.ndarray]:
-    """Where f crosses each level between neighbouring grid points: the level lines, as dots."""
+    """Where f crosses a level between neighbouring grid points: the level lines, as dots."""
     z, gx, gy = landscape.z, landscape.x, landscape.y
     px: list[np.ndarray] = []
     py: list[np.ndarray] = []
-    for level in landscape.levels:
+    for level in landscape.levels[1::2]:  # every other level: a terminal cell is coarse
         above = z > level
         across = above[:, 1:] != above[:, :-1]  # between columns j and j+1
         rows, cols = np.nonzero(across & np.isfinite(z[:, 1:]) & np.isfinite(z[:, :-1]))
@@ -140,6 +150,8 @@ def _looks(series: list[Series]) -> list[Look]:
         if s.role == "derivative":
             out.append(DERIVATIVE_LOOKS[k % len(DERIVATIVE_LOOKS)])
             k += 1
+        elif s.role == "basin":
+            out.append(BASIN_LOOKS[s.group] if s.group < len(BASIN_LOOKS) else OTHER_BASINS)
         else:
             out.append(LOOKS[s.role])
     return out
@@ -283,7 +295,7 @@ def _draw_landscape(ax: Any, panel: Landscape, figure: Any) -> None:
     ax.set_ylabel(panel.ylabel)
     ax.set_xlim(*panel.xlim)
     ax.set_ylim(*panel.ylim)
-    ax.legend(loc="best", fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize="small")  # below: the map stays clear
 
 
 def _draw_series(ax: Any, s: Series, look: Look, on_map: bool = False) -> None:
@@ -311,3 +323,9 @@ def _draw_series(ax: Any, s: Series, look: Look, on_map: bool = False) -> None:
             label=s.label,
             zorder=5,
         )
+    if s.role == "basin" and s.group < len(BASIN_LOOKS):  # its number in the basins table
+        for x, y in zip(s.x, s.y):
+            ax.annotate(
+                look.char, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=9, fontweight="bold",
+                color="white" if on_map else "black", zorder=6,
+            )  # fmt: skip
