@@ -9,10 +9,11 @@ To add a function to the expression language, add one line to DOMAINS:
 
     "name": (lo, hi),   # an interval inside the function's real domain
 
-``name(x)`` is then tested at five points spread over (lo, hi), in float32 and float64, up to
-order 3. The oracle reads the same text with SymPy's own parser, so a name SymPy spells
-differently also needs an entry in ORACLE_NAMES. A test fails while a name of
-parse.FUNCTIONS has no entry here.
+``name(x)`` (or its CALLS text, for a function of several arguments) is then tested at
+five points spread over (lo, hi), in float32 and float64, up to order 3. The oracle reads the
+same text with SymPy's own parser, so a name SymPy spells differently also needs an entry
+in ORACLE_NAMES, written from the function's textbook definition. A test fails while a name
+of parse.FUNCTIONS has no entry here.
 """
 
 from __future__ import annotations
@@ -44,10 +45,75 @@ DOMAINS: dict[str, tuple[float, float]] = {
     "log": (0.05, 20.0),
     "sqrt": (0.01, 50.0),
     "abs": (-3.0, 3.0),
+    "sec": (-1.4, 1.4),
+    "csc": (0.2, 2.9),
+    "cot": (0.2, 2.9),
+    "atan2": (-5.0, 5.0),
+    "asinh": (-5.0, 5.0),
+    "acosh": (1.05, 10.0),
+    "atanh": (-0.95, 0.95),
+    "expm1": (-3.0, 3.0),
+    "log2": (0.05, 20.0),
+    "log10": (0.05, 20.0),
+    "log1p": (-0.9, 5.0),
+    "cbrt": (-8.0, 8.0),
+    "hypot": (-5.0, 5.0),
+    "sign": (-3.0, 3.0),
+    "floor": (-4.9, 4.9),
+    "ceil": (-4.9, 4.9),
+    "min": (-2.0, 2.0),
+    "max": (-2.0, 2.0),
+    "relu": (-3.0, 3.0),
+    "sigmoid": (-30.0, 30.0),
+    "softplus": (-20.0, 20.0),
+    "erf": (-3.0, 3.0),
+    "erfc": (-3.0, 3.0),
+    "gamma": (0.1, 6.0),
+    "lgamma": (0.1, 30.0),
+    "digamma": (0.1, 8.0),
+    "sinc": (-10.0, 10.0),
+}
+# the text tested for a function of several arguments (the others: name(x))
+CALLS = {
+    "atan2": "atan2(0.7, x)",
+    "hypot": "hypot(x, 1.5)",
+    "min": "min(x, 0.3, x**2)",
+    "max": "max(x, 0.3, x**2)",
 }
 
 X, Y = sympy.symbols("x y", real=True)
-ORACLE_NAMES: dict[str, Any] = {"x": X, "y": Y, "abs": sympy.Abs}
+ORACLE_NAMES: dict[str, Any] = {
+    "x": X,
+    "y": Y,
+    "abs": sympy.Abs,
+    "ceil": sympy.ceiling,
+    "min": sympy.Min,
+    "max": sympy.Max,
+    "log2": lambda a: sympy.log(a) / sympy.log(2),
+    "log10": lambda a: sympy.log(a) / sympy.log(10),
+    "log1p": lambda a: sympy.log(1 + a),
+    "expm1": lambda a: sympy.exp(a) - 1,
+    "cbrt": lambda a: sympy.sign(a) * sympy.Abs(a) ** sympy.Rational(1, 3),
+    "hypot": lambda a, b: sympy.sqrt(a**2 + b**2),
+    "relu": lambda a: sympy.Max(a, 0),
+    "sigmoid": lambda a: 1 / (1 + sympy.exp(-a)),
+    "softplus": lambda a: sympy.log(1 + sympy.exp(a)),
+    "lgamma": sympy.loggamma,
+    "sinc": lambda a: sympy.sin(a) / a,
+}
+# Between its jumps a step function's derivative is 0; SymPy leaves Derivative(floor(x), x).
+STEPS = (sympy.floor, sympy.ceiling)
+
+# Other argument positions and forms of the functions above.
+MORE_CALLS: dict[str, tuple[float, float]] = {
+    "atan2(x, -0.7)": (-5.0, 5.0),
+    "hypot(2, x)": (-5.0, 5.0),
+    "log(x, 3)": (0.05, 20.0),
+    "log(3, x)": (1.1, 20.0),
+    "max(x, -x)": (-3.0, 3.0),
+}
+# Nodes only SymPy's derivatives make, and TensorFlow evaluates: (text, order of the derivative)
+DERIVED = [("relu(x)", 1), ("max(x, 0.3)", 1), ("abs(x)", 2), ("abs(x)", 3), ("digamma(x)", 1)]
 
 # Powers and division: each special exponent of tf_build._powers, tf.pow, and tf.divide.
 POWERS: dict[str, tuple[float, float]] = {
@@ -67,6 +133,9 @@ POWERS: dict[str, tuple[float, float]] = {
 }
 # Two variables, gradient and Hessian: x**y is tf.pow of two tensors, x/y is tf.divide.
 TWO_VARIABLES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "atan2(y, x)": ((-3.0, 3.0), (0.3, 4.0)),
+    "hypot(x, y)": ((-3.0, 3.0), (0.3, 4.0)),
+    "log(x, y)": ((0.2, 5.0), (1.5, 4.0)),
     "x**y": ((0.2, 3.0), (-2.5, 2.5)),
     "x/y": ((-3.0, 3.0), (0.3, 4.0)),
     "x*y": ((-3.0, 3.0), (-2.0, 2.0)),
@@ -125,7 +194,10 @@ def check_one_variable(text: str, lo: float, hi: float, dtype: str, order: int) 
     e = oracle(text)
     tower = [e]
     for _ in range(order + 1):
-        tower.append(sympy.diff(tower[-1], X))
+        d = sympy.diff(tower[-1], X)
+        tower.append(
+            d.replace(lambda n: isinstance(n, sympy.Derivative) and isinstance(n.expr, STEPS), lambda n: sympy.S.Zero)
+        )
     points = spread(lo, hi)
     data = grad_json(text, dtype, order, [repr(p) for p in points])
     for p, result in zip(points, data["results"]):
@@ -149,10 +221,10 @@ def test_every_function_of_the_language_has_a_domain_here():
 
 def _recording(build: Callable[[Any], dict], used: set) -> Callable[[Any], dict]:
     def table(tf: Any) -> dict:
-        def spy(key: Any, op: Callable[[Any], Any]) -> Callable[[Any], Any]:
-            def call(t: Any) -> Any:
+        def spy(key: Any, op: Callable[..., Any]) -> Callable[..., Any]:
+            def call(*t: Any) -> Any:
                 used.add(key)
-                return op(t)
+                return op(*t)
 
             return call
 
@@ -168,9 +240,11 @@ def test_every_entry_of_the_table_is_reached_by_a_case_here(monkeypatch):
     used: set = set()
     monkeypatch.setattr(tf_build, "_table", _recording(table, used))
     monkeypatch.setattr(tf_build, "_powers", _recording(powers, used))
-    cases = [f"{name}(x)" for name in DOMAINS] + list(POWERS) + list(TWO_VARIABLES)
-    for text in cases:
-        f = tf_build.TFFunction(parse(text), "float64")
+    cases = [parse(call(name)) for name in DOMAINS] + [parse(t) for t in [*POWERS, *TWO_VARIABLES, *MORE_CALLS]]
+    x = sympy.Symbol("x", real=True)
+    cases += [sympy.diff(parse(text), x, k) for text, k in DERIVED]
+    for expr in cases:
+        f = tf_build.TFFunction(expr, "float64")
         f({"x": tf.constant(0.5, tf.float64), "y": tf.constant(0.25, tf.float64)})
     unreached = (set(table(tf)) | set(powers(tf))) - used
     assert not unreached, f"no case reaches {unreached}"
@@ -182,7 +256,17 @@ def test_every_entry_of_the_table_is_reached_by_a_case_here(monkeypatch):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(DOMAINS))
 def test_function_value_and_derivatives_to_order_3_match_sympy(name: str, dtype: str) -> None:
-    check_one_variable(f"{name}(x)", *DOMAINS[name], dtype, 3)
+    check_one_variable(call(name), *DOMAINS[name], dtype, 3)
+
+
+def call(name: str) -> str:
+    return CALLS.get(name, f"{name}(x)")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("text", list(MORE_CALLS))
+def test_other_calls_value_and_derivatives_to_order_3_match_sympy(text: str, dtype: str) -> None:
+    check_one_variable(text, *MORE_CALLS[text], dtype, 3)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, example, given, reject, settings
 from hypothesis import strategies as st
 
 from autodiffcli.errors import BudgetError, ExpressionError
-from autodiffcli.parse import FUNCTIONS, canonical, parse
+from autodiffcli.parse import ALIASES, FUNCTIONS, canonical, parse
 
 SETTINGS = settings(
     max_examples=300,
@@ -43,6 +43,7 @@ TOKENS = [
     "Abs(",
     "factorial(",
     "__import__(",
+    *(f"{name}(" for name in ALIASES),
     " ",
     " ",
     "\t",
@@ -77,6 +78,23 @@ TOKENS = [
     "\u200b",
     "ｘ",
     "٣",
+    ",",
+    "0x1",
+    "1_0",
+    "1j",
+    "×",
+    "·",
+    "÷",
+    "−",
+    "²",
+    "⁻¹",
+    "√",
+    "π",
+    "\u00a0",
+    "\u3000",
+    "\u202e",
+    "а",
+    "ο",
 ]
 
 token_soup = st.lists(st.sampled_from(TOKENS), max_size=40).map("".join)
@@ -125,6 +143,10 @@ leaves = st.one_of(
 )
 
 
+def _fewest(name: str) -> int:
+    return FUNCTIONS[name].fewest
+
+
 def trees(functions: list[str]) -> st.SearchStrategy[str]:
     """Text of random, fully parenthesized expressions (depth well under the parser's 64)."""
 
@@ -137,7 +159,11 @@ def trees(functions: list[str]) -> st.SearchStrategy[str]:
                 lambda t: f"({t[0]}){t[1]}({t[2]})"
             ),
             children.map(lambda c: f"-({c})"),
-            st.tuples(st.sampled_from(functions), children).map(lambda t: f"{t[0]}({t[1]})"),
+            st.sampled_from(functions).flatmap(
+                lambda name: st.lists(children, min_size=_fewest(name), max_size=_fewest(name) + 1).map(
+                    lambda args: f"{name}({', '.join(args[: FUNCTIONS[name].most or len(args)])})"
+                )
+            ),
         )
 
     return st.recursive(leaves, extend, max_leaves=10)
@@ -164,8 +190,19 @@ def parse_valid(text: str) -> sympy.Expr:
 def test_canonical_text_parses_back_to_an_equal_expression(text: str) -> None:
     expr = parse_valid(text)
     again = canonical(expr)
-    back = parse(again)
+    back = parse_back(again)
     assert back == expr, f"{text!r} -> {again!r} -> {back}"
+
+
+def parse_back(text: str) -> sympy.Expr:
+    """parse(text) of a canonical text. An exact constant longer than a literal may be
+    (gamma(36) is the 41-digit 35!) is over the documented literal budget: not a bug."""
+    try:
+        return parse(text)
+    except BudgetError as err:
+        if "digits; the limit is" in err.message or "characters long" in err.message:
+            reject()
+        raise
 
 
 def test_canonical_text_parses_back_to_the_same_tree() -> None:
@@ -179,7 +216,7 @@ def test_canonical_text_parses_back_to_the_same_tree() -> None:
 @example("sqrt(x**2)")
 def test_canonical_text_with_abs_parses_back(text: str) -> None:
     expr = parse_valid(text)
-    assert parse(canonical(expr)) == expr
+    assert parse_back(canonical(expr)) == expr
 
 
 # -- fixed examples a user would type -----------------------------------------------------

@@ -108,7 +108,7 @@ def _vanished(text: str, names: Sequence[str]) -> tuple[tuple[str, ...], str]:
             gone.append(name)
     if not gone:
         return (), ""
-    read = normalize(tokens)[0].replace(" ", "")
+    read = normalize(tokens)[0].replace(" ", "").replace("~", "√")  # √ is read as a prefix ~
     return tuple(gone), ("" if read == "".join(text.split()) else read)
 
 

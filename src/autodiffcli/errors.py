@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from enum import IntEnum
 
 
@@ -63,8 +64,13 @@ class NumericError(AutodiffError):
 
 
 def caret_excerpt(text: str, start: int, end: int, width: int = 72) -> list[str]:
-    """Two lines: a window of ``text`` around ``start`` and ``^`` marks under ``[start, end)``."""
-    text = "".join(c if c.isprintable() else " " for c in text)
+    """Two lines: a window of ``text`` around ``start`` and ``^`` marks under ``[start, end)``.
+
+    Offsets count the user's characters. Invisible characters (controls, bidirectional and
+    zero-width marks, combining marks) are shown as a space, so the echo cannot reorder or
+    hide anything; a wide character (full-width, CJK) takes two columns, and so do its marks.
+    """
+    text = "".join(" " if _invisible(c) else c for c in text)
     start = max(0, min(start, len(text)))
     end = max(start + 1, min(end, len(text) + 1))
     left = max(0, min(start - width // 2, len(text) - width))
@@ -72,8 +78,18 @@ def caret_excerpt(text: str, start: int, end: int, width: int = 72) -> list[str]
     window = text[left:right]
     prefix = "..." if left > 0 else ""
     suffix = "..." if right < len(text) else ""
-    marks = "^" * max(1, min(end, right + 1) - start)
+    pad = _columns(text[left:start])
+    marks = max(1, _columns(text[start : min(end, right)]) + max(0, min(end, right + 1) - max(start, right)))
     return [
         f"  {prefix}{window}{suffix}",
-        "  " + " " * (len(prefix) + start - left) + marks,
+        "  " + " " * (len(prefix) + pad) + "^" * marks,
     ]
+
+
+def _invisible(char: str) -> bool:
+    return not char.isprintable() or unicodedata.category(char) in ("Mn", "Me", "Cf")
+
+
+def _columns(text: str) -> int:
+    """Terminal columns of ``text`` (after invisible characters became spaces)."""
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)

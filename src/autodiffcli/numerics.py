@@ -7,7 +7,9 @@ from collections.abc import Mapping
 
 import numpy as np
 import sympy
+from sympy.codegen import cfunctions
 
+from .parse import canonical
 from .tf_build import TFFunction
 
 
@@ -61,28 +63,50 @@ def point_text(point: Mapping[str, float], dtype: str = "float64") -> str:
     return ",".join(f"{k}={fmt(v, dtype)}" for k, v in point.items())
 
 
+# (SymPy class, lowest and highest argument, whether the ends are inside): the real domain
+# of functions that are not defined everywhere; poles and log-type ends are named below
+_INTERVALS = {
+    sympy.asin: (-1, 1, True),
+    sympy.acos: (-1, 1, True),
+    sympy.atanh: (-1, 1, False),
+    sympy.acosh: (1, math.inf, True),
+    cfunctions.log1p: (-1, math.inf, False),
+}
+_POLES = (sympy.gamma, sympy.loggamma, sympy.polygamma)  # at 0, -1, -2, ...
+
+
 def domain_error(expr: sympy.Expr, env: Mapping[str, float]) -> str | None:
     """The innermost sub-expression whose argument is outside its function's domain."""
+    where = point_text(env)
     for node in sympy.postorder_traversal(expr):
         if isinstance(node, sympy.log):
             arg = _value(node.args[0], env)
             if arg is not None and arg < 0:
-                return f"log of a negative number: {sympy.sstr(node)} at {point_text(env)} has argument {fmt(arg)}"
+                return f"log of a negative number: {canonical(node)} at {where} has argument {fmt(arg)}"
             if arg == 0:
-                return f"log of zero: {sympy.sstr(node)} at {point_text(env)}"
-        elif isinstance(node, (sympy.asin, sympy.acos)):
+                return f"log of zero: {canonical(node)} at {where}"
+        elif type(node) in _INTERVALS:
+            lo, hi, closed = _INTERVALS[type(node)]
             arg = _value(node.args[0], env)
-            if arg is not None and abs(arg) > 1:
-                return f"{type(node).__name__} of {fmt(arg)}, outside [-1, 1]: {sympy.sstr(node)} at {point_text(env)}"
+            inside = (lo <= arg <= hi) if closed else (lo < arg < hi)
+            if arg is not None and not inside:
+                span = f"[{lo}, {hi}]" if closed else f"({lo}, {hi})"
+                span = span.replace("inf]", "inf)")
+                name = type(node).__name__
+                return f"{name} of {fmt(arg)}, outside {span}: {canonical(node)} at {where}"
+        elif isinstance(node, _POLES):
+            arg = _value(node.args[-1], env)
+            if arg is not None and arg <= 0 and arg == math.floor(arg):
+                return f"pole of gamma: {canonical(node)} at {where} has argument {fmt(arg)}, 0 or a negative integer"
         elif node.is_Pow and node.exp.is_number and not node.exp.is_integer:
             arg = _value(node.base, env)
             if arg is not None and arg < 0:
                 what = "sqrt" if node.exp == sympy.Rational(1, 2) else "fractional power"
-                return f"{what} of a negative number: {sympy.sstr(node)} at {point_text(env)} has base {fmt(arg)}"
+                return f"{what} of a negative number: {canonical(node)} at {where} has base {fmt(arg)}"
         elif node.is_Pow and node.exp.is_number and node.exp < 0:
             arg = _value(node.base, env)
             if arg == 0:
-                return f"division by zero: {sympy.sstr(node)} at {point_text(env)}"
+                return f"division by zero: {canonical(node)} at {where}"
     return None
 
 

@@ -6,12 +6,15 @@ calling one TensorFlow op, and numbers become constants of the chosen dtype up f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from functools import reduce
+from functools import partial, reduce
 from typing import Any
 
 import sympy
+from sympy.codegen import cfunctions
 
+from . import functions
 from .errors import ExpressionError, NumericError
 from .runtime import tensorflow
 
@@ -19,20 +22,51 @@ Env = Mapping[str, Any]  # name -> tf.Tensor (a Variable or a constant)
 Node = Callable[[Env], Any]
 
 
-def _table(tf: Any) -> dict[type, Callable[[Any], Any]]:
+def _table(tf: Any) -> dict[type, Callable[..., Any]]:
+    """SymPy function class -> TensorFlow op (or a short composition, below), one per node.
+
+    Beyond what the parser builds, it covers what SymPy's own simplification and
+    derivatives produce: polygamma(n, x), Heaviside, DiracDelta.
+    """
     return {
         sympy.sin: tf.math.sin,
         sympy.cos: tf.math.cos,
         sympy.tan: tf.math.tan,
+        sympy.sec: lambda x: tf.math.reciprocal(tf.math.cos(x)),
+        sympy.csc: lambda x: tf.math.reciprocal(tf.math.sin(x)),
+        sympy.cot: lambda x: tf.math.cos(x) / tf.math.sin(x),
         sympy.asin: tf.math.asin,
         sympy.acos: tf.math.acos,
         sympy.atan: tf.math.atan,
+        sympy.atan2: tf.math.atan2,
         sympy.sinh: tf.math.sinh,
         sympy.cosh: tf.math.cosh,
         sympy.tanh: tf.math.tanh,
+        sympy.asinh: tf.math.asinh,
+        sympy.acosh: tf.math.acosh,
+        sympy.atanh: tf.math.atanh,
         sympy.exp: tf.math.exp,
+        cfunctions.expm1: tf.math.expm1,
         sympy.log: tf.math.log,
+        cfunctions.log1p: tf.math.log1p,
+        functions.cbrt: partial(_cbrt, tf),
         sympy.Abs: tf.math.abs,
+        sympy.sign: tf.math.sign,
+        functions.floor: tf.math.floor,
+        functions.ceil: tf.math.ceil,
+        sympy.Max: partial(_extremum, tf, tf.math.maximum),
+        sympy.Min: partial(_extremum, tf, tf.math.minimum),
+        functions.relu: tf.nn.relu,
+        functions.sigmoid: tf.math.sigmoid,
+        functions.softplus: tf.math.softplus,
+        sympy.erf: tf.math.erf,
+        sympy.erfc: tf.math.erfc,
+        sympy.gamma: partial(_gamma, tf),
+        sympy.loggamma: tf.math.lgamma,
+        sympy.polygamma: tf.math.polygamma,
+        sympy.sinc: partial(_sinc, tf),
+        sympy.Heaviside: partial(_heaviside, tf),
+        sympy.DiracDelta: partial(_dirac_delta, tf),
     }
 
 
@@ -44,6 +78,65 @@ def _powers(tf: Any) -> dict[sympy.Expr, Callable[[Any], Any]]:
         sympy.Integer(-1): tf.math.reciprocal,
         sympy.Rational(-1, 2): tf.math.rsqrt,
     }
+
+
+def _extremum(tf: Any, pick: Callable[[Any, Any], Any], *args: Any) -> Any:
+    """max or min of the arguments. Where several tie, the derivative is the mean of theirs.
+
+    The value is ``tf.maximum``'s (or ``tf.minimum``'s), exactly; the derivative comes from
+    the mean of the tied arguments, whose value is cancelled. That mean is what SymPy's
+    derivative of Max(a, b) gives at a tie (Heaviside(0) = 1/2); TensorFlow alone would give
+    all of it to whichever argument comes first.
+    """
+    value = reduce(pick, args)
+    ties = [tf.equal(a, value) for a in args]
+    zero = tf.zeros_like(value)
+    count = reduce(tf.math.add, [tf.cast(t, value.dtype) for t in ties])
+    mean = reduce(tf.math.add, [tf.where(t, a, zero) for t, a in zip(ties, args)]) / count
+    slope = tf.where(tf.math.is_finite(value), mean - tf.stop_gradient(mean), zero)
+    return tf.stop_gradient(value) + slope
+
+
+def _cbrt(tf: Any, x: Any) -> Any:
+    """The real cube root: -(-x)**(1/3) for negative x, so the slope at 0 is +inf, not nan."""
+    negative = x < 0
+    size = tf.math.pow(tf.where(negative, -x, x), tf.constant(1 / 3, x.dtype))
+    return tf.where(negative, -size, size)
+
+
+def _gamma(tf: Any, x: Any) -> Any:
+    """exp(lgamma(x)) with the sign of gamma: negative on (-1, 0), (-3, -2), ..."""
+    odd = tf.math.floormod(tf.math.floor(x), 2) == 1
+    sign = tf.stop_gradient(tf.where((x < 0) & odd, -tf.ones_like(x), tf.ones_like(x)))
+    return sign * tf.math.exp(tf.math.lgamma(x))
+
+
+# sin(x)/x = sum (-1)^k x^(2k) / (2k+1)!, k = 0..10: within 4e-23 for |x| < 1, derivatives too
+_SINC_SERIES = [(-1) ** k / math.factorial(2 * k + 1) for k in range(11)]
+
+
+def _sinc(tf: Any, x: Any) -> Any:
+    """sin(x)/x, and its Taylor polynomial for |x| < 1, where the quotient's derivatives
+    lose digits (and 0/0 at 0). Each branch sees a safe input, so neither gives nan."""
+    near = tf.math.abs(x) < 1
+    small = tf.where(near, x, tf.zeros_like(x))
+    large = tf.where(near, tf.ones_like(x), x)
+    u = small * small
+    series = tf.constant(_SINC_SERIES[-1], x.dtype)
+    for c in reversed(_SINC_SERIES[:-1]):
+        series = series * u + c
+    return tf.where(near, series, tf.math.sin(large) / large)
+
+
+def _heaviside(tf: Any, x: Any, at_zero: Any) -> Any:
+    one = tf.ones_like(x)
+    return tf.where(x > 0, one, tf.where(x < 0, 0 * one, at_zero * one))
+
+
+def _dirac_delta(tf: Any, x: Any, k: Any = None) -> Any:
+    """0 away from 0; at 0 not a number (inf for the delta itself, nan for its derivatives)."""
+    peak = float("inf") if k is None else float("nan")
+    return tf.where(tf.equal(x, 0), tf.fill(tf.shape(x), tf.constant(peak, x.dtype)), tf.zeros_like(x))
 
 
 class TFFunction:
@@ -92,9 +185,9 @@ class TFFunction:
         if e.is_Pow:
             return self._power(e.base, e.exp)
         op = self._ops.get(type(e))
-        if op is not None and len(e.args) == 1:
-            arg = self._compile(e.args[0])
-            return lambda env: op(arg(env))
+        if op is not None:
+            args = [self._compile(a) for a in e.args]
+            return lambda env: op(*(a(env) for a in args))
         raise ExpressionError(f"cannot evaluate {type(e).__name__} in TensorFlow")
 
     def _product(self, e: sympy.Expr) -> Node:
