@@ -770,8 +770,13 @@ def time_limit(seconds: float, what: str) -> Iterator[None]:
 
 
 def _in_finalizer(frame: FrameType | None) -> bool:
+    """Is a ``__del__`` or a garbage-collector callback (``gc.callbacks``) running? Python
+    swallows what either raises."""
+    import gc
+
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
     while frame is not None:
-        if frame.f_code.co_name == "__del__":
+        if frame.f_code.co_name == "__del__" or frame.f_code in callbacks:
             return True
         frame = frame.f_back
     return False
