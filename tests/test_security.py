@@ -303,6 +303,30 @@ def test_wall_clock_budget_fires_even_when_the_alarm_lands_in_a_finalizer() -> N
     assert time.perf_counter() - start < 2.5  # the busy loop gives up at 3 s
 
 
+def test_wall_clock_budget_fires_even_when_the_alarm_lands_in_a_gc_callback() -> None:
+    """The same for a garbage-collector callback (hypothesis registers one in this very process)."""
+    import gc
+
+    from autodiffcli.errors import BudgetError
+    from autodiffcli.parse import time_limit
+
+    def slow_callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            time.sleep(0.3)  # the alarm (0.1 s) goes off in here
+
+    gc.callbacks.append(slow_callback)
+    start = time.perf_counter()
+    try:
+        with pytest.raises(BudgetError, match="busy work took longer than the limit of 0.1 s"):
+            with time_limit(0.1, "busy work"):
+                gc.collect()
+                while time.perf_counter() - start < 3:
+                    pass
+    finally:
+        gc.callbacks.remove(slow_callback)
+    assert time.perf_counter() - start < 2.5
+
+
 # -- oversized constants are refused as expression errors (exit 2) ----------------------
 
 BIG_CONSTANTS = [
