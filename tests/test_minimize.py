@@ -97,8 +97,12 @@ def test_every_optimizer_reaches_the_minimum_of_a_convex_quadratic(name):
 
 
 def test_eager_graph_and_xla_agree():
+    # float64: in float32, Grappler's rewrites in graph mode change the last bits now and then,
+    # and Adam's normalized steps can carry that to 1e-5 near the optimum
     xs = [
-        minimize_json("(x-3)**2 + x*y + y**2", "--opt", "adam", "--lr", "0.05", "--steps", "200", *m)["x"]
+        minimize_json(
+            "(x-3)**2 + x*y + y**2", "--opt", "adam", "--lr", "0.05", "--steps", "200", "--dtype", "float64", *m
+        )["x"]
         for m in (["--eager"], ["--graph", "--no-jit"], ["--graph"])
     ]
     for other in xs[1:]:
