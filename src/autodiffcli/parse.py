@@ -647,10 +647,15 @@ class _Builder:
 
     def _check_exact_expansion(self, name: str, arg: sympy.Expr, node: ast.expr) -> None:
         """gamma(n) is (n-1)! exactly, digamma(n) a harmonic number: refuse the huge ones up front."""
-        if not (arg.is_Rational and (2 * arg).is_Integer and arg > 0):
+        if not arg.is_Rational:
             return
-        n = float(arg)
-        digits = math.lgamma(n) / math.log(10) if name != "digamma" else n * math.log10(math.e)
+        n = abs(float(arg))
+        if name == "digamma":  # digamma(p/q) = a sum of about |p/q| exact terms
+            digits = n * math.log10(math.e)
+        elif (2 * arg).is_Integer:  # gamma(n), gamma(n + 1/2): factorials, for negative n too
+            digits = math.lgamma(n + 1) / math.log(10)
+        else:
+            return
         if digits > self.limits.max_constant_digits:
             raise self.fail(
                 f"{name}({_short(arg)}) would be an exact constant of about {digits:,.3g} digits; "
@@ -744,7 +749,7 @@ def time_limit(seconds: float, what: str) -> Iterator[None]:
     budgets (length, nodes, depth, number sizes) still bound the work. Python swallows (and
     prints) an exception raised inside a finalizer, so an alarm that lands in a ``__del__``
     (the garbage collector runs them at any allocation) does not raise there: the timer
-    repeats every RETRY_S and raises at the first alarm outside one.
+    repeats every RETRY_S and raises at the first alarm outside one (or outside a gc callback).
     """
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable or seconds <= 0:
