@@ -69,13 +69,17 @@ class Server:
 
 
 def warm() -> None:
-    """Import what every command needs, without running any TensorFlow op."""
+    """Import what every command needs, and warm SymPy, without running any TensorFlow op."""
     from . import cli, config, optimize, render, reports, stream, tables  # noqa: F401
     from .runtime import tensorflow
 
     tensorflow()
     import keras  # noqa: F401
     import scipy.optimize  # noqa: F401
+
+    # SymPy imports parts of itself and fills caches on first use: a quarter of a worker's time
+    problem = config.load_problem("x**3*y + sin(x)*exp(y)/(1 + x**2)", (), "float32")
+    reports.symbolic_derivatives(reports.grad_request(problem, None, [], [], 2))
 
 
 def serve(idle_s: float = IDLE_S) -> None:
