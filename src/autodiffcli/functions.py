@@ -39,7 +39,7 @@ class sigmoid(_Rewritten):  # noqa: N801 - the name users type
     """The logistic function 1/(1 + exp(-x))."""
 
     @classmethod
-    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:  # SymPy's Function.eval hook, not Python's eval
         if x.is_zero:
             return sympy.S.Half
         return None
@@ -59,7 +59,7 @@ class softplus(_Rewritten):  # noqa: N801
     """log(1 + exp(x)), a smooth relu."""
 
     @classmethod
-    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:  # SymPy's Function.eval hook, not Python's eval
         if x.is_zero:
             return sympy.log(2)
         return None
@@ -78,7 +78,7 @@ class relu(_Rewritten):  # noqa: N801
     """max(x, 0); its derivative is 0 at 0, as in TensorFlow."""
 
     @classmethod
-    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:  # SymPy's Function.eval hook, not Python's eval
         if x.is_extended_nonnegative:
             return x
         if x.is_extended_nonpositive:
@@ -99,7 +99,7 @@ class cbrt(_Rewritten):  # noqa: N801
     """The real cube root: cbrt(-8) = -2."""
 
     @classmethod
-    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:  # SymPy's Function.eval hook, not Python's eval
         if x.is_Rational:
             return sympy.real_root(x, 3)
         if x.is_Pow and x.exp == 3 and x.base.is_extended_real:
