@@ -707,6 +707,18 @@ class _Printer(StrPrinter):
     def _print_Abs(self, expr: sympy.Abs) -> str:
         return f"abs({self._print(expr.args[0])})"
 
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        """A fraction coefficient stays apart from a denominator: SymPy writes 1/(2*(x + 1)),
+        which reads back as 1/(2*x + 2) (SymPy distributes 2 over the sum); (1/2)/(x + 1)
+        reads back as the same tree."""
+        coeff, rest = expr.as_coeff_Mul()
+        numer, denom = rest.as_numer_denom()
+        if not (coeff.is_Rational and coeff.q != 1 and any(f.is_Add for f in sympy.Mul.make_args(denom))):
+            return super()._print_Mul(expr)
+        sign, coeff = ("-", -coeff) if coeff < 0 else ("", coeff)
+        top = f"({coeff.p}/{coeff.q})" if numer == 1 else f"({coeff.p}/{coeff.q})*{self.parenthesize(numer, 50)}"
+        return f"{sign}{top}/{self.parenthesize(denom, 50)}"
+
     def _print_Max(self, expr: sympy.Max) -> str:
         return f"max({self.stringify(expr.args, ', ')})"
 
