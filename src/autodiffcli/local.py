@@ -78,10 +78,16 @@ class Batch:
         return {**{p: self.f.constant(v) for p, v in self.params.items()}, **self.columns(X)}
 
     def columns(self, X: Any) -> dict[str, Any]:
-        return {n: X[:, j] for j, n in enumerate(self.names)}
+        return dict(zip(self.names, self.tf.unstack(X, num=len(self.names), axis=1)))
+
+    def per_start(self, t: Any, X: Any) -> Any:
+        """t with one entry per row of X: broadcast only where it is not already (a constant)."""
+        if t.shape.rank == 1 and t.shape[0] is not None and t.shape[0] == X.shape[0]:
+            return t
+        return self.tf.broadcast_to(t, self.tf.shape(X)[:1])
 
     def value(self, X: Any) -> Any:
-        return self.tf.broadcast_to(self.f(self.env(X)), self.tf.shape(X)[:1])
+        return self.per_start(self.f(self.env(X)), X)
 
     def total(self, columns: Sequence[Any]) -> Any:
         """The sum of f over the starts, from one tensor per variable."""
@@ -94,12 +100,11 @@ class Batch:
         env = self.env(X)
         sources = {n: env[n] for n in self.names}
         levels = tower(self.f, env, sources, order)
-        n = tf.shape(X)[:1]
-        out = [tf.broadcast_to(levels[0][()], n)]
+        out = [self.per_start(levels[0][()], X)]
         if order >= 1:
-            out.append(tf.stack([tf.broadcast_to(levels[1][(a,)], n) for a in self.names], axis=1))
+            out.append(tf.stack([self.per_start(levels[1][(a,)], X) for a in self.names], axis=1))
         if order >= 2:
-            rows = [tf.stack([tf.broadcast_to(levels[2][(a, b)], n) for b in self.names], axis=1) for a in self.names]
+            rows = [tf.stack([self.per_start(levels[2][(a, b)], X) for b in self.names], axis=1) for a in self.names]
             out.append(tf.stack(rows, axis=1))
         return tuple(out)
 
@@ -148,61 +153,58 @@ def newton(
     tf = batch.tf
     dtype = batch.f.dtype
     eps = float(np.finfo(dtype.as_numpy_dtype).eps)
-    lo = tf.constant(np.broadcast_to(box.lo, starts.shape), dtype)
-    hi = tf.constant(np.broadcast_to(box.hi, starts.shape), dtype)
+    lo = tf.constant(box.lo, dtype)
+    hi = tf.constant(box.hi, dtype)
+    d = starts.shape[1]
     traces = [0]
 
     def iterate(X: Any, status: Any) -> tuple[Any, ...]:
+        """One iteration on every start; returns (X, status, f, |projected grad|, alpha).
+
+        Every start that moved is still running; its step was ``alpha`` times p.
+        """
         traces[0] += 1
         y, g, H = batch.derivatives(X, 2)
-        pg = projected_gradient(tf, X, g, lo, hi)
-        gnorm = tf.reduce_max(tf.abs(pg), axis=1)
-        finite = tf.math.is_finite(y) & tf.reduce_all(tf.math.is_finite(g), axis=1)
-        finite &= tf.reduce_all(tf.math.is_finite(tf.reshape(H, [tf.shape(H)[0], -1])), axis=1)
-        running = tf.equal(status, RUNNING)
-        status = tf.where(running & ~finite, DIVERGED, status)
-        Hs = tf.where(finite[:, None, None], H, tf.eye(tf.shape(H)[1], dtype=dtype))
+        gnorm = tf.reduce_max(tf.abs(projected_gradient(tf, X, g, lo, hi)), axis=1)
+        every = tf.concat([y[:, None], g, tf.reshape(H, [-1, d * d])], axis=1)
+        finite = tf.reduce_all(tf.math.is_finite(every), axis=1)
+        status = tf.where(tf.equal(status, RUNNING) & ~finite, DIVERGED, status)
+        Hs = tf.where(finite[:, None, None], H, tf.constant(np.eye(d), dtype))
         lam, Q = tf.linalg.eigh(0.5 * (Hs + tf.linalg.matrix_transpose(Hs)))
-        largest = tf.reduce_max(tf.abs(lam), axis=1, keepdims=True)
-        floor = math.sqrt(eps) * tf.maximum(largest, 1.0)
+        floor = math.sqrt(eps) * tf.maximum(tf.reduce_max(tf.abs(lam), axis=1, keepdims=True), 1.0)
         gs = tf.where(finite[:, None], g, tf.zeros_like(g))
         coeff = tf.linalg.matvec(Q, gs, transpose_a=True) / tf.maximum(tf.abs(lam), floor)
         p = -tf.linalg.matvec(Q, coeff)
         # a stationary point with negative curvature is a saddle or a maximum: step off it
         # along the most negative curvature instead of stopping there
-        lowest = lam[:, 0]
+        lowest, q = lam[:, 0], Q[:, :, 0]
         stationary = tf.equal(status, RUNNING) & (gnorm <= tol)
         escape = stationary & (lowest < -floor[:, 0])
-        q = Q[:, :, 0]
-        sign = tf.where(tf.reduce_sum(gs * q, axis=1) > 0, -tf.ones_like(y), tf.ones_like(y))
         reach = tf.maximum(tf.reduce_max(tf.abs(X), axis=1), 1.0)
-        p = tf.where(escape[:, None], (sign * reach)[:, None] * q, p)
+        reach = tf.where(tf.reduce_sum(gs * q, axis=1) > 0, -reach, reach)
+        p = tf.where(escape[:, None], reach[:, None] * q, p)
         status = tf.where(stationary & ~escape, CONVERGED, status)
         active = tf.equal(status, RUNNING)
         bend = 0.5 * tf.minimum(lowest, 0.0)  # predicted change includes negative curvature
 
-        def search_cond(k: Any, alpha: Any, done: Any, Xn: Any, yn: Any) -> Any:
+        def trial(alpha: Any) -> Any:
+            return tf.clip_by_value(X + alpha[:, None] * p, lo, hi)
+
+        def search_cond(k: Any, alpha: Any, done: Any) -> Any:
             return (k < HALVINGS) & tf.reduce_any(~done)
 
-        def search_body(k: Any, alpha: Any, done: Any, Xn: Any, yn: Any) -> tuple[Any, ...]:
-            trial = tf.clip_by_value(X + alpha[:, None] * p, lo, hi)
-            yt = batch.value(trial)
-            s = trial - X
+        def search_body(k: Any, alpha: Any, done: Any) -> tuple[Any, ...]:
+            t = trial(alpha)
+            s = t - X
+            yt = batch.value(t)
             decrease = tf.reduce_sum(gs * s, axis=1) + bend * tf.reduce_sum(s * s, axis=1)
             ok = tf.math.is_finite(yt) & (yt <= y + ARMIJO * decrease) & (decrease < 0)
-            take = ok & ~done
-            Xn = tf.where(take[:, None], trial, Xn)
-            yn = tf.where(take, yt, yn)
-            return k + 1, tf.where(done | ok, alpha, alpha / 2), done | ok, Xn, yn
+            return k + 1, tf.where(done | ok, alpha, alpha / 2), done | ok
 
-        one = tf.ones_like(y)
-        _, alpha, found, Xn, _ = tf.while_loop(search_cond, search_body, (tf.constant(0), one, ~active, X, y))
-        status = tf.where(active & ~found, STALLED, status)
+        _, alpha, found = tf.while_loop(search_cond, search_body, (tf.constant(0), tf.ones_like(y), ~active))
         moved = active & found
-        # f evaluations of the line search: one per halving tried, per start
-        halvings = tf.where(active, tf.constant(float(HALVINGS), dtype), tf.zeros_like(alpha))
-        trials = tf.where(moved, 1.0 - tf.math.log(alpha) / math.log(2.0), halvings)
-        return tf.where(moved[:, None], Xn, X), status, y, gnorm, moved, trials
+        status = tf.where(active & ~found, STALLED, status)
+        return tf.where(moved[:, None], trial(alpha), X), status, y, gnorm, alpha
 
     compiled = tf.function(iterate, autograph=False) if graph else iterate
     X = tf.constant(starts, dtype)
@@ -219,12 +221,16 @@ def newton(
 
     try:
         for it in range(steps):
-            Xprev = X
-            X, status, y, gnorm, moved, trials = compiled(X, status)
-            evaluations += len(starts) + int(np.rint(trials.numpy()).sum())
+            Xprev, before = X, status.numpy()
+            X, status, y, gnorm, alpha = compiled(X, status)
+            after = status.numpy()
+            moved = after == RUNNING  # every start still running took a step
+            stalled = (after == STALLED) & (before == RUNNING)
+            # f evaluations: one for the derivatives, and one per step length tried
+            trials = np.where(moved, 1 - np.rint(np.log2(alpha.numpy())), np.where(stalled, HALVINGS, 0))
+            evaluations += len(starts) + int(trials.sum())
             if it % every == 0:
                 record(_history_row(batch.names, Xprev.numpy(), y.numpy(), gnorm.numpy(), it))
-            moved = moved.numpy()
             iterations += moved
             reporter.progress(it + 1, steps)
             if not moved.any():  # every start has stopped, where f and its gradient were just computed
