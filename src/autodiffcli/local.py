@@ -114,6 +114,11 @@ def projected_gradient(tf: Any, X: Any, g: Any, lo: Any, hi: Any) -> Any:
     return X - tf.clip_by_value(X - g, lo, hi)
 
 
+def column(t: Any) -> Any:
+    """(starts,) -> (starts, 1), to scale or select the rows of a (starts, d) tensor."""
+    return tensorflow().expand_dims(t, 1)
+
+
 def _history_row(names: Sequence[str], X: np.ndarray, y: np.ndarray, gnorm: np.ndarray, step: int) -> Row | None:
     finite = np.isfinite(y)
     if not finite.any():
@@ -166,29 +171,30 @@ def newton(
         traces[0] += 1
         y, g, H = batch.derivatives(X, 2)
         gnorm = tf.reduce_max(tf.abs(projected_gradient(tf, X, g, lo, hi)), axis=1)
-        every = tf.concat([y[:, None], g, tf.reshape(H, [-1, d * d])], axis=1)
-        finite = tf.reduce_all(tf.math.is_finite(every), axis=1)
+        finite_g, finite_H = tf.math.is_finite(g), tf.math.is_finite(H)
+        finite = tf.math.is_finite(y) & tf.reduce_all(finite_g, axis=1) & tf.reduce_all(finite_H, axis=[1, 2])
         status = tf.where(tf.equal(status, RUNNING) & ~finite, DIVERGED, status)
-        Hs = tf.where(finite[:, None, None], H, tf.constant(np.eye(d), dtype))
+        # a start with a non-finite f or derivative has stopped; finite stand-ins keep eigh safe
+        Hs = tf.where(finite_H, H, tf.constant(np.eye(d), dtype))
+        gs = tf.where(finite_g, g, tf.zeros_like(g))
         lam, Q = tf.linalg.eigh(0.5 * (Hs + tf.linalg.matrix_transpose(Hs)))
-        floor = math.sqrt(eps) * tf.maximum(tf.reduce_max(tf.abs(lam), axis=1, keepdims=True), 1.0)
-        gs = tf.where(finite[:, None], g, tf.zeros_like(g))
-        coeff = tf.linalg.matvec(Q, gs, transpose_a=True) / tf.maximum(tf.abs(lam), floor)
+        floor = math.sqrt(eps) * tf.maximum(tf.reduce_max(tf.abs(lam), axis=1), 1.0)
+        coeff = tf.linalg.matvec(Q, gs, transpose_a=True) / tf.maximum(tf.abs(lam), column(floor))
         p = -tf.linalg.matvec(Q, coeff)
         # a stationary point with negative curvature is a saddle or a maximum: step off it
         # along the most negative curvature instead of stopping there
-        lowest, q = lam[:, 0], Q[:, :, 0]
+        lowest, q = tf.unstack(lam, num=d, axis=1)[0], tf.unstack(Q, num=d, axis=2)[0]
         stationary = tf.equal(status, RUNNING) & (gnorm <= tol)
-        escape = stationary & (lowest < -floor[:, 0])
+        escape = stationary & (lowest < -floor)
         reach = tf.maximum(tf.reduce_max(tf.abs(X), axis=1), 1.0)
         reach = tf.where(tf.reduce_sum(gs * q, axis=1) > 0, -reach, reach)
-        p = tf.where(escape[:, None], reach[:, None] * q, p)
+        p = tf.where(column(escape), column(reach) * q, p)
         status = tf.where(stationary & ~escape, CONVERGED, status)
         active = tf.equal(status, RUNNING)
         bend = 0.5 * tf.minimum(lowest, 0.0)  # predicted change includes negative curvature
 
         def trial(alpha: Any) -> Any:
-            return tf.clip_by_value(X + alpha[:, None] * p, lo, hi)
+            return tf.clip_by_value(X + column(alpha) * p, lo, hi)
 
         def search_cond(k: Any, alpha: Any, done: Any) -> Any:
             return (k < HALVINGS) & tf.reduce_any(~done)
@@ -204,7 +210,7 @@ def newton(
         _, alpha, found = tf.while_loop(search_cond, search_body, (tf.constant(0), tf.ones_like(y), ~active))
         moved = active & found
         status = tf.where(active & ~found, STALLED, status)
-        return tf.where(moved[:, None], trial(alpha), X), status, y, gnorm, alpha
+        return tf.where(column(moved), trial(alpha), X), status, y, gnorm, alpha
 
     compiled = tf.function(iterate, autograph=False) if graph else iterate
     X = tf.constant(starts, dtype)
