@@ -81,12 +81,11 @@ def _check_table(point: dict[str, float], check: Check, dt: str) -> Table:
     tol = f"{check.tolerance:.1e}"
     verdict = f"ok: every tape error <= {tol}" if check.ok else f"FAILED: a tape error > {tol}"
     table = Table(title=f"check at {where}", caption=f"{verdict} ({dt})", title_justify="left")
-    for name, justify in (("derivative", "left"), ("tape", "right"), ("exact", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for name in ("tape error", "finite difference", "fd error"):
-        table.add_column(name, justify="right")
+    table.add_column("derivative", no_wrap=True)
+    for name in ("tape", "exact", "tape err", "finite diff", "fd err"):
+        table.add_column(name, justify="right", no_wrap=True)
     for label, e in check.entries():
-        exact = "not finite" if e.exact is None else f"{e.exact:.17g}"
+        exact = "not finite" if e.exact is None else f"{e.exact:.12g}"  # JSON has every digit
         table.add_row(label, fmt(e.tape, dt), exact, _error(e.tape_error), fmt(e.fd, dt), _error(e.fd_error))
     return table
 
