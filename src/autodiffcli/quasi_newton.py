@@ -16,8 +16,7 @@ in the batch until the last one stops; instead each call here runs one iteration
 * starts every (re)start with the inverse Hessian ``I / |g|``, as L-BFGS-B's first step
   (TFP's is ``I``, a first step of length ``|g|``);
 * with bounds, runs in the variables ``u`` of a change of variables that keeps every point
-  inside the box (MINUIT's): ``x = lo + (hi - lo)(sin u + 1)/2`` for two bounds,
-  ``x = lo - 1 + sqrt(u^2 + 1)`` or ``x = hi + 1 - sqrt(u^2 + 1)`` for one.
+  inside the box (MINUIT's): ``x = lo + (hi - lo)(sin u + 1)/2``.
 """
 
 from __future__ import annotations
@@ -67,43 +66,38 @@ def _tfp_lbfgs() -> Any:
 
 
 class Coordinates:
-    """x = T(u), coordinate by coordinate: the identity where unbounded, MINUIT's maps where bounded."""
+    """x = T(u), coordinate by coordinate: MINUIT's ``x = lo + (hi - lo)(sin u + 1)/2`` where bounded.
+
+    Every u maps inside the box; a minimum on a bound, where f's slope points out of the
+    box, is a minimum in u with a nonzero second derivative, so L-BFGS reaches it as fast
+    as an inner one. A variable without bounds is its own coordinate (``--bounds`` takes
+    finite bounds only, both or none).
+    """
 
     def __init__(self, box: Box) -> None:
-        lo, hi = box.lo, box.hi
-        self.lo, self.hi = lo, hi
-        self.both = np.isfinite(lo) & np.isfinite(hi)
-        self.low = np.isfinite(lo) & ~np.isfinite(hi)
-        self.high = ~np.isfinite(lo) & np.isfinite(hi)
-        self.identity = not (self.both | self.low | self.high).any()
-        self.mid = np.where(self.both, (lo + hi) / 2, 0.0)
-        self.half = np.where(self.both, (hi - lo) / 2, 1.0)
+        self.lo, self.hi = box.lo, box.hi
+        self.both = np.isfinite(box.lo) & np.isfinite(box.hi)
+        self.identity = not self.both.any()
+        lo, hi = np.where(self.both, box.lo, -1.0), np.where(self.both, box.hi, 1.0)
+        self.mid, self.half = (lo + hi) / 2, (hi - lo) / 2
 
     def x(self, u: np.ndarray) -> np.ndarray:
         if self.identity:
             return u
-        root = np.sqrt(u * u + 1)
-        x = np.where(self.both, self.mid + self.half * np.sin(u), u)
-        x = np.where(self.low, self.lo - 1 + root, x)
-        x = np.where(self.high, self.hi + 1 - root, x)
-        return np.clip(x, self.lo, self.hi)  # rounding may not step outside
+        return np.clip(np.where(self.both, self.mid + self.half * np.sin(u), u), self.lo, self.hi)
 
     def dx_du(self, u: np.ndarray) -> np.ndarray:
         if self.identity:
             return np.ones_like(u)
-        root = np.sqrt(u * u + 1)
-        d = np.where(self.both, self.half * np.cos(u), 1.0)
-        d = np.where(self.low, u / root, d)
-        return np.where(self.high, -u / root, d)
+        return np.where(self.both, self.half * np.cos(u), 1.0)
 
     def u(self, x: np.ndarray) -> np.ndarray:
         if self.identity:
             return np.array(x)
-        x = np.clip(x, self.lo, self.hi)
-        s = np.where(self.both, (x - self.mid) / self.half, 0.0)
-        u = np.where(self.both, np.arcsin(np.clip(s, -1.0, 1.0)), x)
-        u = np.where(self.low, np.sqrt(np.maximum((x - self.lo + 1) ** 2 - 1, 0.0)), u)
-        return np.where(self.high, np.sqrt(np.maximum((self.hi + 1 - x) ** 2 - 1, 0.0)), u)
+        s = np.clip((np.clip(x, self.lo, self.hi) - self.mid) / self.half, -1.0, 1.0)
+        # a point on a bound, where dx/du = 0, is moved a hair inside (half * 5e-9) so that it can move
+        edge = math.pi / 2 - 1e-4
+        return np.where(self.both, np.clip(np.arcsin(s), -edge, edge), x)
 
 
 def _projected_gnorm(x: np.ndarray, g: np.ndarray, box: Box) -> np.ndarray:
@@ -128,16 +122,21 @@ class _Working:
         self.stopped = np.zeros(len(idx), dtype=bool)  # stopped, left in the batch until the next compaction
         self.restart(np.arange(len(idx)))
 
-    def restart(self, k: np.ndarray) -> None:
-        """An empty memory but one pair (s, s/gamma), gamma = 1/|g|: the inverse Hessian gamma * I."""
+    def restart(self, k: np.ndarray, length: np.ndarray | float = 1.0) -> None:
+        """An empty memory but one pair (s, s/gamma): the inverse Hessian gamma * I.
+
+        gamma = length / |g|, so the first step tried is ``length`` long (1 by default, as
+        L-BFGS-B's first step; the last step's length after a stretch without curvature).
+        """
         d = self.u.shape[1]
         self.S[:, k] = 0
         self.Y[:, k] = 0
         g = self.g[k].astype(np.float64)
         size = np.linalg.norm(g, axis=1, keepdims=True)
         direction = np.where(size > 0, g / np.where(size > 0, size, 1.0), 1.0 / math.sqrt(d))
+        tiny = np.finfo(self.u.dtype).tiny
         self.S[-1, k] = direction
-        self.Y[-1, k] = direction * np.maximum(size, np.finfo(self.u.dtype).tiny)
+        self.Y[-1, k] = direction * np.maximum(size, tiny) / np.maximum(np.reshape(length, (-1, 1)), tiny)
         self.fresh[k] = True
 
     def keep(self, k: np.ndarray) -> None:
@@ -184,11 +183,20 @@ def lbfgs(
         counted[0] += len(x)
         return y.numpy(), g.numpy()
 
+    seen: dict[str, np.ndarray] = {}  # per start of the batch, the lowest point its line search evaluated
+
     def value_and_gradient(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if coords.identity:
-            return in_x(u)
-        y, g = in_x(coords.x(u))
-        return y, g * coords.dx_du(u).astype(npdtype)
+            y, g = in_x(u)
+        else:
+            y, g = in_x(coords.x(u))
+            g = g * coords.dx_du(u).astype(npdtype)
+        with np.errstate(invalid="ignore"):
+            better = np.isfinite(y) & np.isfinite(g).all(axis=1) & (y < seen["f"])
+        seen["u"] = np.where(better[:, None], u, seen["u"])
+        seen["f"] = np.where(better, y, seen["f"])
+        seen["g"] = np.where(better[:, None], g, seen["g"])
+        return y, g
 
     X = np.clip(np.asarray(starts, dtype=npdtype), box.lo, box.hi)
     U = coords.u(X).astype(npdtype)
@@ -214,40 +222,47 @@ def lbfgs(
         for it in range(steps):
             if not len(w.idx):
                 break
-            r = tfp.minimize(
-                value_and_gradient,
-                None,
-                previous_optimizer_results=tfp.LBfgsOptimizerResults(
-                    converged=w.stopped.copy(),  # TFP leaves these where they are
-                    failed=np.zeros(len(w.idx), bool),
-                    num_iterations=np.int32(MEMORY),  # >= MEMORY: the two-loop uses every stored pair
-                    num_objective_evaluations=np.int32(0),
-                    position=w.u,
-                    objective_value=w.f,
-                    objective_gradient=w.g,
-                    position_deltas=w.S,
-                    gradient_deltas=w.Y,
-                ),
-                num_correction_pairs=MEMORY,
-                tolerance=0.0,  # convergence is tested here, in x and with the bounds
-                max_iterations=MEMORY + 1,  # one iteration
-                max_line_search_iterations=LINE_SEARCH,
-            )
+            seen.update(u=w.u, f=w.f, g=w.g)
+            with np.errstate(all="ignore"):  # TFP's arithmetic on a start it then reports failed
+                r = tfp.minimize(
+                    value_and_gradient,
+                    None,
+                    previous_optimizer_results=tfp.LBfgsOptimizerResults(
+                        converged=w.stopped.copy(),  # TFP leaves these where they are
+                        failed=np.zeros(len(w.idx), bool),
+                        num_iterations=np.int32(MEMORY),  # >= MEMORY: the two-loop uses every stored pair
+                        num_objective_evaluations=np.int32(0),
+                        position=w.u,
+                        objective_value=w.f,
+                        objective_gradient=w.g,
+                        position_deltas=w.S,
+                        gradient_deltas=w.Y,
+                    ),
+                    num_correction_pairs=MEMORY,
+                    tolerance=0.0,  # convergence is tested here, in x and with the bounds
+                    max_iterations=MEMORY + 1,  # one iteration
+                    max_line_search_iterations=LINE_SEARCH,
+                )
             run = ~w.stopped
             u_new, f_new, g_new = r.position, r.objective_value, r.objective_gradient
             finite = np.isfinite(f_new) & np.isfinite(g_new).all(axis=1) & np.isfinite(u_new).all(axis=1)
             ok = run & ~r.failed & ~r.converged & finite  # TFP's converged (tolerance 0): the step changed nothing
-            with np.errstate(invalid="ignore"):
-                lower = run & finite & (f_new <= w.f)  # a failed search may still have lowered f: keep that
-                scale = np.maximum(np.maximum(abs(w.f), abs(f_new)), 1.0)
-                progress = lower & (w.f - f_new > ftol * scale)
+            # where TFP's search failed or did not move, the lowest point it evaluated, if lower
+            lower = run & ~ok & (seen["f"] < w.f)
+            scale = np.maximum(np.maximum(abs(w.f), abs(seen["f"])), 1.0)
+            progress = lower & (w.f - seen["f"] > ftol * scale)
             went = ok | lower
-            w.u = np.where(went[:, None], u_new, w.u)
-            w.f = np.where(went, f_new, w.f)
-            w.g = np.where(went[:, None], g_new, w.g)
-            w.S = np.where(ok[None, :, None], r.position_deltas, w.S)
-            w.Y = np.where(ok[None, :, None], r.gradient_deltas, w.Y)
-            first = np.flatnonzero(ok & w.fresh)  # the scaled identity has served: plain L-BFGS from here
+            w.u = np.where(ok[:, None], u_new, np.where(lower[:, None], seen["u"], w.u))
+            w.f = np.where(ok, f_new, np.where(lower, seen["f"], w.f))
+            w.g = np.where(ok[:, None], g_new, np.where(lower[:, None], seen["g"], w.g))
+            # a pair without positive curvature (a flat or concave stretch) would spoil the
+            # inverse Hessian: the memory is kept as it was (Nocedal and Wright, 7.2)
+            with np.errstate(all="ignore"):
+                curved = np.sum(r.position_deltas[-1] * r.gradient_deltas[-1], axis=1) > 0
+            pair = ok & curved
+            w.S = np.where(pair[None, :, None], r.position_deltas, w.S)
+            w.Y = np.where(pair[None, :, None], r.gradient_deltas, w.Y)
+            first = np.flatnonzero(pair & w.fresh)  # the scaled identity has served: plain L-BFGS from here
             w.S[-2, first] = 0
             w.Y[-2, first] = 0
             k = np.flatnonzero(run)
@@ -258,6 +273,7 @@ def lbfgs(
             with np.errstate(divide="ignore", invalid="ignore"):
                 gx = w.g[k] / coords.dx_du(w.u[k])
             gx = np.where(np.isfinite(gx), gx, 0.0)  # at a bound exactly: dx/du = 0
+            Gx[i] = gx
             gnorm[i] = _projected_gnorm(X[i], gx, box)
             done = gnorm[i] <= tol
             blown = ~finite[k] & ~done
@@ -268,10 +284,15 @@ def lbfgs(
             status[i[blown]] = DIVERGED
             status[i[stall]] = STALLED
             w.stopped[k[done | blown | stall]] = True
-            w.fresh[k[ok[k]]] = False
+            w.fresh[k[pair[k]]] = False
             again = k[stuck & ~stall]
             if len(again):
                 w.restart(again)
+            # moved along a stretch without curvature (f linear or concave there): start afresh,
+            # trying the step just taken, so that an f unbounded below is followed out quickly
+            flat = k[ok[k] & ~pair[k] & ~done & ~blown]
+            if len(flat):
+                w.restart(flat, np.linalg.norm(r.position_deltas[-1][flat].astype(np.float64), axis=1))
             if w.stopped.sum() > COMPACT * len(w.idx):
                 w.keep(np.flatnonzero(~w.stopped))
             if (it + 1) % every == 0 or it + 1 == steps:
@@ -279,7 +300,14 @@ def lbfgs(
             reporter.progress(it + 1, steps)
     except KeyboardInterrupt:
         interrupted = True
-    # the reported points' f and gradient, in x: the last word on convergence
+    # a start that converged onto a bound (its gradient pushing out, within tol of it) is put
+    # on it, as L-BFGS-B's projection would; then the reported points' f and gradient, in x,
+    # the last word on convergence
+    with np.errstate(invalid="ignore"):
+        step = X - np.where(np.isfinite(Gx), Gx, 0.0)
+    on = (status == CONVERGED)[:, None]
+    X = np.where(on & (step <= box.lo) & (X - box.lo <= tol), box.lo, X).astype(npdtype)
+    X = np.where(on & (step >= box.hi) & (box.hi - X <= tol), box.hi, X).astype(npdtype)
     y, g = in_x(X)
     good = np.isfinite(y) & np.isfinite(g).all(axis=1)
     F = np.where(good, y, F)
