@@ -437,7 +437,7 @@ def test_lbfgs_many_starts_through_the_cli_lists_the_four_minima_scipy_finds():
     for b in data["basins"]:
         assert np.abs(ref - np.array(xy(b["x"]))).max(axis=1).min() < 1e-6
         assert b["f"] < 1e-10
-    assert data["status"] == "converged" and data["optimizer"] == "L-BFGS-B"
+    assert data["status"] == "converged" and data["optimizer"] == "L-BFGS (TFP)"
 
 
 @pytest.mark.parametrize(

@@ -192,10 +192,10 @@ def lbfgs(
             y, g = in_x(coords.x(u))
             g = g * coords.dx_du(u).astype(npdtype)
         with np.errstate(invalid="ignore"):
-            better = np.isfinite(y) & np.isfinite(g).all(axis=1) & (y < seen["f"])
-        seen["u"] = np.where(better[:, None], u, seen["u"])
-        seen["f"] = np.where(better, y, seen["f"])
-        seen["g"] = np.where(better[:, None], g, seen["g"])
+            better = (y < seen["f"]) & np.isfinite(y) & np.isfinite(g).all(axis=1)
+        np.copyto(seen["u"], u, where=better[:, None])
+        np.copyto(seen["f"], y, where=better)
+        np.copyto(seen["g"], g, where=better[:, None])
         return y, g
 
     X = np.clip(np.asarray(starts, dtype=npdtype), box.lo, box.hi)
@@ -222,7 +222,7 @@ def lbfgs(
         for it in range(steps):
             if not len(w.idx):
                 break
-            seen.update(u=w.u, f=w.f, g=w.g)
+            seen.update(u=w.u.copy(), f=w.f.copy(), g=w.g.copy())
             with np.errstate(all="ignore"):  # TFP's arithmetic on a start it then reports failed
                 r = tfp.minimize(
                     value_and_gradient,
