@@ -197,15 +197,33 @@ def test_table_shows_history_and_result():
 
 
 def test_compiled_loop_is_traced_once_whatever_the_steps_and_chunks():
+    optimize._CACHE.clear()
     problem = config.load_problem(None, (), "float32")
     f = TFFunction(problem.expr)
-    for steps in (100, 20_000):
+    traces = []
+    for steps in (100, 20_000, 300):
         outcome = optimize.run(
             f, {"x": 0.0}, problem.params, optimize.MinimizeSettings(optimizer="adam", steps=steps, every=7)
         )
-        assert outcome.traces == 1
+        traces.append(outcome.traces)
         assert outcome.steps == steps
         assert len(outcome.history) > 10
+    assert traces == [1, 0, 0]  # the later runs reuse the compiled loop (the warm server's repeated commands)
+
+
+@pytest.mark.parametrize("name", sorted(optimize.OPTIMIZERS))
+def test_a_reused_compiled_loop_answers_exactly_as_a_fresh_one(name):
+    """The cache resets the variables, the optimizer's slots and its step count: a rerun is a fresh run."""
+    args = ("x**2 + 3*sin(y) + x*y/4", "--opt", name, "--steps", "200", "--every", "50")
+    optimize._CACHE.clear()
+    fresh = minimize_json(*args, "--from", "x=1,y=2")
+    other = minimize_json(*args, "--from", "x=-3,y=0.5")  # same compiled loop, another start: dirty state
+    again = minimize_json(*args, "--from", "x=1,y=2")
+    assert len(optimize._CACHE) == 1
+    for data in (fresh, other, again):
+        data.pop("timing")
+    assert again == fresh
+    assert other["x"] != fresh["x"]
 
 
 def test_float64_minimize():

@@ -499,11 +499,6 @@ def _optimize(
     box = config.parse_bounds(bounds, problem.variables)
     if method == "bfgs" and box:
         raise UsageError("--bounds: bfgs takes no bounds (SciPy's BFGS is unconstrained); use --opt lbfgs (L-BFGS-B)")
-    if starts > 1 and method in ("lamb", "adafactor"):
-        raise UsageError(
-            f"--starts: {method} scales each step by a norm over the whole variable, which would mix the starts; "
-            "choose another optimizer"
-        )
     width = len(problem.variables) * (len(problem.variables) if method == "newton" else 1)
     if starts * max(width, 1) > config.MAX_BATCH_VALUES:
         raise BudgetError(

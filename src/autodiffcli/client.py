@@ -24,6 +24,7 @@ from . import __version__
 
 OFF = "AUTODIFF_SERVER"  # =off: never use a server
 PROTOCOL = 1
+MAX_MESSAGE = 1 << 20  # bytes of one request line
 
 
 def socket_dir() -> str:
@@ -69,6 +70,24 @@ def send(conn: socket.socket, message: dict[str, Any], fds: list[int] | None = N
         socket.send_fds(conn, [data], fds)
     else:
         conn.sendall(data)
+
+
+def receive(conn: socket.socket, max_fds: int) -> tuple[dict[str, Any], list[int]]:
+    """One JSON object and up to ``max_fds`` descriptors passed with it (SCM_RIGHTS)."""
+    data, fds, _, _ = socket.recv_fds(conn, MAX_MESSAGE, max_fds)
+    while not data.endswith(b"\n"):
+        more = conn.recv(MAX_MESSAGE)
+        if not more or len(data) > MAX_MESSAGE:
+            for fd in fds:
+                os.close(fd)
+            raise ValueError("incomplete request")
+        data += more
+    message = json.loads(data)
+    if not isinstance(message, dict):
+        for fd in fds:
+            os.close(fd)
+        raise ValueError("not an object")
+    return message, list(fds)
 
 
 class Lines:

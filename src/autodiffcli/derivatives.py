@@ -36,11 +36,12 @@ def tower(f: TFFunction, env: Mapping[str, Any], sources: Mapping[str, Any], ord
             if not isinstance(t, tf.Variable):
                 tape.watch(t)
         levels = tower(f, env, sources, order - 1)
-        totals = {index: tf.reduce_sum(y) for index, y in levels[-1].items()}
     names, tensors = list(sources), list(sources.values())
     top: Level = {}
-    for index, total in totals.items():
-        grads = tape.gradient(total, tensors, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    for index, y in levels[-1].items():
+        # the gradient of a tensor is that of its sum, without the Sum op and its gradient's
+        # Reshape and Tile in the graph: the same numbers with fewer ops
+        grads = tape.gradient(y, tensors, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         for name, g in zip(names, grads):
             top[index + (name,)] = g
     del tape

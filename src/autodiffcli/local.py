@@ -17,8 +17,8 @@ the number of iterations, a status, and how many times f and its gradient were c
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -79,10 +79,16 @@ class Batch:
         return {**{p: self.f.constant(v) for p, v in self.params.items()}, **self.columns(X)}
 
     def columns(self, X: Any) -> dict[str, Any]:
-        return {n: X[:, j] for j, n in enumerate(self.names)}
+        return dict(zip(self.names, self.tf.unstack(X, num=len(self.names), axis=1)))
+
+    def per_start(self, t: Any, X: Any) -> Any:
+        """t with one entry per row of X: broadcast only where it is not already (a constant)."""
+        if t.shape.rank == 1 and t.shape[0] is not None and t.shape[0] == X.shape[0]:
+            return t
+        return self.tf.broadcast_to(t, self.tf.shape(X)[:1])
 
     def value(self, X: Any) -> Any:
-        return self.tf.broadcast_to(self.f(self.env(X)), self.tf.shape(X)[:1])
+        return self.per_start(self.f(self.env(X)), X)
 
     def total(self, columns: Sequence[Any]) -> Any:
         """The sum of f over the starts, from one tensor per variable."""
@@ -95,12 +101,11 @@ class Batch:
         env = self.env(X)
         sources = {n: env[n] for n in self.names}
         levels = tower(self.f, env, sources, order)
-        n = tf.shape(X)[:1]
-        out = [tf.broadcast_to(levels[0][()], n)]
+        out = [self.per_start(levels[0][()], X)]
         if order >= 1:
-            out.append(tf.stack([tf.broadcast_to(levels[1][(a,)], n) for a in self.names], axis=1))
+            out.append(tf.stack([self.per_start(levels[1][(a,)], X) for a in self.names], axis=1))
         if order >= 2:
-            rows = [tf.stack([tf.broadcast_to(levels[2][(a, b)], n) for b in self.names], axis=1) for a in self.names]
+            rows = [tf.stack([self.per_start(levels[2][(a, b)], X) for b in self.names], axis=1) for a in self.names]
             out.append(tf.stack(rows, axis=1))
         return tuple(out)
 
@@ -108,6 +113,11 @@ class Batch:
 def projected_gradient(tf: Any, X: Any, g: Any, lo: Any, hi: Any) -> Any:
     """x - P(x - g): the gradient, less the components that push against an active bound."""
     return X - tf.clip_by_value(X - g, lo, hi)
+
+
+def column(t: Any) -> Any:
+    """(starts,) -> (starts, 1), to scale or select the rows of a (starts, d) tensor."""
+    return tensorflow().expand_dims(t, 1)
 
 
 def _history_row(names: Sequence[str], X: np.ndarray, y: np.ndarray, gnorm: np.ndarray, step: int) -> Row | None:
@@ -149,61 +159,59 @@ def newton(
     tf = batch.tf
     dtype = batch.f.dtype
     eps = float(np.finfo(dtype.as_numpy_dtype).eps)
-    lo = tf.constant(np.broadcast_to(box.lo, starts.shape), dtype)
-    hi = tf.constant(np.broadcast_to(box.hi, starts.shape), dtype)
+    lo = tf.constant(box.lo, dtype)
+    hi = tf.constant(box.hi, dtype)
+    d = starts.shape[1]
     traces = [0]
 
     def iterate(X: Any, status: Any) -> tuple[Any, ...]:
+        """One iteration on every start; returns (X, status, f, |projected grad|, alpha).
+
+        Every start that moved is still running; its step was ``alpha`` times p.
+        """
         traces[0] += 1
         y, g, H = batch.derivatives(X, 2)
-        pg = projected_gradient(tf, X, g, lo, hi)
-        gnorm = tf.reduce_max(tf.abs(pg), axis=1)
-        finite = tf.math.is_finite(y) & tf.reduce_all(tf.math.is_finite(g), axis=1)
-        finite &= tf.reduce_all(tf.math.is_finite(tf.reshape(H, [tf.shape(H)[0], -1])), axis=1)
-        running = tf.equal(status, RUNNING)
-        status = tf.where(running & ~finite, DIVERGED, status)
-        Hs = tf.where(finite[:, None, None], H, tf.eye(tf.shape(H)[1], dtype=dtype))
+        gnorm = tf.reduce_max(tf.abs(projected_gradient(tf, X, g, lo, hi)), axis=1)
+        finite_g, finite_H = tf.math.is_finite(g), tf.math.is_finite(H)
+        finite = tf.math.is_finite(y) & tf.reduce_all(finite_g, axis=1) & tf.reduce_all(finite_H, axis=[1, 2])
+        status = tf.where(tf.equal(status, RUNNING) & ~finite, DIVERGED, status)
+        # a start with a non-finite f or derivative has stopped; finite stand-ins keep eigh safe
+        Hs = tf.where(finite_H, H, tf.constant(np.eye(d), dtype))
+        gs = tf.where(finite_g, g, tf.zeros_like(g))
         lam, Q = tf.linalg.eigh(0.5 * (Hs + tf.linalg.matrix_transpose(Hs)))
-        largest = tf.reduce_max(tf.abs(lam), axis=1, keepdims=True)
-        floor = math.sqrt(eps) * tf.maximum(largest, 1.0)
-        gs = tf.where(finite[:, None], g, tf.zeros_like(g))
-        coeff = tf.linalg.matvec(Q, gs, transpose_a=True) / tf.maximum(tf.abs(lam), floor)
+        floor = math.sqrt(eps) * tf.maximum(tf.reduce_max(tf.abs(lam), axis=1), 1.0)
+        coeff = tf.linalg.matvec(Q, gs, transpose_a=True) / tf.maximum(tf.abs(lam), column(floor))
         p = -tf.linalg.matvec(Q, coeff)
         # a stationary point with negative curvature is a saddle or a maximum: step off it
         # along the most negative curvature instead of stopping there
-        lowest = lam[:, 0]
+        lowest, q = tf.unstack(lam, num=d, axis=1)[0], tf.unstack(Q, num=d, axis=2)[0]
         stationary = tf.equal(status, RUNNING) & (gnorm <= tol)
-        escape = stationary & (lowest < -floor[:, 0])
-        q = Q[:, :, 0]
-        sign = tf.where(tf.reduce_sum(gs * q, axis=1) > 0, -tf.ones_like(y), tf.ones_like(y))
+        escape = stationary & (lowest < -floor)
         reach = tf.maximum(tf.reduce_max(tf.abs(X), axis=1), 1.0)
-        p = tf.where(escape[:, None], (sign * reach)[:, None] * q, p)
+        reach = tf.where(tf.reduce_sum(gs * q, axis=1) > 0, -reach, reach)
+        p = tf.where(column(escape), column(reach) * q, p)
         status = tf.where(stationary & ~escape, CONVERGED, status)
         active = tf.equal(status, RUNNING)
         bend = 0.5 * tf.minimum(lowest, 0.0)  # predicted change includes negative curvature
 
-        def search_cond(k: Any, alpha: Any, done: Any, Xn: Any, yn: Any) -> Any:
+        def trial(alpha: Any) -> Any:
+            return tf.clip_by_value(X + column(alpha) * p, lo, hi)
+
+        def search_cond(k: Any, alpha: Any, done: Any) -> Any:
             return (k < HALVINGS) & tf.reduce_any(~done)
 
-        def search_body(k: Any, alpha: Any, done: Any, Xn: Any, yn: Any) -> tuple[Any, ...]:
-            trial = tf.clip_by_value(X + alpha[:, None] * p, lo, hi)
-            yt = batch.value(trial)
-            s = trial - X
+        def search_body(k: Any, alpha: Any, done: Any) -> tuple[Any, ...]:
+            t = trial(alpha)
+            s = t - X
+            yt = batch.value(t)
             decrease = tf.reduce_sum(gs * s, axis=1) + bend * tf.reduce_sum(s * s, axis=1)
             ok = tf.math.is_finite(yt) & (yt <= y + ARMIJO * decrease) & (decrease < 0)
-            take = ok & ~done
-            Xn = tf.where(take[:, None], trial, Xn)
-            yn = tf.where(take, yt, yn)
-            return k + 1, tf.where(done | ok, alpha, alpha / 2), done | ok, Xn, yn
+            return k + 1, tf.where(done | ok, alpha, alpha / 2), done | ok
 
-        one = tf.ones_like(y)
-        _, alpha, found, Xn, _ = tf.while_loop(search_cond, search_body, (tf.constant(0), one, ~active, X, y))
-        status = tf.where(active & ~found, STALLED, status)
+        _, alpha, found = tf.while_loop(search_cond, search_body, (tf.constant(0), tf.ones_like(y), ~active))
         moved = active & found
-        # f evaluations of the line search: one per halving tried, per start
-        halvings = tf.where(active, tf.constant(float(HALVINGS), dtype), tf.zeros_like(alpha))
-        trials = tf.where(moved, 1.0 - tf.math.log(alpha) / math.log(2.0), halvings)
-        return tf.where(moved[:, None], Xn, X), status, y, gnorm, moved, trials
+        status = tf.where(active & ~found, STALLED, status)
+        return tf.where(column(moved), trial(alpha), X), status, y, gnorm, alpha
 
     compiled = tf.function(iterate, autograph=False) if graph else iterate
     X = tf.constant(starts, dtype)
@@ -220,12 +228,16 @@ def newton(
 
     try:
         for it in range(steps):
-            Xprev = X
-            X, status, y, gnorm, moved, trials = compiled(X, status)
-            evaluations += len(starts) + int(np.rint(trials.numpy()).sum())
+            Xprev, before = X, status.numpy()
+            X, status, y, gnorm, alpha = compiled(X, status)
+            after = status.numpy()
+            moved = after == RUNNING  # every start still running took a step
+            stalled = (after == STALLED) & (before == RUNNING)
+            # f evaluations: one for the derivatives, and one per step length tried
+            trials = np.where(moved, 1 - np.rint(np.log2(alpha.numpy())), np.where(stalled, HALVINGS, 0))
+            evaluations += len(starts) + int(trials.sum())
             if it % every == 0:
                 record(_history_row(batch.names, Xprev.numpy(), y.numpy(), gnorm.numpy(), it))
-            moved = moved.numpy()
             iterations += moved
             reporter.progress(it + 1, steps)
             if not moved.any():  # every start has stopped, where f and its gradient were just computed
@@ -333,6 +345,12 @@ def scipy_minimize(
 # ---------------------------------------------------------------- Keras optimizers, batched
 
 
+# Keras scales these optimizers' steps by a norm (Lamb's trust ratio) or an RMS (Adafactor's
+# clipping and relative step) over a whole variable: with one entry per start, each start's
+# step would depend on the others. They run start by start, each as it would run alone.
+ONE_BY_ONE = frozenset({"lamb", "adafactor"})
+
+
 def keras_batch(
     batch: Batch,
     optimizer_name: str,
@@ -345,87 +363,186 @@ def keras_batch(
     mode: str,
     reporter: Any,
 ) -> BatchResult:
-    """A Keras optimizer on every start at once: one variable per name, one entry per start.
+    """A Keras optimizer on every start: one variable per name, one entry per start.
 
     The loss is the sum of f over the starts; starts do not interact, so each entry's
-    gradient is its own start's, and the optimizers offered with several starts update
-    entry by entry. After each step the point is projected into the box. With ``tol``, a
-    start whose gradient norm is at most ``tol`` at the end of a chunk is frozen (converged).
-    A start whose f turns non-finite is frozen at its last finite point (diverged).
+    gradient is its own start's, and most optimizers update entry by entry: all starts
+    advance at once, in one compiled loop. Those in ``ONE_BY_ONE`` would mix the starts;
+    they run the same compiled loop (traced once, on one start) from each start in turn,
+    with the optimizer reset to its state before any step, so each start follows exactly
+    the path it follows alone. After each step the point is projected into the box. With
+    ``tol``, a start whose gradient norm is at most ``tol`` at the end of a chunk is frozen
+    (converged). A start whose f turns non-finite is frozen at its last finite point (diverged).
     """
-    tf = batch.tf
-    dtype = batch.f.dtype
-    n, d = starts.shape
-    variables = [tf.Variable(starts[:, j], dtype=dtype, name=name) for j, name in enumerate(batch.names)]
-    frozen = tf.Variable(tf.zeros([n], tf.bool), trainable=False)
-    optimizer = make_optimizer(optimizer_name, learning_rate, dtype.name)
-    optimizer.build(variables)
-    lo = [tf.constant(v, dtype) for v in box.lo]
-    hi = [tf.constant(v, dtype) for v in box.hi]
-    traces = [0]
+    n = len(starts)
+    alone = optimizer_name in ONE_BY_ONE and n > 1
+    loop = _KerasLoop(batch, optimizer_name, learning_rate, starts[: 1 if alone else n], box, tol, mode)
+    if not alone:
 
-    def X() -> Any:
-        return tf.stack([tf.convert_to_tensor(v) for v in variables], axis=1)
-
-    bounded, freezing = box.bounded, tol is not None
-
-    def step() -> None:
-        """The tutorial's step on the batch; projection and freezing only when asked for."""
-        with tf.GradientTape() as tape:
-            loss = batch.total(variables)
-        grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        old = [tf.identity(v) for v in variables] if freezing else []
-        with tf.control_dependencies(old):
-            optimizer.apply_gradients(zip(grads, variables))
-        if not (bounded or freezing):
-            return
-        for j, (v, a, b) in enumerate(zip(variables, lo, hi)):
-            new = tf.clip_by_value(v, a, b) if bounded else v
-            v.assign(tf.where(frozen, old[j], new) if freezing else new)
-
-    def chunk(count: Any) -> tuple[Any, Any]:
-        traces[0] += 1
-        tf.while_loop(lambda i: i < count, lambda i: (step(), i + 1)[1], [tf.constant(0)])
-        y, g = batch.derivatives(X(), 1)
-        return y, tf.norm(projected_gradient(tf, X(), g, tf.stack(lo), tf.stack(hi)), axis=1)
-
-    compiled = chunk if mode == "eager" else tf.function(chunk, jit_compile=mode == "xla", autograph=False)
-    y0, g0 = batch.derivatives(X(), 1)
-    y, gnorm = y0.numpy(), tf.norm(g0, axis=1).numpy()
-    status = np.where(np.isfinite(y), RUNNING, DIVERGED)
-    last_x, last_f = X().numpy(), y
-    iterations = np.zeros(n, dtype=np.int64)
-    history: list[Row] = []
-    interrupted = False
-    done = 0
-
-    def record(step_no: int) -> None:
-        row = _history_row(batch.names, last_x, np.where(status == DIVERGED, np.nan, last_f), gnorm, step_no)
-        if row is not None:
+        def record(row: Row) -> None:
             history.append(row)
             reporter.row(row)
 
-    record(0)
-    try:
-        while done < steps and (status == RUNNING).any():
-            if tol is not None:
-                status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
-            frozen.assign(status != RUNNING)
-            count = min(every, steps - done)
-            y, gnorm = (t.numpy() for t in compiled(tf.constant(count)))
-            done += count
-            finite = np.isfinite(y) & np.isfinite(gnorm)
-            running = status == RUNNING
-            iterations[running] += count
-            status = np.where(running & ~finite, DIVERGED, status)
-            keep = finite & (status != DIVERGED)
-            last_x = np.where(keep[:, None], X().numpy(), last_x)
-            last_f = np.where(keep, y, last_f)
-            record(done)
-            reporter.progress(done, steps)
-    except KeyboardInterrupt:
-        interrupted = True
-    if tol is not None:
-        status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
-    evaluations = int(iterations.sum()) + n
-    return BatchResult(last_x, last_f, iterations, status, evaluations, history, interrupted, traces[0])
+        history: list[Row] = []
+        result = loop.run(starts, steps, every, record, reporter.progress)
+        result.history = history
+        return result
+    results, rows = [], []
+    for i in range(n):
+        own: list[Row] = []
+        results.append(loop.run(starts[i : i + 1], steps, every, own.append, _shifted(reporter, i * steps, n * steps)))
+        rows.append(own)
+        if results[-1].interrupted:
+            break
+    if len(results) < n:  # interrupted: the starts not run stay where they were drawn
+        y = batch.derivatives(batch.tf.constant(starts[len(results) :], batch.f.dtype), 1)[0].numpy()
+        results.append(
+            BatchResult(starts[len(results) :], y, np.zeros(len(y), np.int64), np.full(len(y), RUNNING), len(y))
+        )
+    history = _best_over_time(rows)
+    for row in history:
+        reporter.row(row)
+    return BatchResult(
+        np.concatenate([r.x for r in results]),
+        np.concatenate([r.f for r in results]),
+        np.concatenate([r.iterations for r in results]),
+        np.concatenate([r.status for r in results]),
+        sum(r.evaluations for r in results),
+        history,
+        any(r.interrupted for r in results),
+        loop.traces,
+    )
+
+
+def _shifted(reporter: Any, offset: int, total: int) -> Callable[[int, int], None]:
+    """Progress of one start, as progress over all of them."""
+    return lambda done, _steps: reporter.progress(offset + done, total)
+
+
+def _best_over_time(per_start: Sequence[Sequence[Row]]) -> list[Row]:
+    """The best start at each recorded step, as one batch records it; a start that stopped keeps its last row."""
+    latest: list[Row | None] = [None] * len(per_start)
+    seen = [0] * len(per_start)
+    out = []
+    for step in sorted({r.step for rows in per_start for r in rows}):
+        for i, rows in enumerate(per_start):
+            while seen[i] < len(rows) and rows[seen[i]].step <= step:
+                latest[i] = rows[seen[i]]
+                seen[i] += 1
+        best = min((r for r in latest if r is not None), key=lambda r: r.f, default=None)
+        if best is not None:
+            out.append(replace(best, step=step))
+    return out
+
+
+class _KerasLoop:
+    """One compiled loop of a Keras optimizer over a fixed number of starts, rerun from fresh state."""
+
+    def __init__(
+        self,
+        batch: Batch,
+        optimizer_name: str,
+        learning_rate: float,
+        first: np.ndarray,
+        box: Box,
+        tol: float | None,
+        mode: str,
+    ) -> None:
+        tf = batch.tf
+        dtype = batch.f.dtype
+        self.batch, self.tol = batch, tol
+        self.variables = [tf.Variable(first[:, j], dtype=dtype, name=name) for j, name in enumerate(batch.names)]
+        self.frozen = tf.Variable(tf.zeros([len(first)], tf.bool), trainable=False)
+        self.optimizer = make_optimizer(optimizer_name, learning_rate, dtype.name)
+        self.optimizer.build(self.variables)
+        # its state before any step: iteration 0, zero moments, the learning rate as given
+        self.fresh = [v.numpy() for v in self.optimizer.variables]
+        self.lo = [tf.constant(v, dtype) for v in box.lo]
+        self.hi = [tf.constant(v, dtype) for v in box.hi]
+        self.bounded = box.bounded
+        self.traces = 0
+        self.compiled = (
+            self.chunk if mode == "eager" else tf.function(self.chunk, jit_compile=mode == "xla", autograph=False)
+        )
+
+    def X(self) -> Any:
+        tf = self.batch.tf
+        return tf.stack([tf.convert_to_tensor(v) for v in self.variables], axis=1)
+
+    def step(self) -> None:
+        """The tutorial's step on the batch; projection and freezing only when asked for."""
+        tf = self.batch.tf
+        variables, freezing = self.variables, self.tol is not None
+        with tf.GradientTape() as tape:
+            loss = self.batch.total(variables)
+        grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        old = [tf.identity(v) for v in variables] if freezing else []
+        with tf.control_dependencies(old):
+            self.optimizer.apply_gradients(zip(grads, variables))
+        if not (self.bounded or freezing):
+            return
+        for j, (v, a, b) in enumerate(zip(variables, self.lo, self.hi)):
+            new = tf.clip_by_value(v, a, b) if self.bounded else v
+            v.assign(tf.where(self.frozen, old[j], new) if freezing else new)
+
+    def chunk(self, count: Any) -> tuple[Any, Any]:
+        tf = self.batch.tf
+        self.traces += 1
+        tf.while_loop(lambda i: i < count, lambda i: (self.step(), i + 1)[1], [tf.constant(0)])
+        y, g = self.batch.derivatives(self.X(), 1)
+        return y, tf.norm(projected_gradient(tf, self.X(), g, tf.stack(self.lo), tf.stack(self.hi)), axis=1)
+
+    def run(
+        self,
+        starts: np.ndarray,
+        steps: int,
+        every: int,
+        record: Callable[[Row], None],
+        progress: Callable[[int, int], None],
+    ) -> BatchResult:
+        """From ``starts`` (as many as the loop was built for) with a fresh optimizer, up to ``steps`` steps."""
+        tf, tol = self.batch.tf, self.tol
+        for v, column in zip(self.variables, starts.T):
+            v.assign(column)
+        for v, value in zip(self.optimizer.variables, self.fresh):
+            v.assign(value)
+        n = len(starts)
+        y0, g0 = self.batch.derivatives(self.X(), 1)
+        y, gnorm = y0.numpy(), tf.norm(g0, axis=1).numpy()
+        status = np.where(np.isfinite(y), RUNNING, DIVERGED)
+        last_x, last_f = self.X().numpy(), y
+        iterations = np.zeros(n, dtype=np.int64)
+        interrupted = False
+        done = 0
+
+        def row(step_no: int) -> None:
+            found = _history_row(
+                self.batch.names, last_x, np.where(status == DIVERGED, np.nan, last_f), gnorm, step_no
+            )
+            if found is not None:
+                record(found)
+
+        row(0)
+        try:
+            while done < steps and (status == RUNNING).any():
+                if tol is not None:
+                    status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
+                self.frozen.assign(status != RUNNING)
+                count = min(every, steps - done)
+                y, gnorm = (t.numpy() for t in self.compiled(tf.constant(count)))
+                done += count
+                finite = np.isfinite(y) & np.isfinite(gnorm)
+                running = status == RUNNING
+                iterations[running] += count
+                status = np.where(running & ~finite, DIVERGED, status)
+                keep = finite & (status != DIVERGED)
+                last_x = np.where(keep[:, None], self.X().numpy(), last_x)
+                last_f = np.where(keep, y, last_f)
+                row(done)
+                progress(done, steps)
+        except KeyboardInterrupt:
+            interrupted = True
+        if tol is not None:
+            status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
+        evaluations = int(iterations.sum()) + n
+        return BatchResult(last_x, last_f, iterations, status, evaluations, [], interrupted, self.traces)

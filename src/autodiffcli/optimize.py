@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .errors import UsageError
@@ -42,6 +43,7 @@ DEFAULT_GTOL = 1e-5  # SciPy's own default
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 CHUNK_S = 0.2  # wall time of one chunk: progress and Ctrl-C wait at most about this long
+CACHE_SIZE = 16  # compiled loops kept per process (the warm server's workers reuse them)
 STATUS = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged"}
 
 
@@ -233,11 +235,10 @@ def run(
     """Minimize f from ``start``. Stops on convergence, divergence, ``steps`` or Ctrl-C."""
     began = time.perf_counter()
     reporter = reporter or _Silent()
-    problem = Objective(f, start, params)
+    loop = _compiled(f, start, params, settings)
+    problem, optimizer = loop.problem, loop.optimizer
     tf = problem.tf
-    optimizer = make_optimizer(settings.optimizer, settings.learning_rate, f.dtype.name)
-    optimizer.build(problem.variables)
-    loop = _Loop(problem, optimizer, settings)
+    traced_before = loop.traces
 
     y, grads = problem.value_and_grad()
     status_t, norm_t = _status(tf, y, grads, settings.tol)
@@ -285,11 +286,48 @@ def run(
         status="interrupted" if interrupted else STATUS[status],
         mode=settings.mode,
         history=history,
-        traces=loop.traces,
+        traces=loop.traces - traced_before,
         evaluations=done + 2,  # each step one, plus the start and the end point
     )
     outcome.optimize_s = time.perf_counter() - began
     return outcome
+
+
+_CACHE: OrderedDict[tuple[Any, ...], _Loop] = OrderedDict()
+
+
+def _compiled(
+    f: TFFunction, start: Mapping[str, float], params: Mapping[str, float], settings: MinimizeSettings
+) -> _Loop:
+    """The loop for this problem, ready to run from ``start``: compiled once per process.
+
+    Compiled loops (graph mode) are kept in a bounded cache keyed by everything that changes
+    the graph: the expression, dtype, variables, parameter values (graph constants) and the
+    settings other than the step count and history rows. A loop taken from the cache is
+    reset to exactly the state a new one has (the start, the optimizer's initial state), so
+    its run is the same, step for step, as a fresh one's; it only skips tracing and XLA.
+    """
+    if not settings.graph:
+        return _Loop.build(f, start, params, settings)
+    import sympy
+
+    key = (
+        sympy.srepr(f.expr),
+        f.dtype.name,
+        f.first_order,
+        tuple(start),
+        tuple(sorted(params.items())),
+        replace(settings, steps=0, every=None),
+    )
+    loop = _CACHE.pop(key, None)
+    if loop is None:
+        loop = _Loop.build(f, start, params, settings)
+    else:
+        loop.reset(start)
+    _CACHE[key] = loop
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return loop
 
 
 def _finite_below(problem: Objective, bound: float) -> bool:
@@ -322,12 +360,29 @@ class _Loop:
         self.traces = 0
         tf = problem.tf
         self._grads: list[Any] | None = None
-        self._saved = [tf.Variable(v.numpy(), trainable=False) for v in self._state()]
+        self._initial = [v.numpy() for v in self._state()]
+        self._saved = [tf.Variable(value, trainable=False) for value in self._initial]
         if settings.graph:
             self._fast = tf.function(self._fast_chunk, jit_compile=settings.jit, autograph=False)
             self._checked = tf.function(self._checked_chunk, jit_compile=settings.jit, autograph=False)
         else:
             self._fast, self._checked = self._fast_chunk, self._checked_chunk
+
+    @staticmethod
+    def build(
+        f: TFFunction, start: Mapping[str, float], params: Mapping[str, float], settings: MinimizeSettings
+    ) -> _Loop:
+        problem = Objective(f, start, params)
+        optimizer = make_optimizer(settings.optimizer, settings.learning_rate, f.dtype.name)
+        optimizer.build(problem.variables)
+        return _Loop(problem, optimizer, settings)
+
+    def reset(self, start: Mapping[str, float]) -> None:
+        """Back to the state just after building, from ``start``: the optimizer's slots and step count too."""
+        for v, value in zip(self._state(), self._initial):
+            v.assign(value)
+        self.problem.assign(start)
+        self._grads = None
 
     def _step(self) -> None:
         """One step of the seed's loop, in the chosen style."""

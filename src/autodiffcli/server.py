@@ -1,12 +1,20 @@
-"""The warm server: TensorFlow, Keras, SymPy and SciPy imported once, a fresh worker per request.
+"""The warm server: TensorFlow, Keras, SymPy and SciPy imported once, warm workers that serve requests.
 
 The server process imports everything but never runs a TensorFlow op, so it starts no
-runtime threads; each request is served by a child forked from it (``os.fork``), which
-starts TensorFlow's runtime itself, runs the ordinary CLI in its main thread (so every
-budget, the SIGALRM wall clock included, holds as in a cold run) with the client's own
-standard streams, working directory and environment, and exits. One request's crash,
-hang or memory cannot reach the server or another request, and the server's memory does
-not grow with the requests it serves.
+runtime threads and can fork safely. Requests are served by workers forked from it: each
+starts TensorFlow's runtime once, then serves requests one at a time, each in its main
+thread (so every budget, the SIGALRM wall clock included, holds as in a cold run) with the
+client's own standard streams, working directory and environment, restored afterwards.
+A worker keeps what it compiled (see ``optimize.run``'s cache), so a repeated command
+skips tracing and XLA compilation.
+
+The pool is elastic: the most recently used idle worker takes the next request (its
+caches are warm); when none is idle a new one is forked at once, so no request waits for
+another; one spare is kept ready. A worker is not reused after a request that did not end
+cleanly (Ctrl-C, a crash, a budget), after ``RECYCLE`` requests, or once its resident memory
+passes ``MAX_RSS``: it exits and a fresh fork replaces it. So one request's crash, hang or
+memory cannot reach the server or another request, and memory stays bounded however many
+requests are served.
 
 Security: the socket lives in a directory only the user can enter (0700, checked on
 start), is itself 0600, and every connection's peer uid (SO_PEERCRED) must be the user's.
@@ -26,11 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
-from .client import PROTOCOL, peer_uid, send, socket_dir, socket_path
+from .client import PROTOCOL, peer_uid, receive, send, socket_dir, socket_path
+from .worker import quiet_stdio, run_worker
 
 IDLE_S = 900.0  # a server with no request for this long exits (AUTODIFF_SERVER_IDLE, or --idle)
-MAX_WORKERS = 32  # requests served at once; more wait in the listen queue
-MAX_REQUEST = 1 << 20  # bytes of one request line
+MAX_WORKERS = 32  # requests served at once; more are refused (the client then runs cold)
+SPARE = 1  # idle workers kept ready
+MAX_IDLE = 2  # idle workers kept at most; older ones exit
 
 
 def prepare_dir(path: str) -> None:
@@ -42,9 +52,15 @@ def prepare_dir(path: str) -> None:
 
 
 @dataclass
-class Job:
-    conn: socket.socket
+class Worker:
     pid: int
+    control: socket.socket  # the server's end of a socket pair to the worker
+
+
+@dataclass
+class Job:
+    conn: socket.socket  # the client's connection (the worker holds a duplicate and answers on it)
+    worker: Worker
 
 
 @dataclass
@@ -54,6 +70,8 @@ class Server:
     started: float = field(default_factory=time.time)
     served: int = 0
     jobs: dict[int, Job] = field(default_factory=dict)  # by the client socket's fileno
+    idle: list[Worker] = field(default_factory=list)  # the last one is the most recently used
+    retired: set[int] = field(default_factory=set)  # pids of workers told to exit, not yet waited for
     last: float = field(default_factory=time.monotonic)
     stopping: bool = False
 
@@ -64,8 +82,16 @@ class Server:
             "uptime_s": round(time.time() - self.started, 3),
             "requests": self.served,
             "running": len(self.jobs),
+            "workers": len(self.jobs) + len(self.idle),
             "idle_s": self.idle_s,
         }
+
+    def sockets(self) -> list[socket.socket]:
+        """Every socket the server holds: a forked worker closes all of them."""
+        return [self.listener, *(j.conn for j in self.jobs.values()), *self.controls()]
+
+    def controls(self) -> list[socket.socket]:
+        return [*(j.worker.control for j in self.jobs.values()), *(w.control for w in self.idle)]
 
 
 def warm() -> None:
@@ -99,10 +125,11 @@ def serve(idle_s: float = IDLE_S) -> None:
     server = Server(listener, idle_s)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "stopping", True))
     try:
+        _top_up(server)
         _loop(server)
     finally:
-        for job in server.jobs.values():
-            _kill(job.pid)
+        for worker in [*(j.worker for j in server.jobs.values()), *server.idle]:
+            _kill(worker.pid)
         listener.close()
         if os.path.exists(path):
             os.unlink(path)
@@ -110,13 +137,20 @@ def serve(idle_s: float = IDLE_S) -> None:
 
 def _loop(server: Server) -> None:
     while not server.stopping:
-        readable, _, _ = select.select([server.listener, *(j.conn for j in server.jobs.values())], [], [], 0.05)
+        watched = [server.listener, *(j.conn for j in server.jobs.values()), *server.controls()]
+        readable, _, _ = select.select(watched, [], [], 0.5)
+        # workers first: a worker reports that it is done before it answers its client, so
+        # a client that hangs up after its answer is never taken for one that went away
+        for sock in readable:
+            if sock.fileno() >= 0 and any(sock is c for c in server.controls()):
+                _from_worker(server, sock)
         for sock in readable:
             if sock is server.listener:
                 _accept(server)
-            else:
+            elif sock.fileno() in server.jobs and server.jobs[sock.fileno()].conn is sock:
                 _from_client(server, server.jobs[sock.fileno()])
         _reap(server)
+        _top_up(server)
         if not server.jobs and time.monotonic() - server.last > server.idle_s:
             return
 
@@ -129,7 +163,7 @@ def _accept(server: Server) -> None:
             conn.close()
             return
         conn.settimeout(5.0)
-        message, fds = _receive(conn)
+        message, fds = receive(conn, 3)
         conn.settimeout(None)
     except (OSError, ValueError):
         conn.close()
@@ -145,30 +179,29 @@ def _accept(server: Server) -> None:
             _close(conn, fds)
             return
         server.last = time.monotonic()  # a command is activity; asking for the status is not
-        pid = os.fork()
-        if pid == 0:
-            _work(server, message, fds)  # never returns
+        worker = _hand_over(server, message, [conn.fileno(), *fds])
         for fd in fds:
             os.close(fd)
+        if worker is None:
+            send(conn, {"exit": 1})
+            conn.close()
+            return
         server.served += 1
-        server.jobs[conn.fileno()] = Job(conn, pid)
+        server.jobs[conn.fileno()] = Job(conn, worker)
     else:
         _close(conn, fds)
 
 
-def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 3)
-    while not data.endswith(b"\n"):
-        more = conn.recv(MAX_REQUEST)
-        if not more or len(data) > MAX_REQUEST:
-            for fd in fds:
-                os.close(fd)
-            raise ValueError("incomplete request")
-        data += more
-    message = json.loads(data)
-    if not isinstance(message, dict):
-        raise ValueError("not an object")
-    return message, list(fds)
+def _hand_over(server: Server, message: dict[str, Any], fds: list[int]) -> Worker | None:
+    """Give the request to the most recently used idle worker, or to a new one."""
+    for _ in range(3):
+        worker = server.idle.pop() if server.idle else _spawn(server)
+        try:
+            send(worker.control, message, fds)
+            return worker
+        except OSError:  # it died while idle
+            _retire(server, worker)
+    return None
 
 
 def _from_client(server: Server, job: Job) -> None:
@@ -178,7 +211,8 @@ def _from_client(server: Server, job: Job) -> None:
     except OSError:
         data = b""
     if not data:
-        _kill(job.pid)
+        _finish(server, job)
+        _retire(server, job.worker, kill=True)
         return
     for line in data.splitlines():
         try:
@@ -187,78 +221,92 @@ def _from_client(server: Server, job: Job) -> None:
             continue
         if isinstance(message, dict) and message.get("signal") == "INT":
             try:
-                os.kill(job.pid, signal.SIGINT)
+                os.kill(job.worker.pid, signal.SIGINT)
             except ProcessLookupError:
                 pass
 
 
-def _reap(server: Server) -> None:
-    for key, job in list(server.jobs.items()):
-        pid, status = os.waitpid(job.pid, os.WNOHANG)
-        if pid == 0:
-            continue
-        code = os.waitstatus_to_exitcode(status)
+def _from_worker(server: Server, control: socket.socket) -> None:
+    """A worker is done with its request (and may serve another), or it exited."""
+    job = next((j for j in server.jobs.values() if j.worker.control is control), None)
+    worker = job.worker if job else next(w for w in server.idle if w.control is control)
+    try:
+        data = control.recv(4096)
+        report = json.loads(data) if data else None
+    except (OSError, ValueError):
+        report = None
+    if job is None:  # an idle worker only speaks when it exits
+        server.idle.remove(worker)
+        _retire(server, worker)
+        return
+    _finish(server, job)
+    if isinstance(report, dict) and report.get("reuse") is True:
+        server.idle.append(worker)
+        while len(server.idle) > MAX_IDLE:
+            _retire(server, server.idle.pop(0))
+        return
+    code = _retire(server, worker, wait=report is None)
+    if report is None and code is not None:  # it died mid-request: answer for it
         try:
             send(job.conn, {"exit": code if code >= 0 else 128 - code})
         except OSError:
             pass
-        job.conn.close()
-        del server.jobs[key]
-        server.last = time.monotonic()
 
 
-def _work(server: Server, message: dict[str, Any], fds: list[int]) -> None:
-    """In the forked worker: become the client's process, run the CLI, exit with its code."""
-    code = 1
+def _finish(server: Server, job: Job) -> None:
+    server.jobs.pop(job.conn.fileno(), None)
+    job.conn.close()
+    server.last = time.monotonic()
+
+
+def _retire(server: Server, worker: Worker, kill: bool = False, wait: bool = False) -> int | None:
+    """Close a worker's control socket (it exits on its own); its exit code when waited for."""
+    if kill:
+        _kill(worker.pid)
+    worker.control.close()
+    if not wait:
+        server.retired.add(worker.pid)
+        return None
     try:
-        _die_with_parent()
-        server.listener.close()
-        for job in server.jobs.values():
-            job.conn.close()
-        # stdin and stdout become the client's; Python's stderr writes to the client's
-        # stderr too, while descriptor 2 (where TensorFlow's C++ logs go) stays /dev/null,
-        # exactly as runtime.tensorflow() arranges it in a cold run
-        os.dup2(fds[0], 0)
-        os.dup2(fds[1], 1)
-        err = os.dup(fds[2])
-        for fd in fds:
-            os.close(fd)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        os.chdir(message.get("cwd") or "/")
-        env = message.get("env")
-        if isinstance(env, dict):
-            os.environ.clear()
-            os.environ.update({str(k): str(v) for k, v in env.items()})
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        sys.stdin = os.fdopen(0, "r", closefd=False)
-        sys.stdout = os.fdopen(1, "w", closefd=False)
-        sys.stderr = os.fdopen(err, "w", buffering=1, errors="backslashreplace")
-        argv = [str(a) for a in message.get("argv", [])]
-        sys.argv = ["autodiff", *argv]
-        from .cli import cli
+        return os.waitstatus_to_exitcode(os.waitpid(worker.pid, 0)[1])
+    except ChildProcessError:
+        return None
 
-        code = int(cli.main(argv, standalone_mode=False))
-    finally:
+
+def _reap(server: Server) -> None:
+    """Collect retired workers that have exited (a busy worker is waited for by _from_worker)."""
+    for pid in list(server.retired):
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            server.retired.discard(pid)
+
+
+def _top_up(server: Server) -> None:
+    while len(server.idle) < SPARE and len(server.jobs) < MAX_WORKERS and not server.stopping:
+        server.idle.insert(0, _spawn(server))
+
+
+def _spawn(server: Server) -> Worker:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            # keep only the standard descriptors and our end of the pair: a request's
+            # descriptors in flight (a client's stdout pipe) must not stay open here
+            for sock in [*server.sockets(), ours]:
+                sock.detach()
+            quiet_stdio()
+            fd = theirs.detach()
+            if fd != 3:
+                os.dup2(fd, 3)
+            os.closerange(4, os.sysconf("SC_OPEN_MAX"))
         finally:
-            os._exit(code)
-
-
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this worker if the server dies, so no request outlives it."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+            run_worker(socket.socket(fileno=3))  # never returns
+    theirs.close()
+    return Worker(pid, ours)
 
 
 def _close(conn: socket.socket, fds: list[int]) -> None:

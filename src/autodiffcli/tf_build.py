@@ -7,7 +7,7 @@ calling one TensorFlow op, and numbers become constants of the chosen dtype up f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial, reduce
 from typing import Any
 
@@ -178,7 +178,7 @@ class TFFunction:
             value = _to_float(e)
             return lambda env: self.constant(value)
         if e.is_Add:
-            terms = [self._compile(a) for a in e.args]
+            terms = _number_second([self._compile(a) for a in e.args], e.args)
             return lambda env: reduce(tf.math.add, (t(env) for t in terms))
         if e.is_Mul:
             return self._product(e)
@@ -192,12 +192,14 @@ class TFFunction:
 
     def _product(self, e: sympy.Expr) -> Node:
         tf = self.tf
-        num, den = [], []
+        num, den, factors = [], [], []
         for a in e.args:
             if a.is_Pow and a.exp.is_Number and a.exp < 0:
                 den.append(self._compile(a.base) if a.exp == -1 else self._power(a.base, -a.exp))
             else:
                 num.append(self._compile(a))
+                factors.append(a)
+        num = _number_second(num, factors)
         top = num or [lambda env: self.constant(1.0)]
 
         def numerator(env: Env) -> Any:
@@ -218,6 +220,19 @@ class TFFunction:
             return lambda env: op(base(env))
         exponent = self._compile(exp_e)
         return lambda env: tf.math.pow(base(env), exponent(env))
+
+
+def _number_second(nodes: list[Node], args: Sequence[sympy.Expr]) -> list[Node]:
+    """SymPy puts a sum's or product's number first; make it the second operand instead.
+
+    The same value bit for bit (the first operation only swaps its operands, which IEEE
+    addition and multiplication allow), but TensorFlow's gradient of ``tensor + constant``
+    and ``tensor * constant`` takes a shortcut that ``constant + tensor`` does not: no
+    broadcast reduction for the constant's side. Each tape level builds fewer ops.
+    """
+    if len(nodes) > 1 and args[0].is_Number:
+        return [nodes[1], nodes[0], *nodes[2:]]
+    return nodes
 
 
 def _to_float(e: sympy.Expr) -> float:
