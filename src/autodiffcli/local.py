@@ -516,9 +516,7 @@ class _KerasLoop:
         done = 0
 
         def row(step_no: int) -> None:
-            found = _history_row(
-                self.batch.names, last_x, np.where(status == DIVERGED, np.nan, last_f), gnorm, step_no
-            )
+            found = _history_row(self.batch.names, last_x, np.where(status == DIVERGED, np.nan, last_f), gnorm, step_no)
             if found is not None:
                 record(found)
 
