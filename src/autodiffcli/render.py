@@ -159,7 +159,7 @@ def minimize_json(report: MinimizeReport) -> dict[str, Any]:
         "variables": list(p.variables),
         "params": point(p.params),
         "dtype": dt,
-        "optimizer": display_name(s.optimizer),
+        "optimizer": display_name(s.optimizer, s.starts),
         "learning_rate": s.learning_rate if s.keras else None,
         "mode": o.mode,
         "style": s.style,

@@ -345,7 +345,7 @@ def minimize(
     if sense < 0:
         _flip(report.outcome)
     _judge(report)
-    if not report.basins and report.verdict is not None:  # the tutorial's loop: one start, one basin
+    if not report.basins and report.verdict is not None and settings.starts == 1:  # one start, one basin
         o = report.outcome
         report.basins = [BasinReport(dict(o.x), o.f, 1, report.verdict)]
     o = report.outcome
@@ -383,6 +383,10 @@ def _minimize_batch(
     steps, every = settings.steps, settings.row_every
     if settings.optimizer == "newton":
         result = local.newton(batch, starts, box, steps, settings.gtol, every, reporter, settings.graph)
+    elif settings.optimizer == "lbfgs" and settings.starts > 1:
+        from .quasi_newton import lbfgs
+
+        result = lbfgs(batch, starts, box, steps, settings.gtol, every, reporter)
     elif settings.optimizer in local.SCIPY_METHODS:
         result = local.scipy_minimize(batch, settings.optimizer, starts, box, steps, settings.gtol, reporter)
     else:
@@ -405,14 +409,19 @@ def _minimize_batch(
     basins = [BasinReport(dict(zip(names, map(float, b.x))), sense * b.f, b.count, v) for b, v in zip(found, verdicts)]
     report_warnings: list[str] = []
     dropped = int((~usable).sum())
-    if not found:
+    finite = np.isfinite(result.f) & np.isfinite(result.x).all(axis=1)
+    if not found and not finite.any():
         report = not_started(problem, origin, settings, "diverged", [])
         report.outcome.steps = int(result.iterations.max(initial=0))
         report.warnings.append(
             f"every start diverged: f or its gradient became non-finite ({dropped} of {len(starts)})"
         )
         return report
-    best = found[0].index
+    if not found:  # every start diverged: the best last finite point, and no basin
+        report_warnings.append(
+            f"every start diverged: f or its gradient became non-finite ({dropped} of {len(starts)})"
+        )
+    best = found[0].index if found else int(np.argmin(np.where(finite, result.f, np.inf)))
     y, g = batch.derivatives(batch.tf.constant(result.x[best : best + 1], f.dtype), 1)
     gradient = {n: float(v) for n, v in zip(names, g.numpy()[0])}
     status = "interrupted" if result.interrupted else local.STATUS[int(result.status[best])]
@@ -430,7 +439,7 @@ def _minimize_batch(
     )
     outcome.optimize_s = time.perf_counter() - began
     report = MinimizeReport(problem, settings, dict(origin), outcome, report_warnings, basins=basins)
-    if settings.starts > 1 and dropped:
+    if settings.starts > 1 and dropped and found:
         report.advice.append(f"{dropped} of {len(starts)} starts diverged or left the domain and are in no basin")
     unlisted = int((usable & (label < 0)).sum())
     if unlisted:

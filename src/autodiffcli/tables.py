@@ -113,7 +113,7 @@ def minimize_table(report: MinimizeReport, console: Console) -> None:
     if s.keras:
         summary.add_row("optimizer", f"{OPTIMIZERS[s.optimizer]}(learning_rate={s.learning_rate:g}), style {s.style}")
     else:
-        summary.add_row("optimizer", display_name(s.optimizer))
+        summary.add_row("optimizer", display_name(s.optimizer, s.starts))
     if s.starts > 1:
         summary.add_row("starts", f"{s.starts} (seed {s.seed})")
     if s.bounds:
