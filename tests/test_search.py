@@ -183,6 +183,42 @@ def test_adam_ending_at_a_saddle_is_called_a_saddle():
     assert table.stderr == "Warning: the point found is a saddle, not a minimum\n"
 
 
+@pytest.mark.parametrize("opt", ["newton", "bfgs", "lbfgs", "adam"])
+def test_a_function_without_stationary_points_never_gets_a_stationary_verdict(opt):
+    """f = x: f' = 1 everywhere. However far the search goes (|x| up to 1e36), the point is
+    not stationary (the gradient floor once grew with |x| and called it degenerate)."""
+    data = run_json("minimize", "x", "--opt", opt)
+    assert data["verdict"] == "not stationary"
+    assert data["gradient"] == {"x": 1.0} and data["x"]["x"] < -1
+    assert any(w.startswith("the point found is not stationary") for w in data["warnings"])
+
+
+@pytest.mark.parametrize("dtype, tol", [("float32", None), ("float64", "1e-12")])
+def test_newton_converging_on_the_inflection_of_x_cubed_is_not_called_a_minimum(dtype, tol):
+    """SymPy: x**3 has one stationary point, 0, where the second derivative is 0 and the
+    third 6: an inflection, no minimum. Newton's iterates x/2, x/4, ... look like minima
+    (curvature > 0, tiny slope); at the stationary point they lead to, the curvature is gone."""
+    x = sympy.Symbol("x")
+    f = x**3
+    assert sympy.solve(sympy.diff(f, x), x) == [0] and sympy.diff(f, x, 2).subs(x, 0) == 0
+    extra = ["--tol", tol] if tol else []
+    data = run_json("minimize", "x**3", "--from", "1", "--opt", "newton", "--dtype", dtype, *extra)
+    assert 0 < data["x"]["x"] < 1e-3
+    assert data["verdict"] == "degenerate"
+    for at in ("1e-4", "1e-6"):  # grad's verdict alike, at points an optimizer might stop at
+        (point,) = run_json("grad", "x**3", "--at", at, "--order", "2", "--dtype", dtype)["results"]
+        assert point["verdict"] in ("degenerate", "not stationary")  # float64 resolves the slope at 1e-4
+
+
+def test_a_true_minimum_keeps_its_verdict_however_the_search_stopped():
+    """Rosenbrock's minimum (1, 1) (Hessian eigenvalues 0.4 and 1001.6, SymPy): reached
+    loosely by Adam and tightly by Newton, both are minima."""
+    for args in (["--opt", "adam", "--steps", "20000"], ["--opt", "newton"]):
+        data = run_json("minimize", "(x-1)**2 + 100*(y-x**2)**2", "--from", "x=-1.2,y=1", *args)
+        assert xy(data["x"]) == pytest.approx((1.0, 1.0), abs=1e-4)
+        assert data["verdict"] == "minimum"
+
+
 def test_seed_run_gets_a_minimum_verdict():
     data = run_json("minimize", "--opt", "adam")
     assert data["verdict"] == "minimum"
