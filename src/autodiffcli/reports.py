@@ -383,10 +383,10 @@ def _minimize_batch(
     steps, every = settings.steps, settings.row_every
     if settings.optimizer == "newton":
         result = local.newton(batch, starts, box, steps, settings.gtol, every, reporter, settings.graph)
-    elif settings.optimizer == "lbfgs" and settings.starts > 1:
-        from .quasi_newton import lbfgs
+    elif settings.optimizer in ("lbfgs", "bfgs") and settings.starts > 1:
+        from . import quasi_newton
 
-        result = lbfgs(batch, starts, box, steps, settings.gtol, every, reporter)
+        result = quasi_newton.minimize(settings.optimizer, batch, starts, box, steps, settings.gtol, every, reporter)
     elif settings.optimizer in local.SCIPY_METHODS:
         result = local.scipy_minimize(batch, settings.optimizer, starts, box, steps, settings.gtol, reporter)
     else:
