@@ -33,6 +33,7 @@ EXIT_CODES = {
     'autodiff grad "2x - 2x" --at x=1': 2,
     'autodiff grad "sin(x)" --plot-file plot.jpg': 2,
     'autodiff grad "log(x)" --at -1': 1,
+    'autodiff grad "(exp(x)-1-x)/x**2" --at 0.001 --check': 1,
     "autodiff minimize --opt adamm": 2,
 }
 

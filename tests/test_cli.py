@@ -126,3 +126,38 @@ def test_expression_without_variables_says_why(args, reason):
     assert result.exit_code == 2
     (line,) = error_lines(result.stderr)
     assert "no variables" in line and reason in line
+
+
+def test_values_may_call_functions_of_several_arguments():
+    """A comma inside brackets belongs to the value: ``x=atan2(1,1)`` is pi/4, not two items."""
+    import math
+
+    data = json_of(
+        invoke(
+            "grad",
+            "a*x*y",
+            "--at",
+            "x=atan2(1,1),y=max(2,3)",
+            "-p",
+            "a=hypot(3,4)",
+            "--format",
+            "json",
+            "--dtype",
+            "float64",
+        ),
+        "grad",
+    )
+    (point,) = data["results"]
+    assert point["point"] == {"x": math.pi / 4, "y": 3.0}
+    assert data["params"] == {"a": 5.0}
+    assert point["gradient"]["x"] == pytest.approx(5 * 3, rel=1e-15)
+    bounded = json_of(
+        invoke("minimize", "(x-1)**2", "--opt", "lbfgs", "--bounds", "x=min(2,3):hypot(3,4)", "--format", "json"),
+        "minimize",
+    )
+    assert bounded["x"]["x"] == pytest.approx(2.0)  # the bound LO = min(2,3) = 2 holds
+    unclosed = invoke("grad", "x*y", "--at", "x=max(1,2")
+    assert (unclosed.exit_code, error_lines(unclosed.stderr)) == (
+        2,
+        ["Error: --at x: 'max(1,2' is not a number ('(' is never closed)"],
+    )

@@ -364,3 +364,127 @@ def test_end_points_in_more_places_than_listed_are_counted_not_lost():
         "starts ended elsewhere (more --steps may gather them)"
     )
     assert message in data["warnings"]
+
+
+# ---------------------------------------------------------------- lbfgs from many starts: TFP's batched L-BFGS
+
+
+def himmelblau(v: np.ndarray) -> float:
+    x, y = v
+    return (x * x + y - 11) ** 2 + (x + y * y - 7) ** 2
+
+
+def himmelblau_grad(v: np.ndarray) -> np.ndarray:
+    x, y = v
+    return np.array([4 * x * (x * x + y - 11) + 2 * (x + y * y - 7), 2 * (x * x + y - 11) + 4 * y * (x + y * y - 7)])
+
+
+def scipy_ends(starts: np.ndarray, bounds: list[tuple[float, float]] | None) -> np.ndarray:
+    """SciPy's L-BFGS-B from each start, on SciPy's own Himmelblau (numpy, not our tape)."""
+    return np.array(
+        [scipy_minimize(himmelblau, s, jac=himmelblau_grad, method="L-BFGS-B", bounds=bounds).x for s in starts]
+    )
+
+
+class Silent:
+    def row(self, row):
+        pass
+
+    def progress(self, done, total):
+        pass
+
+
+def lbfgs_batch(starts: np.ndarray, lo: float, hi: float, record: list | None = None, text: str = HIMMELBLAU):
+    """quasi_newton.lbfgs on ``text`` in float64, with every evaluated batch of points kept in ``record``."""
+    from autodiffcli import config, local, quasi_newton
+    from autodiffcli.runtime import tensorflow
+    from autodiffcli.tf_build import TFFunction
+
+    tf = tensorflow()
+    problem = config.load_problem(text, (), "float64")
+
+    class Recording(local.Batch):
+        def derivatives(self, X, order):
+            if record is not None:
+                X = tf.numpy_function(lambda a: (record.append(a.copy()), a)[1], [X], X.dtype, stateful=True)
+                X.set_shape([None, starts.shape[1]])
+            return super().derivatives(X, order)
+
+    batch = Recording(TFFunction(problem.expr, "float64"), problem.variables, {})
+    box = local.Box(np.full(starts.shape[1], lo), np.full(starts.shape[1], hi))
+    return quasi_newton.lbfgs(batch, starts, box, 1000, 1e-5, 10**6, Silent())
+
+
+@pytest.mark.parametrize("bounded", [False, True])
+def test_batched_lbfgs_ends_where_scipy_lbfgsb_ends_from_the_same_starts(bounded):
+    starts = np.random.default_rng(3).uniform(-5, 5, (300, 2))
+    lo, hi = (-5.0, 5.0) if bounded else (-math.inf, math.inf)
+    ours = lbfgs_batch(starts, lo, hi)
+    ref = scipy_ends(starts, [(-5, 5)] * 2 if bounded else None)
+    assert (ours.status == 1).all()  # converged, every one
+    # every end point is one of the minima SciPy reaches from these starts, to 1e-6
+    minima = np.array([r for i, r in enumerate(ref) if not (np.abs(ref[:i] - r).max(axis=1) < 1e-4).any()])
+    assert len(minima) == 4
+    assert all(np.abs(minima - x).max(axis=1).min() < 1e-6 for x in ours.x)
+    assert ours.f.max() < 1e-10
+    # the line searches differ (Hager-Zhang here, More-Thuente in SciPy): most starts, not all,
+    # end in the basin SciPy's run from the same start ends in
+    same = (np.abs(ours.x - ref).max(axis=1) < 1e-4).mean()
+    assert same >= 0.65
+    # evaluations: every row TFP asked for, at least one per start per iteration
+    assert ours.evaluations >= len(starts) + ours.iterations.sum()
+
+
+def test_batched_lbfgs_evaluates_f_only_inside_the_bounds():
+    record: list[np.ndarray] = []
+    starts = np.random.default_rng(5).uniform([-1, 0], [1, 0.5], (200, 2))
+    # the minimum over the box is its corner (0.5, 0.5), where f's slope points outwards
+    ours = lbfgs_batch(starts, 0.0, 0.5, record, text="(x-3)**2 + (y-2)**2 + x*y")
+    points = np.concatenate(record)
+    assert len(points) == ours.evaluations
+    assert points.min() >= 0.0 and points.max() <= 0.5
+    ref = scipy_minimize(
+        lambda v: (v[0] - 3) ** 2 + (v[1] - 2) ** 2 + v[0] * v[1],
+        [0.25, 0.25],
+        method="L-BFGS-B",
+        bounds=[(0, 0.5)] * 2,
+    )
+    assert ours.x == pytest.approx(np.broadcast_to(ref.x, ours.x.shape), abs=1e-6)
+    assert (ours.status == 1).all()
+
+
+def test_lbfgs_many_starts_through_the_cli_lists_the_four_minima_scipy_finds():
+    n, seed = 400, 2
+    data = run_json(
+        "minimize", HIMMELBLAU, "--opt", "lbfgs", "--starts", str(n), "--seed", str(seed),
+        "--bounds", "x=-5:5,y=-5:5", "--dtype", "float64",
+    )  # fmt: skip
+    starts = np.random.default_rng(seed).uniform([-5, -5], [5, 5], (n, 2))  # the README's draw
+    ref = scipy_ends(starts, [(-5, 5)] * 2)
+    assert [b["verdict"] for b in data["basins"]] == ["minimum"] * 4
+    assert sum(b["count"] for b in data["basins"]) == n
+    for b in data["basins"]:
+        assert np.abs(ref - np.array(xy(b["x"]))).max(axis=1).min() < 1e-6
+        assert b["f"] < 1e-10
+    assert data["status"] == "converged" and data["optimizer"] == "L-BFGS (TFP)"
+
+
+@pytest.mark.parametrize(
+    "command, text, unbounded",
+    [("minimize", "x", "f may be unbounded below"), ("maximize", "x**2", "f may be unbounded above")],
+)
+def test_batched_lbfgs_on_an_unbounded_function_says_diverged_and_prints_no_nan(command, text, unbounded):
+    result = invoke(command, text, "--opt", "lbfgs", "--starts", "5", "--format", "json")
+    data = json_of(result, command, 1)
+    assert data["status"] == "diverged" and data["basins"] == []
+    assert all(math.isfinite(v) for v in data["x"].values()) and math.isfinite(data["f"])
+    assert "every start diverged: f or its gradient became non-finite (5 of 5)" in data["warnings"]
+    table = invoke(command, text, "--opt", "lbfgs", "--starts", "5")
+    assert "nan" not in table.stdout.lower() and "nan" not in table.stderr.lower()
+
+
+def test_batched_lbfgs_stops_at_steps_and_says_max_steps():
+    args = ["--opt", "lbfgs", "--starts", "20", "--steps", "2", "--tol", "1e-5", "--dtype", "float64"]
+    data = run_json("minimize", ROSENBROCK, *args, code=3)  # exit 3: --tol not reached
+    assert data["status"] == "max_steps" and data["steps"] <= 2
+    assert any(w.startswith("--tol 1e-05 not reached within 2 steps") for w in data["warnings"])

@@ -259,6 +259,11 @@ def cli() -> None:
 @click.option("--wrt", metavar="NAMES", help="Differentiate with respect to these (default: every variable).")
 @click.option("--watch", metavar="NAMES", help="Put these parameters on the tape so they get gradients.")
 @click.option("--order", type=int, default=1, show_default=True, help="Highest derivative order (nested tapes).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Compare the tape's gradient (and Hessian with --order 2) with the exact value and a finite difference.",
+)
 @_plot_options
 @click.option(
     "--range",
@@ -278,6 +283,7 @@ def grad(
     wrt: str | None,
     watch: str | None,
     order: int,
+    check: bool,
     plot: bool,
     plot_file: str | None,
     span: str | None,
@@ -291,6 +297,7 @@ def grad(
     Examples:
       autodiff grad "x**2-2*x+1" --at 0
       autodiff grad "x**2*y + sin(x*y)" --at x=1,y=2 --order 2
+      autodiff grad "exp(x)*log(1+y**2)" --at x=2.5,y=3 --order 2 --check
       autodiff grad --wrt x,a --watch a --format json
       autodiff grad "x**2 + 3*x*y" --at-file points.csv --format plain
       autodiff grad "sin(x)" --at 1 --order 2 --plot --range x=-pi:pi
@@ -322,6 +329,7 @@ def grad(
         config.parse_names(wrt, names, "--wrt", problem=problem),
         config.parse_names(watch, names, "--watch", problem=problem),
         order,
+        check,
     )
     reader = points.PointReader(at_file, problem.variables, limits, problem=problem) if at_file else None
     batches = points.batches(request.points, reader)  # a file's first chunk is read here, before any output

@@ -226,7 +226,7 @@ def parse_bounds(text: str | None, names: Sequence[str], option: str = "--bounds
     if text is None:
         return {}
     out: dict[str, tuple[float, float]] = {}
-    for part in (p.strip() for p in text.split(",")):
+    for part in (p.strip() for p in _commas(text)):
         name, sep, span = part.partition("=")
         name = name.strip()
         if not sep or not name:
@@ -259,7 +259,21 @@ def at_least(value: int, low: int, option: str, high: int | None = None) -> int:
 
 
 def _split(item: str) -> list[str]:
-    return [p for p in (s.strip() for s in item.split(",")) if p] or [item]
+    return [p for p in (s.strip() for s in _commas(item)) if p] or [item]
+
+
+def _commas(text: str) -> list[str]:
+    """``text`` split at its commas outside brackets: ``x=max(1,2),y=3`` -> ["x=max(1,2)", "y=3"]."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
 
 
 def _listing(names: Sequence[str] | Mapping[str, object]) -> str:

@@ -8,7 +8,8 @@ the number of iterations, a status, and how many times f and its gradient were c
   :func:`newton`); written here because no maintained TensorFlow library offers a batched,
   bounded Newton method.
 * ``bfgs``, ``lbfgs``: SciPy's ``minimize(method="BFGS" | "L-BFGS-B")`` driven by tape
-  gradients, one compiled value-and-gradient function shared by every start.
+  gradients, one compiled value-and-gradient function shared by every start (``lbfgs``
+  from several starts runs TensorFlow Probability's batched L-BFGS instead: quasi_newton.py).
 * Keras optimizers: the step of :mod:`optimize` on batched variables, projected into the
   bounds after every step.
 """

@@ -58,8 +58,13 @@ def optimizer_name(name: str) -> str:
     return key
 
 
-def display_name(key: str) -> str:
-    """``Adam``, ``Newton``, ``L-BFGS-B``: the class or method behind an --opt name."""
+def display_name(key: str, starts: int = 1) -> str:
+    """``Adam``, ``Newton``, ``L-BFGS-B``: the class or method behind an --opt name.
+
+    ``lbfgs`` from several starts is TensorFlow Probability's batched L-BFGS (quasi_newton.py).
+    """
+    if key == "lbfgs" and starts > 1:
+        return "L-BFGS (TFP)"
     return OPTIMIZERS.get(key) or METHODS[key]
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from .config import Problem
 from .derivatives import Derivatives
+from .gradcheck import Check, Entry
 from .numerics import plain_text, rounded
 from .optimize import display_name
 from .reports import Batch, GradReport, GradRun, MinimizeReport
@@ -27,7 +28,7 @@ MINIMIZE_SCHEMA = "autodiff.minimize/1"
 def grad_json(report: GradReport) -> dict[str, Any]:
     """The whole ``autodiff.grad/1`` document of a report, as a dict."""
     req, p = report.request, report.request.problem
-    batch = Batch(req.points, report.result, 0, report.verdicts)
+    batch = Batch(req.points, report.result, 0, report.verdicts, report.checks)
     return {
         **_grad_head(p),
         "results": [_grad_item(batch, i, req.order, p) for i in range(len(req.points))],
@@ -99,7 +100,30 @@ def _grad_item(batch: Batch, i: int, order: int, p: Problem) -> dict[str, Any]:
     if batch.verdicts:
         item["verdict"] = batch.verdicts[i].kind
         item["eigenvalues"] = [num(v) for v in batch.verdicts[i].eigenvalues]
+    if batch.checks:
+        item["check"] = _check(batch.checks[i], dt)
     return item
+
+
+def _check(check: Check, dtype: str) -> dict[str, Any]:
+    def entry(e: Entry) -> dict[str, float | None]:
+        return {
+            "tape": rounded(e.tape, dtype),
+            "exact": e.exact,
+            "tape_error": _finite(e.tape_error),
+            "fd": rounded(e.fd, dtype),
+            "fd_error": _finite(e.fd_error),
+        }
+
+    out: dict[str, Any] = {"gradient": {n: entry(e) for n, e in check.gradient.items()}}
+    if check.hessian:
+        out["hessian"] = {a: {b: entry(e) for b, e in row.items()} for a, row in check.hessian.items()}
+    return {**out, "tolerance": check.tolerance, "ok": check.ok}
+
+
+def _finite(value: float | None) -> float | None:
+    """An error to 3 significant digits; None when unknown or infinite."""
+    return float(f"{value:.3g}") if value is not None and np.isfinite(value) else None
 
 
 def _grad_tail(p: Problem, symbolic: dict[str, object], warnings: list[str], result: Derivatives) -> dict[str, Any]:
@@ -135,7 +159,7 @@ def minimize_json(report: MinimizeReport) -> dict[str, Any]:
         "variables": list(p.variables),
         "params": point(p.params),
         "dtype": dt,
-        "optimizer": display_name(s.optimizer),
+        "optimizer": display_name(s.optimizer, s.starts),
         "learning_rate": s.learning_rate if s.keras else None,
         "mode": o.mode,
         "style": s.style,

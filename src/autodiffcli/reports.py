@@ -19,6 +19,7 @@ from . import local
 from .config import Problem
 from .derivatives import Derivatives, derivatives
 from .errors import ExitCode, UsageError
+from .gradcheck import Check, Checker
 from .numerics import explain_derivative, explain_value, fmt, point_text
 from .optimize import MinimizeSettings, Outcome, Reporter, _Silent, run
 from .parse import LIMITS, canonical, time_limit
@@ -34,6 +35,7 @@ class GradRequest:
     wrt: tuple[str, ...]
     watch: tuple[str, ...]
     order: int
+    check: bool = False  # compare the tape with the exact derivatives and a finite difference
 
     def point(self, i: int) -> dict[str, float]:
         return {v: float(self.points[i, j]) for j, v in enumerate(self.problem.variables)}
@@ -45,7 +47,12 @@ class GradRequest:
 
 
 def grad_request(
-    problem: Problem, points: np.ndarray | None, wrt: Sequence[str], watch: Sequence[str], order: int
+    problem: Problem,
+    points: np.ndarray | None,
+    wrt: Sequence[str],
+    watch: Sequence[str],
+    order: int,
+    check: bool = False,
 ) -> GradRequest:
     if not problem.variables and not watch:
         raise UsageError(problem.no_variables("to differentiate"))
@@ -57,7 +64,7 @@ def grad_request(
     wrt = tuple(wrt) or (*problem.variables, *watch)
     if points is None:  # no point given: every variable 0
         points = np.zeros((1, len(problem.variables)))
-    req = GradRequest(problem, points, wrt, tuple(watch), order)
+    req = GradRequest(problem, points, wrt, tuple(watch), order, check)
     if order > 2 and len(req.sources) > 1:
         raise UsageError(
             f"--order {order}: above 2 needs one name to differentiate by, got {', '.join(req.sources)}; "
@@ -80,6 +87,7 @@ class GradReport:
     count: int | None = None  # points in the whole run (None: those of the request)
     extent: np.ndarray | None = None  # rows: lowest and highest value of each variable over the run
     verdicts: list[Verdict] = field(default_factory=list)  # per point shown, with --order 2 or more
+    checks: list[Check] = field(default_factory=list)  # per point shown, with --check
 
     @property
     def exit_code(self) -> ExitCode:
@@ -113,6 +121,7 @@ class Batch:
     result: Derivatives
     start: int
     verdicts: list[Verdict] = field(default_factory=list)  # per point, with --order 2 or more
+    checks: list[Check] = field(default_factory=list)  # per point, with --check
 
     def point(self, i: int, variables: Sequence[str]) -> dict[str, float]:
         return {v: float(self.points[i, j]) for j, v in enumerate(variables)}
@@ -134,16 +143,20 @@ class GradRun:
         self.request = req
         self.symbolic = symbolic_derivatives(req)
         self.f = TFFunction(p.expr, p.dtype)
+        self.checker = Checker(self.f, p.variables, p.params, req.sources, req.order) if req.check else None
         self.count = 0
         self.extent: np.ndarray | None = None  # rows: lowest and highest of each variable so far
         self._explained: list[str] = []
         self._bad = 0
+        self._check_failures: list[str] = []
+        self._failed = 0
 
     def batch(self, points: np.ndarray) -> Batch:
         req, p = self.request, self.request.problem
         result = derivatives(self.f, points, p.variables, p.params, req.wrt, req.watch, req.order)
         verdicts = _grad_verdicts(req, points, result) if req.order >= 2 and len(points) else []
-        batch = Batch(points, result, self.count, verdicts)
+        checks = self.checker.check(points, result) if self.checker is not None else []
+        batch = Batch(points, result, self.count, verdicts, checks)
         self.count += len(points)
         if len(points):  # column by column: numpy reduces (n, 2) along axis 0 ten times slower
             low = np.array([points[:, j].min() for j in range(points.shape[1])])
@@ -152,12 +165,28 @@ class GradRun:
                 low, high = np.minimum(low, self.extent[0]), np.maximum(high, self.extent[1])
             self.extent = np.stack([low, high])
         self._faults(batch)
+        self._failed_checks(batch)
         return batch
 
     @property
     def warnings(self) -> list[str]:
         more = [f"{self._bad} points in all have non-finite results"] if self._bad > MAX_EXPLAINED else []
-        return self._explained + more
+        failed = [f"--check failed at {self._failed} points in all"] if self._failed > MAX_EXPLAINED else []
+        return self._explained + more + self._check_failures + failed
+
+    def _failed_checks(self, batch: Batch) -> None:
+        p = self.request.problem
+        for i, check in enumerate(batch.checks):
+            if check.ok:
+                continue
+            self._failed += 1
+            if len(self._check_failures) < MAX_EXPLAINED:
+                label, entry = check.worst  # type: ignore[misc]
+                self._check_failures.append(
+                    f"--check: at {point_text(batch.point(i, p.variables))} the tape's {label} is off by "
+                    f"{entry.tape_error:.1e} (relative to the exact value), more than {p.dtype} allows "
+                    f"({check.tolerance:.1e})" + ("; try --dtype float64" if p.dtype == "float32" else "")
+                )
 
     def _faults(self, batch: Batch) -> None:
         p, r = self.request.problem, batch.result
@@ -191,7 +220,7 @@ def grad(req: GradRequest) -> GradReport:
     """Derivatives at the request's points, as one batch."""
     run = GradRun(req)
     batch = run.batch(req.points)
-    return GradReport(req, batch.result, run.symbolic, run.warnings, verdicts=batch.verdicts)
+    return GradReport(req, batch.result, run.symbolic, run.warnings, verdicts=batch.verdicts, checks=batch.checks)
 
 
 def _grad_verdicts(req: GradRequest, points: np.ndarray, r: Derivatives) -> list[Verdict]:
@@ -303,7 +332,7 @@ def minimize(
     if sense < 0:
         _flip(report.outcome)
     _judge(report)
-    if not report.basins and report.verdict is not None:  # the tutorial's loop: one start, one basin
+    if not report.basins and report.verdict is not None and settings.starts == 1:  # one start, one basin
         o = report.outcome
         report.basins = [BasinReport(dict(o.x), o.f, 1, report.verdict)]
     o = report.outcome
@@ -341,6 +370,10 @@ def _minimize_batch(
     steps, every = settings.steps, settings.row_every
     if settings.optimizer == "newton":
         result = local.newton(batch, starts, box, steps, settings.gtol, every, reporter, settings.graph)
+    elif settings.optimizer == "lbfgs" and settings.starts > 1:
+        from .quasi_newton import lbfgs
+
+        result = lbfgs(batch, starts, box, steps, settings.gtol, every, reporter)
     elif settings.optimizer in local.SCIPY_METHODS:
         result = local.scipy_minimize(batch, settings.optimizer, starts, box, steps, settings.gtol, reporter)
     else:
@@ -363,14 +396,19 @@ def _minimize_batch(
     basins = [BasinReport(dict(zip(names, map(float, b.x))), sense * b.f, b.count, v) for b, v in zip(found, verdicts)]
     report_warnings: list[str] = []
     dropped = int((~usable).sum())
-    if not found:
+    finite = np.isfinite(result.f) & np.isfinite(result.x).all(axis=1)
+    if not found and not finite.any():
         report = not_started(problem, origin, settings, "diverged", [])
         report.outcome.steps = int(result.iterations.max(initial=0))
         report.warnings.append(
             f"every start diverged: f or its gradient became non-finite ({dropped} of {len(starts)})"
         )
         return report
-    best = found[0].index
+    if not found:  # every start diverged: the best last finite point, and no basin
+        report_warnings.append(
+            f"every start diverged: f or its gradient became non-finite ({dropped} of {len(starts)})"
+        )
+    best = found[0].index if found else int(np.argmin(np.where(finite, result.f, np.inf)))
     y, g = batch.derivatives(batch.tf.constant(result.x[best : best + 1], f.dtype), 1)
     gradient = {n: float(v) for n, v in zip(names, g.numpy()[0])}
     status = "interrupted" if result.interrupted else local.STATUS[int(result.status[best])]
@@ -388,7 +426,7 @@ def _minimize_batch(
     )
     outcome.optimize_s = time.perf_counter() - began
     report = MinimizeReport(problem, settings, dict(origin), outcome, report_warnings, basins=basins)
-    if settings.starts > 1 and dropped:
+    if settings.starts > 1 and dropped and found:
         report.advice.append(f"{dropped} of {len(starts)} starts diverged or left the domain and are in no basin")
     unlisted = int((usable & (label < 0)).sum())
     if unlisted:

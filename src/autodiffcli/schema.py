@@ -9,6 +9,23 @@ _POINT = {"type": "object", "additionalProperties": {"type": ["number", "null"]}
 _NAMES = {"type": "array", "items": {"type": "string"}}
 _WARNINGS = {"type": "array", "items": {"type": "string"}}
 _VERDICT = {"enum": ["minimum", "maximum", "saddle", "degenerate", "not stationary"]}
+_CHECKED = {  # one derivative under --check; errors are null when unknown (no finite exact value) or infinite
+    "type": "object",
+    "required": ["tape", "exact", "tape_error", "fd", "fd_error"],
+    "additionalProperties": False,
+    "properties": {"tape": _NUM, "exact": _NUM, "tape_error": _NUM, "fd": _NUM, "fd_error": _NUM},
+}
+_CHECK = {
+    "type": "object",
+    "required": ["gradient", "tolerance", "ok"],
+    "additionalProperties": False,
+    "properties": {
+        "gradient": {"type": "object", "additionalProperties": _CHECKED},
+        "hessian": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": _CHECKED}},
+        "tolerance": {"type": "number"},
+        "ok": {"type": "boolean"},
+    },
+}
 
 GRAD: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -37,6 +54,7 @@ GRAD: dict[str, Any] = {
                     "derivatives": {"type": "array", "items": _NUM},
                     "verdict": _VERDICT,
                     "eigenvalues": {"type": "array", "items": _NUM},
+                    "check": _CHECK,
                 },
             },
         },

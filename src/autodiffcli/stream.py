@@ -70,9 +70,10 @@ def grad_stream(
     points, result = _first(head, keep)
     if writer is not None:
         writer.finish(result)
-    shown = GradRequest(req.problem, points, req.wrt, req.watch, req.order)
+    shown = GradRequest(req.problem, points, req.wrt, req.watch, req.order, req.check)
     verdicts = [v for b in head for v in b.verdicts][:keep]
-    return GradReport(shown, result, run.symbolic, run.warnings, run.count, run.extent, verdicts)
+    checks = [c for b in head for c in b.checks][:keep]
+    return GradReport(shown, result, run.symbolic, run.warnings, run.count, run.extent, verdicts, checks)
 
 
 def _whole(write: Callable[[Any], None]) -> Callable[[Any], None]:

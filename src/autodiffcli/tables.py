@@ -22,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .gradcheck import Check
 from .numerics import fmt
 from .optimize import OPTIMIZERS, Row, display_name
 from .reports import GradReport, MinimizeReport
@@ -66,10 +67,31 @@ def grad_table(report: GradReport, console: Console) -> None:
             "eigenvalues", "of the Hessian", *(", ".join(fmt(e, dt) for e in v.eigenvalues) for v in verdicts)
         )
     console.print(table)
+    for point, check in zip(shown, report.checks):
+        console.print(_check_table(point, check, dt))
     if p.vanished:
         console.print(f"note: {p.dropped}")
     if report.total > len(shown):
         console.print(f"... and {report.total - len(shown):,} more points (use --format json or plain for all)")
+
+
+def _check_table(point: dict[str, float], check: Check, dt: str) -> Table:
+    """--check at one point: the tape beside the exact value and a finite difference."""
+    where = ", ".join(f"{k}={fmt(v, dt)}" for k, v in point.items()) or "the point"
+    tol = f"{check.tolerance:.1e}"
+    verdict = f"ok: every tape error <= {tol}" if check.ok else f"FAILED: a tape error > {tol}"
+    table = Table(title=f"check at {where}", caption=f"{verdict} ({dt})", title_justify="left")
+    table.add_column("derivative", no_wrap=True)
+    for name in ("tape", "exact", "tape err", "finite diff", "fd err"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for label, e in check.entries():
+        exact = "not finite" if e.exact is None else f"{e.exact:.12g}"  # JSON has every digit
+        table.add_row(label, fmt(e.tape, dt), exact, _error(e.tape_error), fmt(e.fd, dt), _error(e.fd_error))
+    return table
+
+
+def _error(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1e}"
 
 
 def minimize_table(report: MinimizeReport, console: Console) -> None:
@@ -91,7 +113,7 @@ def minimize_table(report: MinimizeReport, console: Console) -> None:
     if s.keras:
         summary.add_row("optimizer", f"{OPTIMIZERS[s.optimizer]}(learning_rate={s.learning_rate:g}), style {s.style}")
     else:
-        summary.add_row("optimizer", display_name(s.optimizer))
+        summary.add_row("optimizer", display_name(s.optimizer, s.starts))
     if s.starts > 1:
         summary.add_row("starts", f"{s.starts} (seed {s.seed})")
     if s.bounds:

@@ -1,0 +1,318 @@
+"""Batched L-BFGS from many starts: TensorFlow Probability's ``lbfgs_minimize``, one iteration a call.
+
+TFP's L-BFGS (two-loop recursion, Hager-Zhang line search) advances every start of a
+(starts, d) batch at once. It runs here on TFP's NumPy substrate, with f and its gradient
+from one compiled TensorFlow function over the whole batch. TFP's own loop keeps every start
+in the batch until the last one stops; instead each call here runs one iteration (TFP's
+``previous_optimizer_results``), and between calls this module
+
+* drops the starts that have stopped, so the line searches run on the starts still going;
+* tests convergence itself: the gradient's largest component, projected onto the box, at
+  most ``tol`` (TFP also stops on a step that changes nothing, which is a stall, not a
+  minimum);
+* restarts a start whose line search failed with an empty memory (TFP's documented gap:
+  it does not reset a direction that is not a descent direction); a start whose line search
+  fails right after a restart is ``stalled``;
+* starts every (re)start with the inverse Hessian ``I / |g|``, as L-BFGS-B's first step
+  (TFP's is ``I``, a first step of length ``|g|``);
+* with bounds, runs in the variables ``u`` of a change of variables that keeps every point
+  inside the box (MINUIT's): ``x = lo + (hi - lo)(sin u + 1)/2``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+import types
+from typing import Any
+
+import numpy as np
+
+from .local import CONVERGED, DIVERGED, RUNNING, STALLED, Batch, BatchResult, Box, _history_row
+from .optimize import Row
+
+MEMORY = 10  # correction pairs kept per start, as SciPy's L-BFGS-B (maxcor)
+LINE_SEARCH = 50  # most evaluations of one Hager-Zhang line search (TFP's default)
+COMPACT = 0.1  # drop the stopped starts from TFP's batch once they are this share of it
+FTOL = 1e7 * float(np.finfo(np.float64).eps)  # SciPy L-BFGS-B's factr * eps: a relative decrease too small
+
+
+def _tfp_lbfgs() -> Any:
+    """TFP's NumPy-substrate ``lbfgs`` module, imported without TFP's package ``__init__``.
+
+    Once TensorFlow is imported, ``import tensorflow_probability`` insists on ``tf_keras``
+    (for its TensorFlow substrate, which is not used here; installing tf-keras would change
+    what ``import tensorflow`` loads in every command). The NumPy substrate needs neither:
+    its parent packages are entered as bare packages, so only the optimizer's modules load.
+    """
+    done = sys.modules.get("tensorflow_probability.substrates.numpy.optimizer.lbfgs")
+    if done is not None:
+        return done
+    spec = importlib.util.find_spec("tensorflow_probability")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("tensorflow-probability is not installed (pip install tensorflow-probability)")
+    root = list(spec.submodule_search_locations)[0]
+    for name in ("", ".python", ".substrates", ".substrates.numpy", ".substrates.numpy.optimizer"):
+        full = "tensorflow_probability" + name
+        if full not in sys.modules:
+            package = types.ModuleType(full)
+            package.__path__ = [os.path.join(root, *name.split(".")[1:])]
+            sys.modules[full] = package
+    from tensorflow_probability.substrates.numpy.optimizer import lbfgs
+
+    return lbfgs
+
+
+class Coordinates:
+    """x = T(u), coordinate by coordinate: MINUIT's ``x = lo + (hi - lo)(sin u + 1)/2`` where bounded.
+
+    Every u maps inside the box; a minimum on a bound, where f's slope points out of the
+    box, is a minimum in u with a nonzero second derivative, so L-BFGS reaches it as fast
+    as an inner one. A variable without bounds is its own coordinate (``--bounds`` takes
+    finite bounds only, both or none).
+    """
+
+    def __init__(self, box: Box) -> None:
+        self.lo, self.hi = box.lo, box.hi
+        self.both = np.isfinite(box.lo) & np.isfinite(box.hi)
+        self.identity = not self.both.any()
+        lo, hi = np.where(self.both, box.lo, -1.0), np.where(self.both, box.hi, 1.0)
+        self.mid, self.half = (lo + hi) / 2, (hi - lo) / 2
+
+    def x(self, u: np.ndarray) -> np.ndarray:
+        if self.identity:
+            return u
+        return np.clip(np.where(self.both, self.mid + self.half * np.sin(u), u), self.lo, self.hi)
+
+    def dx_du(self, u: np.ndarray) -> np.ndarray:
+        if self.identity:
+            return np.ones_like(u)
+        return np.where(self.both, self.half * np.cos(u), 1.0)
+
+    def u(self, x: np.ndarray) -> np.ndarray:
+        if self.identity:
+            return np.array(x)
+        s = np.clip((np.clip(x, self.lo, self.hi) - self.mid) / self.half, -1.0, 1.0)
+        # a point on a bound, where dx/du = 0, is moved a hair inside (half * 5e-9) so that it can move
+        edge = math.pi / 2 - 1e-4
+        return np.where(self.both, np.clip(np.arcsin(s), -edge, edge), x)
+
+
+def _projected_gnorm(x: np.ndarray, g: np.ndarray, box: Box) -> np.ndarray:
+    """The largest component of x - P(x - g): the gradient, less what pushes against a bound.
+
+    Written component by component, not as a difference, which rounds to 0 where |x| >> |g|.
+    """
+    with np.errstate(invalid="ignore"):
+        step = x - g
+        pg = np.where(step < box.lo, x - box.lo, np.where(step > box.hi, x - box.hi, g))
+        return np.max(np.abs(pg), axis=1)
+
+
+class _Working:
+    """The starts still in TFP's batch: their indices and L-BFGS state, in u, compact."""
+
+    def __init__(self, idx: np.ndarray, u: np.ndarray, f: np.ndarray, g: np.ndarray, d: int, dtype: Any) -> None:
+        self.idx, self.u, self.f, self.g = idx, u, f, g
+        self.S = np.zeros((MEMORY, len(idx), d), dtype)  # position deltas, oldest first, as TFP keeps them
+        self.Y = np.zeros((MEMORY, len(idx), d), dtype)  # gradient deltas
+        self.fresh = np.ones(len(idx), dtype=bool)  # (re)started: the memory holds the scaled identity only
+        self.stopped = np.zeros(len(idx), dtype=bool)  # stopped, left in the batch until the next compaction
+        self.restart(np.arange(len(idx)))
+
+    def restart(self, k: np.ndarray, length: np.ndarray | float = 1.0) -> None:
+        """An empty memory but one pair (s, s/gamma): the inverse Hessian gamma * I.
+
+        gamma = length / |g|, so the first step tried is ``length`` long (1 by default, as
+        L-BFGS-B's first step; the last step's length after a stretch without curvature).
+        """
+        d = self.u.shape[1]
+        self.S[:, k] = 0
+        self.Y[:, k] = 0
+        g = self.g[k].astype(np.float64)
+        size = np.linalg.norm(g, axis=1, keepdims=True)
+        direction = np.where(size > 0, g / np.where(size > 0, size, 1.0), 1.0 / math.sqrt(d))
+        tiny = np.finfo(self.u.dtype).tiny
+        self.S[-1, k] = direction
+        self.Y[-1, k] = direction * np.maximum(size, tiny) / np.maximum(np.reshape(length, (-1, 1)), tiny)
+        self.fresh[k] = True
+
+    def keep(self, k: np.ndarray) -> None:
+        """Only the starts ``k`` (positions in this batch) stay."""
+        self.idx, self.u, self.f, self.g = self.idx[k], self.u[k], self.f[k], self.g[k]
+        self.S, self.Y = np.take(self.S, k, axis=1), np.take(self.Y, k, axis=1)
+        self.fresh, self.stopped = self.fresh[k], self.stopped[k]
+
+
+def lbfgs(
+    batch: Batch,
+    starts: np.ndarray,
+    box: Box,
+    steps: int,
+    tol: float,
+    every: int,
+    reporter: Any,
+) -> BatchResult:
+    """L-BFGS from every start at once (see the module's docstring); ``steps`` caps the iterations.
+
+    ``evaluations`` counts f-and-gradient computations, one per start in each batch TFP
+    asked for (starts whose line search has ended, or that stopped since the batch was last
+    compacted, are evaluated with the rest). A start whose f or gradient turns non-finite,
+    or whose f reaches -inf, is ``diverged`` and keeps its last finite point.
+    """
+    tfp = _tfp_lbfgs()
+    tf = batch.tf
+    dtype = batch.f.dtype
+    npdtype = dtype.as_numpy_dtype
+    n, d = starts.shape
+    coords = Coordinates(box)
+    ftol = max(FTOL, 10 * float(np.finfo(npdtype).eps))
+    traces = [0]
+    counted = [0]
+
+    def derivatives(X: Any) -> tuple[Any, Any]:
+        traces[0] += 1
+        return batch.derivatives(X, 1)
+
+    compiled = tf.function(derivatives, autograph=False, input_signature=[tf.TensorSpec([None, d], dtype)])
+
+    def in_x(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y, g = compiled(tf.constant(x, dtype))
+        counted[0] += len(x)
+        return y.numpy(), g.numpy()
+
+    seen: dict[str, np.ndarray] = {}  # per start of the batch, the lowest point its line search evaluated
+
+    def value_and_gradient(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if coords.identity:
+            y, g = in_x(u)
+        else:
+            y, g = in_x(coords.x(u))
+            g = g * coords.dx_du(u).astype(npdtype)
+        with np.errstate(invalid="ignore"):
+            better = (y < seen["f"]) & np.isfinite(y) & np.isfinite(g).all(axis=1)
+        np.copyto(seen["u"], u, where=better[:, None])
+        np.copyto(seen["f"], y, where=better)
+        np.copyto(seen["g"], g, where=better[:, None])
+        return y, g
+
+    X = np.clip(np.asarray(starts, dtype=npdtype), box.lo, box.hi)
+    U = coords.u(X).astype(npdtype)
+    X = coords.x(U).astype(npdtype)
+    F, Gx = in_x(X)
+    finite = np.isfinite(F) & np.isfinite(Gx).all(axis=1)
+    gnorm = np.where(finite, _projected_gnorm(X, Gx, box), np.inf)
+    status = np.where(~finite, DIVERGED, np.where(gnorm <= tol, CONVERGED, RUNNING))
+    iterations = np.zeros(n, dtype=np.int64)
+    history: list[Row] = []
+    interrupted = False
+    go = np.flatnonzero(status == RUNNING)
+    w = _Working(go, U[go], F[go], (Gx[go] * coords.dx_du(U[go])).astype(npdtype), d, npdtype)
+
+    def record(step: int) -> None:
+        row = _history_row(batch.names, X, np.where(status == DIVERGED, np.nan, F), gnorm, step)
+        if row is not None and (not history or history[-1].step != row.step):
+            history.append(row)
+            reporter.row(row)
+
+    record(0)
+    try:
+        for it in range(steps):
+            if not len(w.idx):
+                break
+            seen.update(u=w.u.copy(), f=w.f.copy(), g=w.g.copy())
+            with np.errstate(all="ignore"):  # TFP's arithmetic on a start it then reports failed
+                r = tfp.minimize(
+                    value_and_gradient,
+                    None,
+                    previous_optimizer_results=tfp.LBfgsOptimizerResults(
+                        converged=w.stopped.copy(),  # TFP leaves these where they are
+                        failed=np.zeros(len(w.idx), bool),
+                        num_iterations=np.int32(MEMORY),  # >= MEMORY: the two-loop uses every stored pair
+                        num_objective_evaluations=np.int32(0),
+                        position=w.u,
+                        objective_value=w.f,
+                        objective_gradient=w.g,
+                        position_deltas=w.S,
+                        gradient_deltas=w.Y,
+                    ),
+                    num_correction_pairs=MEMORY,
+                    tolerance=0.0,  # convergence is tested here, in x and with the bounds
+                    max_iterations=MEMORY + 1,  # one iteration
+                    max_line_search_iterations=LINE_SEARCH,
+                )
+            run = ~w.stopped
+            u_new, f_new, g_new = r.position, r.objective_value, r.objective_gradient
+            finite = np.isfinite(f_new) & np.isfinite(g_new).all(axis=1) & np.isfinite(u_new).all(axis=1)
+            ok = run & ~r.failed & ~r.converged & finite  # TFP's converged (tolerance 0): the step changed nothing
+            # where TFP's search failed or did not move, the lowest point it evaluated, if lower
+            lower = run & ~ok & (seen["f"] < w.f)
+            scale = np.maximum(np.maximum(abs(w.f), abs(seen["f"])), 1.0)
+            progress = lower & (w.f - seen["f"] > ftol * scale)
+            went = ok | lower
+            w.u = np.where(ok[:, None], u_new, np.where(lower[:, None], seen["u"], w.u))
+            w.f = np.where(ok, f_new, np.where(lower, seen["f"], w.f))
+            w.g = np.where(ok[:, None], g_new, np.where(lower[:, None], seen["g"], w.g))
+            # a pair without positive curvature (a flat or concave stretch) would spoil the
+            # inverse Hessian: the memory is kept as it was (Nocedal and Wright, 7.2)
+            with np.errstate(all="ignore"):
+                curved = np.sum(r.position_deltas[-1] * r.gradient_deltas[-1], axis=1) > 0
+            pair = ok & curved
+            w.S = np.where(pair[None, :, None], r.position_deltas, w.S)
+            w.Y = np.where(pair[None, :, None], r.gradient_deltas, w.Y)
+            first = np.flatnonzero(pair & w.fresh)  # the scaled identity has served: plain L-BFGS from here
+            w.S[-2, first] = 0
+            w.Y[-2, first] = 0
+            k = np.flatnonzero(run)
+            i = w.idx[k]
+            iterations[w.idx[went]] += 1
+            U[i], F[i] = w.u[k], w.f[k]
+            X[i] = coords.x(U[i]).astype(npdtype)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gx = w.g[k] / coords.dx_du(w.u[k])
+            gx = np.where(np.isfinite(gx), gx, 0.0)  # at a bound exactly: dx/du = 0
+            Gx[i] = gx
+            gnorm[i] = _projected_gnorm(X[i], gx, box)
+            done = gnorm[i] <= tol
+            blown = ~finite[k] & ~done
+            stuck = ~ok[k] & ~done & ~blown
+            fresh = w.fresh[k]
+            stall = stuck & fresh & ~progress[k]
+            status[i[done]] = CONVERGED
+            status[i[blown]] = DIVERGED
+            status[i[stall]] = STALLED
+            w.stopped[k[done | blown | stall]] = True
+            w.fresh[k[pair[k]]] = False
+            again = k[stuck & ~stall]
+            if len(again):
+                w.restart(again)
+            # moved along a stretch without curvature (f linear or concave there): start afresh,
+            # trying the step just taken, so that an f unbounded below is followed out quickly
+            flat = k[ok[k] & ~pair[k] & ~done & ~blown]
+            if len(flat):
+                w.restart(flat, np.linalg.norm(r.position_deltas[-1][flat].astype(np.float64), axis=1))
+            if w.stopped.sum() > COMPACT * len(w.idx):
+                w.keep(np.flatnonzero(~w.stopped))
+            if (it + 1) % every == 0 or it + 1 == steps:
+                record(it + 1)
+            reporter.progress(it + 1, steps)
+    except KeyboardInterrupt:
+        interrupted = True
+    # a start that converged onto a bound (its gradient pushing out, within tol of it) is put
+    # on it, as L-BFGS-B's projection would; then the reported points' f and gradient, in x,
+    # the last word on convergence
+    with np.errstate(invalid="ignore"):
+        step = X - np.where(np.isfinite(Gx), Gx, 0.0)
+    on = (status == CONVERGED)[:, None]
+    X = np.where(on & (step <= box.lo) & (X - box.lo <= tol), box.lo, X).astype(npdtype)
+    X = np.where(on & (step >= box.hi) & (box.hi - X <= tol), box.hi, X).astype(npdtype)
+    y, g = in_x(X)
+    good = np.isfinite(y) & np.isfinite(g).all(axis=1)
+    F = np.where(good, y, F)
+    gnorm = np.where(good, _projected_gnorm(X, g, box), gnorm)
+    status = np.where((status == CONVERGED) & ~(gnorm <= tol), STALLED, status)
+    status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
+    record(int(iterations.max(initial=0)))
+    return BatchResult(X, F, iterations, status, counted[0], history, interrupted, traces[0])

@@ -1,0 +1,121 @@
+"""`autodiff grad --check`: the tape against exact derivatives (mpmath, written out here by
+hand, not SymPy's) and a finite difference; a failing check exits 1 with one line."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+from autodiffcli import config
+from autodiffcli.derivatives import derivatives
+from autodiffcli.gradcheck import MAX_CHECKED, Checker, tolerance
+from autodiffcli.tf_build import TFFunction
+
+from conftest import error_lines, invoke, json_of
+
+mpmath.mp.dps = 50
+
+
+def check_json(*args: str, code: int = 0) -> dict:
+    return json_of(invoke("grad", "--check", "--format", "json", *args), "grad", code)
+
+
+def _f32(v: float) -> mpmath.mpf:
+    return mpmath.mpf(float(np.float32(v)))  # the point the float32 tape saw
+
+
+def test_exact_values_and_errors_agree_with_mpmath_and_the_tape_beats_finite_differences():
+    data = check_json("exp(x)*log(1+y**2)", "--at", "x=2.5,y=3", "--at", "x=-1.3,y=0.2", "--order", "2")
+    for item in data["results"]:
+        x, y = _f32(item["point"]["x"]), _f32(item["point"]["y"])
+        exact = {
+            "x": mpmath.exp(x) * mpmath.log(1 + y**2),
+            "y": mpmath.exp(x) * 2 * y / (1 + y**2),
+        }
+        hessian = {
+            ("x", "x"): exact["x"],
+            ("x", "y"): exact["y"],
+            ("y", "x"): exact["y"],
+            ("y", "y"): mpmath.exp(x) * 2 * (1 - y**2) / (1 + y**2) ** 2,
+        }
+        check = item["check"]
+        scale = max(abs(v) for v in exact.values())
+        for name, value in exact.items():
+            got = check["gradient"][name]
+            assert got["exact"] == pytest.approx(float(value), rel=1e-15)
+            assert got["tape"] == item["gradient"][name]
+            tape = mpmath.mpf(float(np.float32(got["tape"])))  # JSON shows float32's shortest digits
+            assert got["tape_error"] == pytest.approx(float(abs(tape - value) / scale), rel=1e-2, abs=1e-12)
+            assert got["tape_error"] <= tolerance("float32")
+        for (a, b), value in hessian.items():
+            assert check["hessian"][a][b]["exact"] == pytest.approx(float(value), rel=1e-15)
+        assert check["ok"] is True and check["tolerance"] == tolerance("float32")
+        entries = [*check["gradient"].values(), *(e for row in check["hessian"].values() for e in row.values())]
+        # why autodiff: the finite difference loses digits the tape keeps
+        assert max(e["fd_error"] for e in entries) > 10 * max(e["tape_error"] for e in entries)
+    assert data["warnings"] == []
+
+
+def test_float64_tape_is_within_a_few_ulps():
+    data = check_json("sin(x)*x**3 + atan(x)", "--at", "0.7", "--dtype", "float64")
+    got = data["results"][0]["check"]["gradient"]["x"]
+    x = mpmath.mpf(0.7)
+    exact = mpmath.cos(x) * x**3 + 3 * x**2 * mpmath.sin(x) + 1 / (1 + x**2)
+    assert got["exact"] == pytest.approx(float(exact), rel=1e-16)
+    assert got["tape_error"] <= 4 * np.finfo(np.float64).eps
+    assert 1e-13 < got["fd_error"] < 1e-7
+
+
+def test_cancellation_in_float32_fails_the_check_with_one_line_and_exit_1():
+    result = invoke("grad", "(exp(x)-1-x)/x**2", "--at", "0.001", "--check", "--format", "json")
+    data = json_of(result, "grad", 1)
+    check = data["results"][0]["check"]
+    x = _f32(0.001)
+    exact = (mpmath.exp(x) - 1) / x**2 - 2 * (mpmath.exp(x) - 1 - x) / x**3
+    assert check["gradient"]["x"]["exact"] == pytest.approx(float(exact), rel=1e-15)
+    assert check["ok"] is False and check["gradient"]["x"]["tape_error"] > 1
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("Error: --check: at x=0.001 the tape's df/dx is off by ")
+    assert line.endswith("more than float32 allows (3.1e-05); try --dtype float64")
+    assert data["warnings"] == [line.removeprefix("Error: ")]
+
+
+def test_a_wrong_tape_value_fails_the_check():
+    """The check itself can fail: the tape's own results, one entry nudged by 1e-3."""
+    problem = config.load_problem("x**2*y + sin(x*y)", (), "float32")
+    f = TFFunction(problem.expr, problem.dtype)
+    points = np.array([[1.0, 2.0]])
+    result = derivatives(f, points, problem.variables, problem.params, problem.variables, (), 2)
+    checker = Checker(f, problem.variables, problem.params, problem.variables, 2)
+    assert checker.check(points, result)[0].ok
+    result.hessian["x"]["y"] = result.hessian["x"]["y"] * (1 + 1e-3)
+    (check,) = checker.check(points, result)
+    assert not check.ok and check.worst[0] == "d2f/dxdy"
+
+
+def test_no_finite_exact_value_is_null_not_a_failure():
+    data = check_json("sqrt(x) + y", "--at", "x=0,y=1", code=1)  # exit 1 for the infinite derivative itself
+    got = data["results"][0]["check"]["gradient"]
+    assert got["x"]["exact"] is None and got["x"]["tape_error"] is None
+    assert got["y"]["exact"] == 1.0 and got["y"]["tape_error"] == 0.0
+    assert data["results"][0]["check"]["ok"] is True
+    assert not any("--check" in w for w in data["warnings"])
+
+
+def test_table_shows_a_check_per_point():
+    result = invoke("grad", "x**3", "--at", "1", "--at", "2", "--check", "--format", "table")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "check at x=1.0" in out and "check at x=2.0" in out
+    assert out.count("ok: every tape error <= 3.1e-05 (float32)") == 2
+    assert "finite diff" in out and "fd err" in out
+
+
+def test_too_many_points_are_refused(tmp_path):
+    (tmp_path / "p.csv").write_text("x\n" + "1\n" * (MAX_CHECKED + 1))
+    result = invoke("grad", "x**2", "--at-file", str(tmp_path / "p.csv"), "--check", "--format", "plain")
+    assert result.exit_code == 2
+    assert error_lines(result.stderr) == [
+        f"Error: --check: at most {MAX_CHECKED:,} points (each is evaluated to 40 digits); check a sample of the file"
+    ]
