@@ -184,7 +184,7 @@ def goal11_local_per_start(plan: Plan, progress: Callable[[str], None]) -> list[
         return (time.perf_counter() - began) / len(sample)
 
     rows, starts = [], 100_000
-    for opt, bounded in (("newton", True), ("lbfgs", False), ("lbfgs", True)):
+    for opt, bounded in (("newton", True), ("lbfgs", False), ("lbfgs", True), ("bfgs", False)):
 
         def ours(opt: str = opt, bounded: bool = bounded) -> float:
             o = run(HIMMELBLAU, "float64", optimizer=opt, starts=starts, bounds=box if bounded else ()).outcome

@@ -183,6 +183,42 @@ def test_adam_ending_at_a_saddle_is_called_a_saddle():
     assert table.stderr == "Warning: the point found is a saddle, not a minimum\n"
 
 
+@pytest.mark.parametrize("opt", ["newton", "bfgs", "lbfgs", "adam"])
+def test_a_function_without_stationary_points_never_gets_a_stationary_verdict(opt):
+    """f = x: f' = 1 everywhere. However far the search goes (|x| up to 1e36), the point is
+    not stationary (the gradient floor once grew with |x| and called it degenerate)."""
+    data = run_json("minimize", "x", "--opt", opt)
+    assert data["verdict"] == "not stationary"
+    assert data["gradient"] == {"x": 1.0} and data["x"]["x"] < -1
+    assert any(w.startswith("the point found is not stationary") for w in data["warnings"])
+
+
+@pytest.mark.parametrize("dtype, tol", [("float32", None), ("float64", "1e-12")])
+def test_newton_converging_on_the_inflection_of_x_cubed_is_not_called_a_minimum(dtype, tol):
+    """SymPy: x**3 has one stationary point, 0, where the second derivative is 0 and the
+    third 6: an inflection, no minimum. Newton's iterates x/2, x/4, ... look like minima
+    (curvature > 0, tiny slope); at the stationary point they lead to, the curvature is gone."""
+    x = sympy.Symbol("x")
+    f = x**3
+    assert sympy.solve(sympy.diff(f, x), x) == [0] and sympy.diff(f, x, 2).subs(x, 0) == 0
+    extra = ["--tol", tol] if tol else []
+    data = run_json("minimize", "x**3", "--from", "1", "--opt", "newton", "--dtype", dtype, *extra)
+    assert 0 < data["x"]["x"] < 1e-3
+    assert data["verdict"] == "degenerate"
+    for at in ("1e-4", "1e-6"):  # grad's verdict alike, at points an optimizer might stop at
+        (point,) = run_json("grad", "x**3", "--at", at, "--order", "2", "--dtype", dtype)["results"]
+        assert point["verdict"] in ("degenerate", "not stationary")  # float64 resolves the slope at 1e-4
+
+
+def test_a_true_minimum_keeps_its_verdict_however_the_search_stopped():
+    """Rosenbrock's minimum (1, 1) (Hessian eigenvalues 0.4 and 1001.6, SymPy): reached
+    loosely by Adam and tightly by Newton, both are minima."""
+    for args in (["--opt", "adam", "--steps", "20000"], ["--opt", "newton"]):
+        data = run_json("minimize", "(x-1)**2 + 100*(y-x**2)**2", "--from", "x=-1.2,y=1", *args)
+        assert xy(data["x"]) == pytest.approx((1.0, 1.0), abs=1e-4)
+        assert data["verdict"] == "minimum"
+
+
 def test_seed_run_gets_a_minimum_verdict():
     data = run_json("minimize", "--opt", "adam")
     assert data["verdict"] == "minimum"
@@ -379,10 +415,10 @@ def himmelblau_grad(v: np.ndarray) -> np.ndarray:
     return np.array([4 * x * (x * x + y - 11) + 2 * (x + y * y - 7), 2 * (x * x + y - 11) + 4 * y * (x + y * y - 7)])
 
 
-def scipy_ends(starts: np.ndarray, bounds: list[tuple[float, float]] | None) -> np.ndarray:
-    """SciPy's L-BFGS-B from each start, on SciPy's own Himmelblau (numpy, not our tape)."""
+def scipy_ends(starts: np.ndarray, bounds: list[tuple[float, float]] | None, method: str = "L-BFGS-B") -> np.ndarray:
+    """SciPy's L-BFGS-B (or BFGS) from each start, on SciPy's own Himmelblau (numpy, not our tape)."""
     return np.array(
-        [scipy_minimize(himmelblau, s, jac=himmelblau_grad, method="L-BFGS-B", bounds=bounds).x for s in starts]
+        [scipy_minimize(himmelblau, s, jac=himmelblau_grad, method=method, bounds=bounds).x for s in starts]
     )
 
 
@@ -394,8 +430,10 @@ class Silent:
         pass
 
 
-def lbfgs_batch(starts: np.ndarray, lo: float, hi: float, record: list | None = None, text: str = HIMMELBLAU):
-    """quasi_newton.lbfgs on ``text`` in float64, with every evaluated batch of points kept in ``record``."""
+def lbfgs_batch(
+    starts: np.ndarray, lo: float, hi: float, record: list | None = None, text: str = HIMMELBLAU, method: str = "lbfgs"
+):
+    """quasi_newton.minimize on ``text`` in float64, with every evaluated batch of points kept in ``record``."""
     from autodiffcli import config, local, quasi_newton
     from autodiffcli.runtime import tensorflow
     from autodiffcli.tf_build import TFFunction
@@ -412,15 +450,15 @@ def lbfgs_batch(starts: np.ndarray, lo: float, hi: float, record: list | None = 
 
     batch = Recording(TFFunction(problem.expr, "float64"), problem.variables, {})
     box = local.Box(np.full(starts.shape[1], lo), np.full(starts.shape[1], hi))
-    return quasi_newton.lbfgs(batch, starts, box, 1000, 1e-5, 10**6, Silent())
+    return quasi_newton.minimize(method, batch, starts, box, 1000, 1e-5, 10**6, Silent())
 
 
-@pytest.mark.parametrize("bounded", [False, True])
-def test_batched_lbfgs_ends_where_scipy_lbfgsb_ends_from_the_same_starts(bounded):
+@pytest.mark.parametrize("method, bounded", [("lbfgs", False), ("lbfgs", True), ("bfgs", False)])
+def test_batched_quasi_newton_ends_where_scipy_ends_from_the_same_starts(method, bounded):
     starts = np.random.default_rng(3).uniform(-5, 5, (300, 2))
     lo, hi = (-5.0, 5.0) if bounded else (-math.inf, math.inf)
-    ours = lbfgs_batch(starts, lo, hi)
-    ref = scipy_ends(starts, [(-5, 5)] * 2 if bounded else None)
+    ours = lbfgs_batch(starts, lo, hi, method=method)
+    ref = scipy_ends(starts, [(-5, 5)] * 2 if bounded else None, "BFGS" if method == "bfgs" else "L-BFGS-B")
     assert (ours.status == 1).all()  # converged, every one
     # every end point is one of the minima SciPy reaches from these starts, to 1e-6
     minima = np.array([r for i, r in enumerate(ref) if not (np.abs(ref[:i] - r).max(axis=1) < 1e-4).any()])
@@ -467,19 +505,19 @@ def test_lbfgs_many_starts_through_the_cli_lists_the_four_minima_scipy_finds():
         assert np.abs(ref - np.array(xy(b["x"]))).max(axis=1).min() < 1e-6
         assert b["f"] < 1e-10
     assert data["status"] == "converged" and data["optimizer"] == "L-BFGS (TFP)"
+    bfgs = run_json("minimize", HIMMELBLAU, "--opt", "bfgs", "--starts", "100", "--dtype", "float64")
+    assert bfgs["optimizer"] == "BFGS (TFP)" and [b["verdict"] for b in bfgs["basins"]] == ["minimum"] * 4
 
 
-@pytest.mark.parametrize(
-    "command, text, unbounded",
-    [("minimize", "x", "f may be unbounded below"), ("maximize", "x**2", "f may be unbounded above")],
-)
-def test_batched_lbfgs_on_an_unbounded_function_says_diverged_and_prints_no_nan(command, text, unbounded):
-    result = invoke(command, text, "--opt", "lbfgs", "--starts", "5", "--format", "json")
+@pytest.mark.parametrize("opt", ["lbfgs", "bfgs"])
+@pytest.mark.parametrize("command, text", [("minimize", "x"), ("maximize", "x**2")])
+def test_batched_quasi_newton_on_an_unbounded_function_says_diverged_and_prints_no_nan(command, text, opt):
+    result = invoke(command, text, "--opt", opt, "--starts", "5", "--format", "json")
     data = json_of(result, command, 1)
     assert data["status"] == "diverged" and data["basins"] == []
     assert all(math.isfinite(v) for v in data["x"].values()) and math.isfinite(data["f"])
     assert "every start diverged: f or its gradient became non-finite (5 of 5)" in data["warnings"]
-    table = invoke(command, text, "--opt", "lbfgs", "--starts", "5")
+    table = invoke(command, text, "--opt", opt, "--starts", "5")
     assert "nan" not in table.stdout.lower() and "nan" not in table.stderr.lower()
 
 

@@ -507,7 +507,7 @@ def _optimize(
     box = config.parse_bounds(bounds, problem.variables)
     if method == "bfgs" and box:
         raise UsageError("--bounds: bfgs takes no bounds (SciPy's BFGS is unconstrained); use --opt lbfgs (L-BFGS-B)")
-    width = len(problem.variables) * (len(problem.variables) if method == "newton" else 1)
+    width = len(problem.variables) * (len(problem.variables) if method in ("newton", "bfgs") else 1)
     if starts * max(width, 1) > config.MAX_BATCH_VALUES:
         raise BudgetError(
             f"--starts {starts:,} x {width} values per start is over the limit of {config.MAX_BATCH_VALUES:,}"

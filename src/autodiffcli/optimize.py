@@ -61,10 +61,11 @@ def optimizer_name(name: str) -> str:
 def display_name(key: str, starts: int = 1) -> str:
     """``Adam``, ``Newton``, ``L-BFGS-B``: the class or method behind an --opt name.
 
-    ``lbfgs`` from several starts is TensorFlow Probability's batched L-BFGS (quasi_newton.py).
+    ``lbfgs`` and ``bfgs`` from several starts are TensorFlow Probability's batched L-BFGS and
+    BFGS (quasi_newton.py).
     """
-    if key == "lbfgs" and starts > 1:
-        return "L-BFGS (TFP)"
+    if key in ("lbfgs", "bfgs") and starts > 1:
+        return {"lbfgs": "L-BFGS", "bfgs": "BFGS"}[key] + " (TFP)"
     return OPTIMIZERS.get(key) or METHODS[key]
 
 

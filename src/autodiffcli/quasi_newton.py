@@ -1,10 +1,12 @@
-"""Batched L-BFGS from many starts: TensorFlow Probability's ``lbfgs_minimize``, one iteration a call.
+"""Batched L-BFGS and BFGS from many starts: TensorFlow Probability's, one iteration a call.
 
-TFP's L-BFGS (two-loop recursion, Hager-Zhang line search) advances every start of a
-(starts, d) batch at once. It runs here on TFP's NumPy substrate, with f and its gradient
-from one compiled TensorFlow function over the whole batch. TFP's own loop keeps every start
-in the batch until the last one stops; instead each call here runs one iteration (TFP's
-``previous_optimizer_results``), and between calls this module
+TFP's ``lbfgs_minimize`` (two-loop recursion) and ``bfgs_minimize``, both with a Hager-Zhang
+line search, advance every start of a (starts, d) batch at once. They run here on TFP's
+NumPy substrate, with f and its gradient from one compiled TensorFlow function over the
+whole batch. TFP's own loop keeps every start in the batch until the last one stops;
+instead each call here runs one iteration (from the state TFP returned: its
+``previous_optimizer_results``, or for BFGS its ``initial_inverse_hessian_estimate``), and
+between calls this module
 
 * drops the starts that have stopped, so the line searches run on the starts still going;
 * tests convergence itself: the gradient's largest component, projected onto the box, at
@@ -39,30 +41,27 @@ COMPACT = 0.1  # drop the stopped starts from TFP's batch once they are this sha
 FTOL = 1e7 * float(np.finfo(np.float64).eps)  # SciPy L-BFGS-B's factr * eps: a relative decrease too small
 
 
-def _tfp_lbfgs() -> Any:
-    """TFP's NumPy-substrate ``lbfgs`` module, imported without TFP's package ``__init__``.
+def _tfp(method: str) -> Any:
+    """TFP's NumPy-substrate ``lbfgs`` or ``bfgs`` module, imported without TFP's package ``__init__``.
 
     Once TensorFlow is imported, ``import tensorflow_probability`` insists on ``tf_keras``
     (for its TensorFlow substrate, which is not used here; installing tf-keras would change
     what ``import tensorflow`` loads in every command). The NumPy substrate needs neither:
     its parent packages are entered as bare packages, so only the optimizer's modules load.
     """
-    done = sys.modules.get("tensorflow_probability.substrates.numpy.optimizer.lbfgs")
-    if done is not None:
-        return done
-    spec = importlib.util.find_spec("tensorflow_probability")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("tensorflow-probability is not installed (pip install tensorflow-probability)")
-    root = list(spec.submodule_search_locations)[0]
-    for name in ("", ".python", ".substrates", ".substrates.numpy", ".substrates.numpy.optimizer"):
-        full = "tensorflow_probability" + name
-        if full not in sys.modules:
-            package = types.ModuleType(full)
+    module = f"tensorflow_probability.substrates.numpy.optimizer.{method}"
+    if module in sys.modules:
+        return sys.modules[module]
+    if "tensorflow_probability" not in sys.modules:
+        spec = importlib.util.find_spec("tensorflow_probability")
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError("tensorflow-probability is not installed (pip install tensorflow-probability)")
+        root = list(spec.submodule_search_locations)[0]
+        for name in ("", ".python", ".substrates", ".substrates.numpy", ".substrates.numpy.optimizer"):
+            package = types.ModuleType("tensorflow_probability" + name)
             package.__path__ = [os.path.join(root, *name.split(".")[1:])]
-            sys.modules[full] = package
-    from tensorflow_probability.substrates.numpy.optimizer import lbfgs
-
-    return lbfgs
+            sys.modules.setdefault(package.__name__, package)
+    return importlib.import_module(module)
 
 
 class Coordinates:
@@ -112,41 +111,107 @@ def _projected_gnorm(x: np.ndarray, g: np.ndarray, box: Box) -> np.ndarray:
 
 
 class _Working:
-    """The starts still in TFP's batch: their indices and L-BFGS state, in u, compact."""
+    """The starts still in TFP's batch: their indices and (L-)BFGS state, in u, compact.
 
-    def __init__(self, idx: np.ndarray, u: np.ndarray, f: np.ndarray, g: np.ndarray, d: int, dtype: Any) -> None:
-        self.idx, self.u, self.f, self.g = idx, u, f, g
-        self.S = np.zeros((MEMORY, len(idx), d), dtype)  # position deltas, oldest first, as TFP keeps them
-        self.Y = np.zeros((MEMORY, len(idx), d), dtype)  # gradient deltas
-        self.fresh = np.ones(len(idx), dtype=bool)  # (re)started: the memory holds the scaled identity only
-        self.stopped = np.zeros(len(idx), dtype=bool)  # stopped, left in the batch until the next compaction
-        self.restart(np.arange(len(idx)))
+    The memory is L-BFGS's correction pairs S, Y (``MEMORY`` of them, oldest first, as TFP
+    keeps them), or BFGS's inverse Hessian H.
+    """
+
+    def __init__(self, method: str, idx: np.ndarray, u: np.ndarray, f: np.ndarray, g: np.ndarray) -> None:
+        n, d = u.shape
+        self.method, self.idx, self.u, self.f, self.g = method, idx, u, f, g
+        if method == "lbfgs":
+            self.S = np.zeros((MEMORY, n, d), u.dtype)
+            self.Y = np.zeros((MEMORY, n, d), u.dtype)
+        else:
+            self.H = np.zeros((n, d, d), u.dtype)
+        self.fresh = np.ones(n, dtype=bool)  # (re)started: the memory holds the scaled identity only
+        self.stopped = np.zeros(n, dtype=bool)  # stopped, left in the batch until the next compaction
+        self.restart(np.arange(n))
 
     def restart(self, k: np.ndarray, length: np.ndarray | float = 1.0) -> None:
-        """An empty memory but one pair (s, s/gamma): the inverse Hessian gamma * I.
+        """An empty memory: the inverse Hessian gamma * I (for L-BFGS, one pair (s, s/gamma)).
 
         gamma = length / |g|, so the first step tried is ``length`` long (1 by default, as
         L-BFGS-B's first step; the last step's length after a stretch without curvature).
         """
         d = self.u.shape[1]
-        self.S[:, k] = 0
-        self.Y[:, k] = 0
         g = self.g[k].astype(np.float64)
         size = np.linalg.norm(g, axis=1, keepdims=True)
-        direction = np.where(size > 0, g / np.where(size > 0, size, 1.0), 1.0 / math.sqrt(d))
         tiny = np.finfo(self.u.dtype).tiny
-        self.S[-1, k] = direction
-        self.Y[-1, k] = direction * np.maximum(size, tiny) / np.maximum(np.reshape(length, (-1, 1)), tiny)
+        gamma = np.maximum(np.reshape(length, (-1, 1)), tiny) / np.maximum(size, tiny)
+        if self.method == "bfgs":
+            self.H[k] = gamma[:, :, None] * np.eye(d)
+        else:
+            direction = np.where(size > 0, g / np.where(size > 0, size, 1.0), 1.0 / math.sqrt(d))
+            self.S[:, k] = 0
+            self.Y[:, k] = 0
+            self.S[-1, k] = direction
+            self.Y[-1, k] = direction / gamma
         self.fresh[k] = True
 
     def keep(self, k: np.ndarray) -> None:
         """Only the starts ``k`` (positions in this batch) stay."""
         self.idx, self.u, self.f, self.g = self.idx[k], self.u[k], self.f[k], self.g[k]
-        self.S, self.Y = np.take(self.S, k, axis=1), np.take(self.Y, k, axis=1)
+        if self.method == "bfgs":
+            self.H = self.H[k]
+        else:
+            self.S, self.Y = np.take(self.S, k, axis=1), np.take(self.Y, k, axis=1)
         self.fresh, self.stopped = self.fresh[k], self.stopped[k]
 
+    def iterate(self, tfp: Any, value_and_gradient: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+        """One TFP iteration on the batch: its result, and per start the new memory's curvature s.y."""
+        with np.errstate(all="ignore"):  # TFP's arithmetic on a start it then reports failed
+            if self.method == "lbfgs":
+                r = tfp.minimize(
+                    value_and_gradient,
+                    None,
+                    previous_optimizer_results=tfp.LBfgsOptimizerResults(
+                        converged=self.stopped.copy(),  # TFP leaves these where they are
+                        failed=np.zeros(len(self.idx), bool),
+                        num_iterations=np.int32(MEMORY),  # >= MEMORY: the two-loop uses every stored pair
+                        num_objective_evaluations=np.int32(0),
+                        position=self.u,
+                        objective_value=self.f,
+                        objective_gradient=self.g,
+                        position_deltas=self.S,
+                        gradient_deltas=self.Y,
+                    ),
+                    num_correction_pairs=MEMORY,
+                    tolerance=0.0,  # convergence is tested here, in x and with the bounds
+                    max_iterations=MEMORY + 1,  # one iteration
+                    max_line_search_iterations=LINE_SEARCH,
+                )
+                s, y = r.position_deltas[-1], r.gradient_deltas[-1]
+            else:  # TFP's BFGS takes no previous state: its start is this H, and f and g are known
+                known = [(self.f, self.g)]
+                r = tfp.minimize(
+                    lambda u: known.pop() if known else value_and_gradient(u),
+                    self.u,
+                    initial_inverse_hessian_estimate=self.H,
+                    scale_initial_inverse_hessian=False,
+                    tolerance=0.0,
+                    max_iterations=1,
+                    validate_args=False,
+                    max_line_search_iterations=LINE_SEARCH,
+                )
+                s, y = r.position - self.u, r.objective_gradient - self.g
+            return r, np.sum(s * y, axis=1) > 0, np.linalg.norm(s.astype(np.float64), axis=1)
 
-def lbfgs(
+    def remember(self, r: Any, k: np.ndarray) -> None:
+        """The memory TFP updated, for the starts ``k`` (a mask) that moved along some curvature."""
+        if self.method == "bfgs":
+            self.H = np.where(k[:, None, None], r.inverse_hessian_estimate, self.H)
+            return
+        self.S = np.where(k[None, :, None], r.position_deltas, self.S)
+        self.Y = np.where(k[None, :, None], r.gradient_deltas, self.Y)
+        first = np.flatnonzero(k & self.fresh)  # the scaled identity has served: plain L-BFGS from here
+        self.S[-2, first] = 0
+        self.Y[-2, first] = 0
+
+
+def minimize(
+    method: str,
     batch: Batch,
     starts: np.ndarray,
     box: Box,
@@ -155,14 +220,18 @@ def lbfgs(
     every: int,
     reporter: Any,
 ) -> BatchResult:
-    """L-BFGS from every start at once (see the module's docstring); ``steps`` caps the iterations.
+    """L-BFGS (``method`` "lbfgs") or BFGS ("bfgs") from every start at once; ``steps`` caps the iterations.
+
+    See the module's docstring. BFGS keeps a d x d inverse Hessian per start; TFP's BFGS takes
+    no previous state, so each call starts from it, and its first evaluation (at the points
+    themselves) is answered from the last iteration without computing f again.
 
     ``evaluations`` counts f-and-gradient computations, one per start in each batch TFP
     asked for (starts whose line search has ended, or that stopped since the batch was last
     compacted, are evaluated with the rest). A start whose f or gradient turns non-finite,
     or whose f reaches -inf, is ``diverged`` and keeps its last finite point.
     """
-    tfp = _tfp_lbfgs()
+    tfp = _tfp(method)
     tf = batch.tf
     dtype = batch.f.dtype
     npdtype = dtype.as_numpy_dtype
@@ -209,7 +278,7 @@ def lbfgs(
     history: list[Row] = []
     interrupted = False
     go = np.flatnonzero(status == RUNNING)
-    w = _Working(go, U[go], F[go], (Gx[go] * coords.dx_du(U[go])).astype(npdtype), d, npdtype)
+    w = _Working(method, go, U[go], F[go], (Gx[go] * coords.dx_du(U[go])).astype(npdtype))
 
     def record(step: int) -> None:
         row = _history_row(batch.names, X, np.where(status == DIVERGED, np.nan, F), gnorm, step)
@@ -223,26 +292,7 @@ def lbfgs(
             if not len(w.idx):
                 break
             seen.update(u=w.u.copy(), f=w.f.copy(), g=w.g.copy())
-            with np.errstate(all="ignore"):  # TFP's arithmetic on a start it then reports failed
-                r = tfp.minimize(
-                    value_and_gradient,
-                    None,
-                    previous_optimizer_results=tfp.LBfgsOptimizerResults(
-                        converged=w.stopped.copy(),  # TFP leaves these where they are
-                        failed=np.zeros(len(w.idx), bool),
-                        num_iterations=np.int32(MEMORY),  # >= MEMORY: the two-loop uses every stored pair
-                        num_objective_evaluations=np.int32(0),
-                        position=w.u,
-                        objective_value=w.f,
-                        objective_gradient=w.g,
-                        position_deltas=w.S,
-                        gradient_deltas=w.Y,
-                    ),
-                    num_correction_pairs=MEMORY,
-                    tolerance=0.0,  # convergence is tested here, in x and with the bounds
-                    max_iterations=MEMORY + 1,  # one iteration
-                    max_line_search_iterations=LINE_SEARCH,
-                )
+            r, curved, length = w.iterate(tfp, value_and_gradient)
             run = ~w.stopped
             u_new, f_new, g_new = r.position, r.objective_value, r.objective_gradient
             finite = np.isfinite(f_new) & np.isfinite(g_new).all(axis=1) & np.isfinite(u_new).all(axis=1)
@@ -255,16 +305,10 @@ def lbfgs(
             w.u = np.where(ok[:, None], u_new, np.where(lower[:, None], seen["u"], w.u))
             w.f = np.where(ok, f_new, np.where(lower, seen["f"], w.f))
             w.g = np.where(ok[:, None], g_new, np.where(lower[:, None], seen["g"], w.g))
-            # a pair without positive curvature (a flat or concave stretch) would spoil the
+            # a step without positive curvature (a flat or concave stretch) would spoil the
             # inverse Hessian: the memory is kept as it was (Nocedal and Wright, 7.2)
-            with np.errstate(all="ignore"):
-                curved = np.sum(r.position_deltas[-1] * r.gradient_deltas[-1], axis=1) > 0
             pair = ok & curved
-            w.S = np.where(pair[None, :, None], r.position_deltas, w.S)
-            w.Y = np.where(pair[None, :, None], r.gradient_deltas, w.Y)
-            first = np.flatnonzero(pair & w.fresh)  # the scaled identity has served: plain L-BFGS from here
-            w.S[-2, first] = 0
-            w.Y[-2, first] = 0
+            w.remember(r, pair)
             k = np.flatnonzero(run)
             i = w.idx[k]
             iterations[w.idx[went]] += 1
@@ -292,7 +336,7 @@ def lbfgs(
             # trying the step just taken, so that an f unbounded below is followed out quickly
             flat = k[ok[k] & ~pair[k] & ~done & ~blown]
             if len(flat):
-                w.restart(flat, np.linalg.norm(r.position_deltas[-1][flat].astype(np.float64), axis=1))
+                w.restart(flat, length[flat])
             if w.stopped.sum() > COMPACT * len(w.idx):
                 w.keep(np.flatnonzero(~w.stopped))
             if (it + 1) % every == 0 or it + 1 == steps:

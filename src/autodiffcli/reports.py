@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -154,7 +154,7 @@ class GradRun:
     def batch(self, points: np.ndarray) -> Batch:
         req, p = self.request, self.request.problem
         result = derivatives(self.f, points, p.variables, p.params, req.wrt, req.watch, req.order)
-        verdicts = _grad_verdicts(req, points, result) if req.order >= 2 and len(points) else []
+        verdicts = _grad_verdicts(req, self.f, points, result) if req.order >= 2 and len(points) else []
         checks = self.checker.check(points, result) if self.checker is not None else []
         batch = Batch(points, result, self.count, verdicts, checks)
         self.count += len(points)
@@ -223,7 +223,7 @@ def grad(req: GradRequest) -> GradReport:
     return GradReport(req, batch.result, run.symbolic, run.warnings, verdicts=batch.verdicts, checks=batch.checks)
 
 
-def _grad_verdicts(req: GradRequest, points: np.ndarray, r: Derivatives) -> list[Verdict]:
+def _grad_verdicts(req: GradRequest, f: TFFunction, points: np.ndarray, r: Derivatives) -> list[Verdict]:
     """The second-order test at each point, over the names differentiated by."""
     p, names = req.problem, req.sources
     columns = {v: points[:, j] for j, v in enumerate(p.variables)}
@@ -231,7 +231,20 @@ def _grad_verdicts(req: GradRequest, points: np.ndarray, r: Derivatives) -> list
     x = np.stack([columns[k] if k in columns else np.full(n, p.params[k]) for k in names], axis=1)
     g = np.stack([r.gradient[k] for k in names], axis=1)
     h = np.stack([np.stack([r.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
-    return classify(x, g, h, p.dtype)
+    # the check at the stationary point nearby moves every variable: only when all are differentiated
+    at = _hessian_at(f, p) if tuple(names) == tuple(p.variables) else None
+    return classify(x, g, h, p.dtype, hessian_at=at)
+
+
+def _hessian_at(f: TFFunction, p: Problem) -> Callable[[np.ndarray], np.ndarray]:
+    """Hessians over every variable at a batch of points (points, d) -> (points, d, d), from nested tapes."""
+    names = p.variables
+
+    def hessians(points: np.ndarray) -> np.ndarray:
+        d = derivatives(f, points, names, p.params, names, (), 2)
+        return np.stack([np.stack([d.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
+
+    return hessians
 
 
 @dataclass
@@ -370,10 +383,10 @@ def _minimize_batch(
     steps, every = settings.steps, settings.row_every
     if settings.optimizer == "newton":
         result = local.newton(batch, starts, box, steps, settings.gtol, every, reporter, settings.graph)
-    elif settings.optimizer == "lbfgs" and settings.starts > 1:
-        from .quasi_newton import lbfgs
+    elif settings.optimizer in ("lbfgs", "bfgs") and settings.starts > 1:
+        from . import quasi_newton
 
-        result = lbfgs(batch, starts, box, steps, settings.gtol, every, reporter)
+        result = quasi_newton.minimize(settings.optimizer, batch, starts, box, steps, settings.gtol, every, reporter)
     elif settings.optimizer in local.SCIPY_METHODS:
         result = local.scipy_minimize(batch, settings.optimizer, starts, box, steps, settings.gtol, reporter)
     else:
@@ -455,7 +468,8 @@ def _verdicts(problem: Problem, points: np.ndarray, settings: MinimizeSettings) 
     h = np.stack([np.stack([d.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
     tol = 0.0 if settings.keras else settings.gtol
     box = local.Box.of(names, settings.bounds_map)
-    return classify(points, g, h, problem.dtype, tol, (box.lo, box.hi), -1.0 if settings.maximize else 1.0)
+    sense = -1.0 if settings.maximize else 1.0
+    return classify(points, g, h, problem.dtype, tol, (box.lo, box.hi), sense, _hessian_at(f, problem))
 
 
 def _judge(report: MinimizeReport) -> None:

@@ -10,14 +10,25 @@ Tolerances, with eps the dtype's machine epsilon (1.2e-7 in float32, 2.2e-16 in 
 
 * eigenvalue zero: ``|lambda| <= sqrt(eps) * max(1, max |lambda|)``;
 * gradient zero: Newton's step ``H^-1 grad`` (the distance to the stationary point nearby)
-  is at most ``max(sqrt(eps) * max(1, |x|_inf), tol / min |lambda|)``, or, where H is
-  singular, ``|grad|_inf <= max(tol, sqrt(eps) * max(1, |x|_inf) * max(1, max |lambda|))``.
+  is at most ``max(sqrt(eps) * max(1, |x|_inf), tol / min |lambda|)``, or
+  ``|grad|_inf <= max(tol, sqrt(eps) * max(1, |x|_inf) * max |lambda|)``.
   A minimum can be located only to about sqrt(eps) relative in x (f is flat there), and
   ``tol``, the method's own gradient tolerance, places a point within tol / (curvature).
+
+A point judged stationary with a gradient that is small but not negligible lies a Newton
+step ``s = H^-1 grad`` away from the stationary point the test is really about. There the
+curvature may be quite different: near the inflection of x**3 every point looks like a
+minimum (f'' > 0, f' tiny), yet the stationary point is degenerate. So when ``s`` is not
+0, and a ``hessian_at`` function is given, the Hessian is evaluated again at ``x - s``;
+with its eigenvalues ``mu``, the cubic model along each eigenvector puts
+the curvature at the stationary point at ``sqrt(lambda * (2 mu - lambda))``. A minimum or
+maximum whose curvature there falls below half of ``|lambda|`` (``mu / lambda < 5/8``) is
+``degenerate``: the second-order test cannot decide it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +63,7 @@ def classify(
     tol: float = 0.0,
     box: tuple[np.ndarray, np.ndarray] | None = None,
     sense: float = 1.0,
+    hessian_at: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[Verdict]:
     """The verdict at each of a batch of points: x and gradient (points, d), hessian (points, d, d).
 
@@ -59,7 +71,8 @@ def classify(
     held there: the test runs over the other (free) variables, and a point where every
     variable is held is a minimum of ``sense * f`` (a corner where f falls outwards). The
     eigenvalues are then those over the free variables. ``sense`` is -1 when maximizing: the
-    bound test is on -f, the verdict and eigenvalues are f's.
+    bound test is on -f, the verdict and eigenvalues are f's. ``hessian_at`` (points, d) ->
+    (points, d, d) checks minima and maxima at the stationary point nearby (see above).
     """
     eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
     root = np.sqrt(eps)
@@ -85,7 +98,41 @@ def classify(
             h = hessian[i][np.ix_(free, free)]
             kind = _kind(x[i][free], gradient[i][free], 0.5 * (h + h.T), values, root, tol)
         out.append(Verdict(kind, tuple(float(v) for v in values)))
+    if hessian_at is not None:
+        _at_the_stationary_point(out, x, gradient, hessian, lam, plain, root, hessian_at)
     return out
+
+
+def _at_the_stationary_point(
+    out: list[Verdict],
+    x: np.ndarray,
+    gradient: np.ndarray,
+    hessian: np.ndarray,
+    lam: np.ndarray,
+    plain: np.ndarray,
+    root: float,
+    hessian_at: Callable[[np.ndarray], np.ndarray],
+) -> None:
+    """Minima and maxima a Newton step away from their stationary point: degenerate there?"""
+    picked, targets = [], []
+    for i, verdict in enumerate(out):
+        if verdict.kind not in (MINIMUM, MAXIMUM) or not plain[i]:
+            continue
+        step = np.linalg.solve(0.5 * (hessian[i] + hessian[i].T), gradient[i])
+        if np.any(step != 0):  # however short: near x**3's inflection the curvature halves within it
+            picked.append(i)
+            targets.append(x[i] - step)
+    if not picked:
+        return
+    there = hessian_at(np.array(targets))
+    mu = np.full((len(picked), x.shape[1]), np.nan)
+    finite = np.isfinite(there).all(axis=(1, 2))
+    if finite.any():
+        mu[finite] = eigenvalues(there[finite])
+    for k, i in enumerate(picked):
+        ratio = mu[k] / lam[i]  # both ascending; a minimum's or maximum's eigenvalues share one sign
+        if not np.all(ratio >= 5 / 8):  # nan (not finite there) fails too
+            out[i] = Verdict(DEGENERATE, out[i].eigenvalues)
 
 
 def _kind(x: np.ndarray, g: np.ndarray, h: np.ndarray, lam: np.ndarray, root: float, tol: float) -> str:
@@ -109,9 +156,10 @@ def _stationary(
     Where H is not singular, the distance to the stationary point nearby is Newton's step
     H^-1 g: it must be within sqrt(eps) of x's magnitude, or within tol / (smallest
     curvature), which is as close as a gradient tolerance of tol can place a point.
-    Otherwise the gradient itself must be within max(tol, sqrt(eps) * max(1, |x|) * max(1, |lambda|)).
+    Otherwise the gradient itself must be within max(tol, sqrt(eps) * max(1, |x|) * max |lambda|):
+    where f has no curvature (f = x), no gradient but 0 is zero.
     """
-    if float(np.max(np.abs(g))) <= max(tol, root * scale_x * max(1.0, largest)):
+    if float(np.max(np.abs(g))) <= max(tol, root * scale_x * largest):
         return True
     smallest = float(np.min(np.abs(lam)))
     if smallest <= zero:
