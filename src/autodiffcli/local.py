@@ -16,8 +16,9 @@ the number of iterations, a status, and how many times f and its gradient were c
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -113,6 +114,41 @@ class Batch:
 def projected_gradient(tf: Any, X: Any, g: Any, lo: Any, hi: Any) -> Any:
     """x - P(x - g): the gradient, less the components that push against an active bound."""
     return X - tf.clip_by_value(X - g, lo, hi)
+
+
+@contextlib.contextmanager
+def _without_grappler(tf: Any) -> Iterator[None]:
+    """Call traced functions without TensorFlow's graph optimizer (Grappler), then restore it.
+
+    Newton's iteration is traced once per run and called a few dozen times, so the time
+    Grappler takes when the function is first called (about 25 ms for Himmelblau's, a third
+    of the cost of that first call) is not won back: the graph is already lean (no duplicate
+    ops for it to remove), and 100,000 starts run no slower without it. Grappler may
+    reorder arithmetic, so points can differ from an optimized run's in the last bit.
+
+    The setting is part of the key under which TensorFlow keeps a function's instantiation,
+    so it must hold for every call of the function, and be restored exactly, byte for byte,
+    or functions instantiated before (the warm server's cached loops) would be instantiated
+    again. ``tf.config.optimizer.set_experimental_options`` cannot restore it exactly (it
+    leaves an empty ``rewrite_options`` behind) and is process-wide; the per-thread call
+    options below can, but are not public API: if they are not there, Grappler stays on.
+    """
+    try:
+        from tensorflow.core.protobuf import config_pb2
+        from tensorflow.python.eager import context
+
+        ctx = context.context()
+        saved = ctx.function_call_options
+        config = config_pb2.ConfigProto.FromString(saved.config_proto_serialized)
+        config.graph_options.rewrite_options.disable_meta_optimizer = True
+        ctx.function_call_options = context.FunctionCallOptions(saved.executor_type, config)
+    except (ImportError, AttributeError, TypeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        ctx.function_call_options = saved
 
 
 def column(t: Any) -> Any:
@@ -214,6 +250,7 @@ def newton(
         return tf.where(column(moved), trial(alpha), X), status, y, gnorm, alpha
 
     compiled = tf.function(iterate, autograph=False) if graph else iterate
+    plain = _without_grappler(tf) if graph else contextlib.nullcontext()
     X = tf.constant(starts, dtype)
     status = tf.fill([len(starts)], RUNNING)
     iterations = np.zeros(len(starts), dtype=np.int64)
@@ -227,22 +264,23 @@ def newton(
             reporter.row(row)
 
     try:
-        for it in range(steps):
-            Xprev, before = X, status.numpy()
-            X, status, y, gnorm, alpha = compiled(X, status)
-            after = status.numpy()
-            moved = after == RUNNING  # every start still running took a step
-            stalled = (after == STALLED) & (before == RUNNING)
-            # f evaluations: one for the derivatives, and one per step length tried
-            trials = np.where(moved, 1 - np.rint(np.log2(alpha.numpy())), np.where(stalled, HALVINGS, 0))
-            evaluations += len(starts) + int(trials.sum())
-            if it % every == 0:
-                record(_history_row(batch.names, Xprev.numpy(), y.numpy(), gnorm.numpy(), it))
-            iterations += moved
-            reporter.progress(it + 1, steps)
-            if not moved.any():  # every start has stopped, where f and its gradient were just computed
-                settled = True
-                break
+        with plain:  # one trace, instantiated and run without Grappler (see _without_grappler)
+            for it in range(steps):
+                Xprev, before = X, status.numpy()
+                X, status, y, gnorm, alpha = compiled(X, status)
+                after = status.numpy()
+                moved = after == RUNNING  # every start still running took a step
+                stalled = (after == STALLED) & (before == RUNNING)
+                # f evaluations: one for the derivatives, and one per step length tried
+                trials = np.where(moved, 1 - np.rint(np.log2(alpha.numpy())), np.where(stalled, HALVINGS, 0))
+                evaluations += len(starts) + int(trials.sum())
+                if it % every == 0:
+                    record(_history_row(batch.names, Xprev.numpy(), y.numpy(), gnorm.numpy(), it))
+                iterations += moved
+                reporter.progress(it + 1, steps)
+                if not moved.any():  # every start has stopped, where f and its gradient were just computed
+                    settled = True
+                    break
     except KeyboardInterrupt:
         interrupted = True
     if not settled:

@@ -488,6 +488,11 @@ def _judge(report: MinimizeReport) -> None:
     if kind == wanted or o.status == "interrupted":
         return
     if kind == NOT_STATIONARY:
+        if o.status == "converged" and s.optimizer in ("bfgs", "lbfgs"):
+            # SciPy also calls a stop "converged" when f no longer falls relative to |f|
+            # (L-BFGS-B's factr test); far out on f = x, or where float32 rounds every
+            # step away, that is not convergence: the line search could not lower f
+            o.status = "stalled"
         direction = "above" if s.maximize else "below"
         report.advice.append(
             f"the point found is not stationary (|grad| = {fmt(o.grad_norm, report.problem.dtype)}): "
