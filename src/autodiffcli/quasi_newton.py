@@ -238,6 +238,9 @@ def minimize(
     n, d = starts.shape
     coords = Coordinates(box)
     ftol = max(FTOL, 10 * float(np.finfo(npdtype).eps))
+    # u in float64 where it is mapped into a box: in float32 its rounding, times half the
+    # box's width, would be coarser than float32's own in x
+    sdtype = npdtype if coords.identity else np.float64
     traces = [0]
     counted = [0]
 
@@ -259,7 +262,7 @@ def minimize(
             y, g = in_x(u)
         else:
             y, g = in_x(coords.x(u))
-            g = g * coords.dx_du(u).astype(npdtype)
+            y, g = y.astype(sdtype), g * coords.dx_du(u)
         with np.errstate(invalid="ignore"):
             better = (y < seen["f"]) & np.isfinite(y) & np.isfinite(g).all(axis=1)
         np.copyto(seen["u"], u, where=better[:, None])
@@ -268,7 +271,7 @@ def minimize(
         return y, g
 
     X = np.clip(np.asarray(starts, dtype=npdtype), box.lo, box.hi)
-    U = coords.u(X).astype(npdtype)
+    U = coords.u(X).astype(sdtype)
     X = coords.x(U).astype(npdtype)
     F, Gx = in_x(X)
     finite = np.isfinite(F) & np.isfinite(Gx).all(axis=1)
@@ -278,7 +281,7 @@ def minimize(
     history: list[Row] = []
     interrupted = False
     go = np.flatnonzero(status == RUNNING)
-    w = _Working(method, go, U[go], F[go], (Gx[go] * coords.dx_du(U[go])).astype(npdtype))
+    w = _Working(method, go, U[go], F[go].astype(sdtype), (Gx[go] * coords.dx_du(U[go])).astype(sdtype))
 
     def record(step: int) -> None:
         row = _history_row(batch.names, X, np.where(status == DIVERGED, np.nan, F), gnorm, step)
