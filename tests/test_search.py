@@ -220,6 +220,19 @@ def test_a_true_minimum_keeps_its_verdict_however_the_search_stopped():
         assert data["verdict"] == "minimum"
 
 
+@pytest.mark.parametrize("opt", ["newton", "adam"])
+def test_far_out_on_a_slope_is_neither_converged_nor_stationary(opt):
+    """df/dx = 1 everywhere (SymPy). At x = -1e8, float32's spacing (8) dwarfs the gradient:
+    the projected gradient x - P(x - g) once rounded to 0 there (Newton: 'converged'), and a
+    gradient floor scaled by |x| once called x + y**2 stationary."""
+    x, y = sympy.symbols("x y")
+    assert sympy.diff(x + y**2, x) == 1
+    data = run_json("minimize", "x", "--from", "-1e8", "--opt", opt, "--steps", "50")
+    assert data["status"] != "converged" and data["verdict"] == "not stationary"
+    (point,) = run_json("grad", "x + y**2", "--at", "x=-1e8,y=0", "--order", "2")["results"]
+    assert point["verdict"] == "not stationary"
+
+
 def test_seed_run_gets_a_minimum_verdict():
     data = run_json("minimize", "--opt", "adam")
     assert data["verdict"] == "minimum"

@@ -11,7 +11,8 @@ Tolerances, with eps the dtype's machine epsilon (1.2e-7 in float32, 2.2e-16 in 
 * eigenvalue zero: ``|lambda| <= sqrt(eps) * max(1, max |lambda|)``;
 * gradient zero: Newton's step ``H^-1 grad`` (the distance to the stationary point nearby)
   is at most ``max(sqrt(eps) * max(1, |x|_inf), tol / min |lambda|)``, or
-  ``|grad|_inf <= max(tol, sqrt(eps) * max(1, |x|_inf) * max |lambda|)``.
+  ``|grad|_inf <= tol``, or along each eigenvector v_i, ``|v_i . grad| <= sqrt(eps) *
+  max(1, |x|_inf) * |lambda_i|``.
   A minimum can be located only to about sqrt(eps) relative in x (f is flat there), and
   ``tol``, the method's own gradient tolerance, places a point within tol / (curvature).
 
@@ -156,10 +157,16 @@ def _stationary(
     Where H is not singular, the distance to the stationary point nearby is Newton's step
     H^-1 g: it must be within sqrt(eps) of x's magnitude, or within tol / (smallest
     curvature), which is as close as a gradient tolerance of tol can place a point.
-    Otherwise the gradient itself must be within max(tol, sqrt(eps) * max(1, |x|) * max |lambda|):
-    where f has no curvature (f = x), no gradient but 0 is zero.
+    Otherwise the gradient must be within tol, or along every eigenvector within
+    sqrt(eps) * max(1, |x|) * |lambda| there: where f has no curvature (f = x), no slope but 0
+    is zero.
     """
-    if float(np.max(np.abs(g))) <= max(tol, root * scale_x * largest):
+    if float(np.max(np.abs(g))) <= tol:
+        return True
+    # along each eigenvector, the slope within what locating x to sqrt(eps) allows there:
+    # where f has no curvature (the x of x + y**2), no slope but 0
+    w, v = np.linalg.eigh(h)
+    if bool(np.all(np.abs(v.T @ g) <= root * scale_x * np.abs(w))):
         return True
     smallest = float(np.min(np.abs(lam)))
     if smallest <= zero:
