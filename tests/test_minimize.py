@@ -200,7 +200,7 @@ def test_table_shows_history_and_result():
 
 
 def test_compiled_loop_is_traced_once_whatever_the_steps_and_chunks():
-    optimize._CACHE.clear()
+    optimize.forget_compiled()
     problem = config.load_problem(None, (), "float32")
     f = TFFunction(problem.expr)
     traces = []
@@ -218,7 +218,7 @@ def test_compiled_loop_is_traced_once_whatever_the_steps_and_chunks():
 def test_a_reused_compiled_loop_answers_exactly_as_a_fresh_one(name):
     """The cache resets the variables, the optimizer's slots and its step count: a rerun is a fresh run."""
     args = ("x**2 + 3*sin(y) + x*y/4", "--opt", name, "--steps", "200", "--every", "50")
-    optimize._CACHE.clear()
+    optimize.forget_compiled()
     fresh = minimize_json(*args, "--from", "x=1,y=2")
     other = minimize_json(*args, "--from", "x=-3,y=0.5")  # same compiled loop, another start: dirty state
     again = minimize_json(*args, "--from", "x=1,y=2")

@@ -297,6 +297,11 @@ def run(
 _CACHE: OrderedDict[tuple[Any, ...], _Loop] = OrderedDict()
 
 
+def forget_compiled() -> None:
+    """Drop every cached loop: the next run traces and compiles afresh, as a cold command does."""
+    _CACHE.clear()
+
+
 def _compiled(
     f: TFFunction, start: Mapping[str, float], params: Mapping[str, float], settings: MinimizeSettings
 ) -> _Loop:
