@@ -201,6 +201,9 @@ def test_multi_start_plot_marks_each_basin_by_its_number_at_its_minimum():
         assert abs(1 + (5 - near[1]) / 10 * rows - 0.5 - row) <= 1
         assert f"{k}: minimum, {basin['count']} starts" in text
     assert not where(landscape, "X")  # the best end is basin 1
+    # the history is the lowest f over the starts, row by row possibly another start's: no
+    # path is drawn (a line from one start's point to another's would cross ridges)
+    assert "path" not in text and "start (" not in text and not where(landscape, "*")
 
 
 def test_multi_start_picture_covers_the_box_and_groups_basins_past_nine():

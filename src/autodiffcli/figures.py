@@ -178,8 +178,10 @@ def robust_limits(arrays: Sequence[np.ndarray]) -> tuple[float, float] | None:
 def minimize_picture(report: MinimizeReport) -> Picture:
     """The loss curve; then f over a range with the path (one variable), or the landscape (two).
 
-    With several starts, the path and start are the best run's, and the end points are
-    marked by basin (best first) over a range that covers the box the starts came from.
+    With several starts, the history is the lowest f over the starts at each recorded step,
+    which may be a different start from one row to the next: it gives the loss curve, but
+    no path (a line between two starts' points would cross ridges no start crossed). The
+    end points are marked by basin (best first) over a range that covers the starts' box.
     """
     o, p = report.outcome, report.problem
     title = f"autodiff minimize: f = {p.canonical}"
@@ -225,9 +227,9 @@ def _extent(report: MinimizeReport, points: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def loss_panel(report: MinimizeReport) -> Panel:
-    """f against step (the best run's, with several starts); f - best f on a log scale when that spans decades."""
+    """f against step (the lowest over the starts, with several); f - best f on a log scale when that spans decades."""
     rows = [r for r in report.outcome.history if math.isfinite(r.f)]
-    title = "loss" if report.settings.starts <= 1 else "loss, best run"
+    title = "loss" if report.settings.starts <= 1 else "loss, lowest over the starts"
     steps = np.array([r.step for r in rows], dtype=np.float64)
     f = np.array([r.f for r in rows], dtype=np.float64)
     xlim = (0.0, float(max(steps.max() if steps.size else 1.0, 1.0)))
@@ -252,11 +254,10 @@ def _path_1d(report: MinimizeReport, path: np.ndarray, end: np.ndarray) -> Panel
     points = np.concatenate([grid[:, None], path, end, *(b for _, b, _ in basins)])
     values = evaluate(report, points)
     n, k = len(grid), len(path)
-    marks = [
-        Series("f", grid, values[:n], "curve"),
-        Series("path" if not basins else "path (best run)", path[:, 0], values[n : n + k], "path"),
-        Series("start" if not basins else "start (best run)", path[:1, 0], values[n : n + 1], "start"),
-    ]
+    marks = [Series("f", grid, values[:n], "curve")]
+    if not basins:
+        marks.append(Series("path", path[:, 0], values[n : n + k], "path"))
+        marks.append(Series("start", path[:1, 0], values[n : n + 1], "start"))
     if basins:
         at = n + k + 1
         for group, (label, b, _) in enumerate(basins):
@@ -275,10 +276,11 @@ def _landscape(report: MinimizeReport, path: np.ndarray, end: np.ndarray) -> Lan
     gy = np.linspace(lo[1], hi[1], GRID_2D)
     mx, my = np.meshgrid(gx, gy)
     z = evaluate(report, np.column_stack([mx.ravel(), my.ravel()])).reshape(mx.shape)
-    marks = [
-        Series("path" if not basins else "path (best run)", path[:, 0], path[:, 1], "path"),
-        Series("start" if not basins else "start (best run)", path[:1, 0], path[:1, 1], "start"),
-    ]
+    marks = (
+        []
+        if basins
+        else [Series("path", path[:, 0], path[:, 1], "path"), Series("start", path[:1, 0], path[:1, 1], "start")]
+    )
     if basins:
         marks += [Series(label, b[:, 0], b[:, 1], "basin", group) for group, (label, b, _) in enumerate(basins)]
     else:
