@@ -282,6 +282,23 @@ def test_derivatives_to_order_8_match_sympy(text: str, dtype: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [3, 4, 6])
+def test_integer_power_derivatives_past_the_nth_are_0_at_0_too(n: int, dtype: str) -> None:
+    """x**n at 0 and beyond order n: tf.pow's gradient n*pow(x, n-1) reached 0*pow(0, -1) = nan."""
+    text, order = f"x**{n}", min(n + 2, 8)
+    points = [0.0, -1.5, 2.0]
+    data = grad_json(text, dtype, order, [repr(p) for p in points])
+    e = oracle(text)
+    for p, result in zip(points, data["results"]):
+        x = held(p, dtype)
+        want = [exact(sympy.diff(e, X, k), {X: x}) for k in range(order + 2)]
+        got = [result["value"], *result["derivatives"]]
+        for k in range(order + 1):
+            scale = max(abs(w) for w in want[: k + 1]) + abs(x * want[k + 1])
+            assert_close(got[k], want[k], scale, dtype, k, f"d^{k}/dx^{k} {text} at {x!r} ({dtype})")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("text", list(TWO_VARIABLES))
 def test_two_variable_gradient_and_hessian_match_sympy(text: str, dtype: str) -> None:
     e = oracle(text)

@@ -218,8 +218,31 @@ class TFFunction:
         if exp_e in special:
             op = special[exp_e]
             return lambda env: op(base(env))
+        if not self.first_order and exp_e.is_Integer and exp_e > 2:
+            n = int(exp_e)
+            return lambda env: _integer_power(tf, n, base(env))
         exponent = self._compile(exp_e)
         return lambda env: tf.math.pow(base(env), exponent(env))
+
+
+def _integer_power(tf: Any, n: int, x: Any) -> Any:
+    """x**n for an integer n >= 3: tf.pow's value, and the derivative n * x**(n - 1) built
+    the same way, down to tf.square, so that every derivative is a polynomial in x.
+
+    tf.pow's own gradient is n * pow(x, n - 1); differentiated again and again it reaches
+    pow(x, 0), whose gradient 0 * pow(x, -1) is 0 * inf = nan at x = 0: x**3's fourth
+    derivative at 0 came out nan ("undefined derivative") instead of 0.
+    """
+
+    @tf.custom_gradient
+    def power(x: Any) -> Any:
+        def grad(dy: Any) -> Any:
+            below = tf.math.square(x) if n == 3 else _integer_power(tf, n - 1, x)
+            return dy * (below * tf.constant(n, x.dtype))
+
+        return tf.math.pow(x, tf.constant(n, x.dtype)), grad
+
+    return power(tf.convert_to_tensor(x))
 
 
 def _number_second(nodes: list[Node], args: Sequence[sympy.Expr]) -> list[Node]:
