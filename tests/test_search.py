@@ -146,7 +146,8 @@ def test_quasi_newton_matches_scipy_on_rosenbrock(opt, method):
     assert ref.success
     assert xy(ours["x"]) == pytest.approx(tuple(ref.x), abs=1e-4)
     assert xy(ours["x"]) == pytest.approx((1.0, 1.0), abs=1e-4)
-    assert ours["status"] == "converged" and ours["verdict"] == "minimum"
+    reached = np.max(np.abs(ref.jac)) <= 1e-5  # L-BFGS-B also succeeds when f stops falling
+    assert ours["status"] == ("converged" if reached else "stalled") and ours["verdict"] == "minimum"
     assert ours["evaluations"] <= 1.5 * ref.nfev
     assert ours["optimizer"] == method
 
