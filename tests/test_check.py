@@ -142,3 +142,22 @@ def test_a_derivative_below_the_dtypes_smallest_normal_number_is_not_a_failure()
     assert at3["exact"] == pytest.approx(float(want), rel=1e-15)
     tape = mpmath.mpf(float(np.float32(at3["tape"])))
     assert at3["tape_error"] == pytest.approx(float(abs(tape - want) / want), rel=1e-2, abs=1e-12)
+
+
+def test_a_derivative_without_an_exact_value_is_not_said_to_pass():
+    """SymPy: d/dx sign(x) = 2*DiracDelta(x) and (abs(x))'' = 2*DiracDelta(x), no number at 0.
+    The table's caption said 'ok: every tape error <= 3.1e-05' there, as if the tape's 0 had
+    been checked."""
+    import sympy
+
+    x = sympy.Symbol("x", real=True)
+    for e in (sympy.diff(sympy.sign(x), x), sympy.diff(sympy.Abs(x), x, 2)):
+        assert not sympy.N(e.subs(x, 0)).is_Number  # the oracle: no number at 0 (DiracDelta(0))
+    table = invoke("grad", "sign(x)", "--at", "0", "--check", "--format", "table")
+    assert table.exit_code == 0, table.stderr
+    caption = " ".join(table.stdout.split())
+    assert "nothing checked: no derivative has a finite exact value here (float32)" in caption
+    assert "ok: every tape error" not in caption
+    table = invoke("grad", "abs(x)", "--at", "0", "--order", "2", "--check", "--format", "table")
+    caption = " ".join(table.stdout.split())
+    assert "ok: every tape error <= 3.1e-05 (float32); not checked (no finite exact value): d2f/dxdx" in caption
