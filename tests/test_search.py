@@ -554,3 +554,26 @@ def test_batched_lbfgs_stops_at_steps_and_says_max_steps():
     data = run_json("minimize", ROSENBROCK, *args, code=3)  # exit 3: --tol not reached
     assert data["status"] == "max_steps" and data["steps"] <= 2
     assert any(w.startswith("--tol 1e-05 not reached within 2 steps") for w in data["warnings"])
+
+
+@pytest.mark.parametrize("shrink", [True, False])
+def test_newton_from_many_starts_ends_each_start_where_it_ends_alone(shrink, monkeypatch):
+    # starts stop at different iterations and (from many starts) leave the batch; a start's
+    # path must not depend on which others are still in it
+    from autodiffcli import config, local
+    from autodiffcli.tf_build import TFFunction
+
+    monkeypatch.setattr(local, "SHRINK_FROM", 2 if shrink else 10**9)
+
+    problem = config.load_problem(HIMMELBLAU, (), "float64")
+    batch = local.Batch(TFFunction(problem.expr, "float64"), problem.variables, {})
+    box = local.Box(np.array([-5.0, -5.0]), np.array([5.0, 5.0]))
+    starts = np.random.default_rng(5).uniform(-5, 5, (6, 2))
+    together = local.newton(batch, starts, box, 100, 1e-10, 10**6, Silent())
+    assert len(set(together.iterations)) > 1  # they do stop at different iterations
+    for i, start in enumerate(starts):
+        alone = local.newton(batch, start[None, :], box, 100, 1e-10, 10**6, Silent())
+        assert alone.iterations[0] == together.iterations[i]
+        np.testing.assert_allclose(alone.x[0], together.x[i], rtol=0, atol=1e-12)
+    # and each is one of Himmelblau's minima (literature values)
+    assert all(np.abs(np.array(HIMMELBLAU_MINIMA) - x).max(axis=1).min() < 1e-6 for x in together.x)

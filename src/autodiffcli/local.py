@@ -33,6 +33,7 @@ RUNNING, CONVERGED, DIVERGED, STALLED = 0, 1, 2, 3
 STATUS = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged", STALLED: "stalled"}
 ARMIJO = 1e-4  # sufficient decrease: f(x + a p) <= f(x) + ARMIJO * grad . (step taken)
 HALVINGS = 40  # most halvings of the Newton step in one line search
+SHRINK_FROM = 10_000  # Newton from this many starts drops the stopped ones from its batch
 
 
 @dataclass
@@ -84,7 +85,7 @@ class Batch:
 
     def per_start(self, t: Any, X: Any) -> Any:
         """t with one entry per row of X: broadcast only where it is not already (a constant)."""
-        if t.shape.rank == 1 and t.shape[0] is not None and t.shape[0] == X.shape[0]:
+        if t.shape.rank == 1 and t.shape[0] == X.shape[0]:  # None == None: both the batch size
             return t
         return self.tf.broadcast_to(t, self.tf.shape(X)[:1])
 
@@ -243,26 +244,42 @@ def newton(
             return (k < HALVINGS) & tf.reduce_any(~done)
 
         def search_body(k: Any, alpha: Any, done: Any) -> tuple[Any, ...]:
-            t = trial(alpha)
-            s = t - X
+            # only the starts still searching: the others would pay for the slowest search
+            at = tf.where(~done)
+            i = at[:, 0]
+            a, Xa, pa = tf.gather(alpha, i), tf.gather(X, i), tf.gather(p, i)
+            t = tf.clip_by_value(Xa + column(a) * pa, lo, hi)
+            s = t - Xa
             yt = batch.value(t)
-            decrease = tf.reduce_sum(gs * s, axis=1) + bend * tf.reduce_sum(s * s, axis=1)
-            ok = tf.math.is_finite(yt) & (yt <= y + ARMIJO * decrease) & (decrease < 0)
-            return k + 1, tf.where(done | ok, alpha, alpha / 2), done | ok
+            decrease = tf.reduce_sum(tf.gather(gs, i) * s, axis=1) + tf.gather(bend, i) * tf.reduce_sum(
+                s * s, axis=1
+            )
+            ok = tf.math.is_finite(yt) & (yt <= tf.gather(y, i) + ARMIJO * decrease) & (decrease < 0)
+            alpha = tf.tensor_scatter_nd_update(alpha, at, tf.where(ok, a, a / 2))
+            return k + 1, alpha, tf.tensor_scatter_nd_update(done, at, ok)
 
         _, alpha, found = tf.while_loop(search_cond, search_body, (tf.constant(0), tf.ones_like(y), ~active))
         moved = active & found
         status = tf.where(active & ~found, STALLED, status)
         return tf.where(column(moved), trial(alpha), X), status, y, gnorm, alpha
 
-    compiled = tf.function(iterate, autograph=False) if graph else iterate
+    n = len(starts)
+    # From many starts, the starts that have stopped leave the batch: one trace serves every
+    # batch size. From fewer, they stay (f and its derivatives are recomputed where they
+    # stopped): a trace for batches of any size has about 50 ms more to do, more than
+    # carrying them costs.
+    shrink = n >= SHRINK_FROM
+    signature = [tf.TensorSpec([None, d], dtype), tf.TensorSpec([None], tf.int32)] if shrink else None
+    compiled = tf.function(iterate, autograph=False, input_signature=signature) if graph else iterate
     plain = _without_grappler(tf) if graph else contextlib.nullcontext()
-    X = tf.constant(starts, dtype)
-    status = tf.fill([len(starts)], RUNNING)
-    iterations = np.zeros(len(starts), dtype=np.int64)
+    X = np.array(starts, dtype=dtype.as_numpy_dtype)  # every start's point, f and |projected grad|
+    y, gnorm = np.full(n, np.nan, X.dtype), np.full(n, np.inf, X.dtype)
+    status = np.full(n, RUNNING, np.int32)
+    going = np.arange(n)  # the starts each iteration computes
+    iterations = np.zeros(n, dtype=np.int64)
     evaluations = 0
     history: list[Row] = []
-    interrupted = settled = False
+    interrupted = False
 
     def record(row: Row | None) -> None:
         if row is not None and (not history or history[-1].step != row.step):
@@ -272,30 +289,34 @@ def newton(
     try:
         with plain:  # one trace, instantiated and run without Grappler (see _without_grappler)
             for it in range(steps):
-                Xprev, before = X, status.numpy()
-                X, status, y, gnorm, alpha = compiled(X, status)
-                after = status.numpy()
-                moved = after == RUNNING  # every start still running took a step
-                stalled = (after == STALLED) & (before == RUNNING)
-                # f evaluations: one for the derivatives, and one per step length tried
-                trials = np.where(moved, 1 - np.rint(np.log2(alpha.numpy())), np.where(stalled, HALVINGS, 0))
-                evaluations += len(starts) + int(trials.sum())
-                if it % every == 0:
-                    record(_history_row(batch.names, Xprev.numpy(), y.numpy(), gnorm.numpy(), it))
-                iterations += moved
-                reporter.progress(it + 1, steps)
-                if not moved.any():  # every start has stopped, where f and its gradient were just computed
-                    settled = True
+                if not (status[going] == RUNNING).any():  # all stopped, where f and its gradient were just computed
                     break
+                out = compiled(tf.constant(X[going]), tf.constant(status[going]))
+                Xk, after, yk, gk, alpha = (t.numpy() for t in out)
+                y[going], gnorm[going] = yk, gk
+                if it % every == 0:
+                    record(_history_row(batch.names, X, y, gnorm, it))
+                moved = after == RUNNING  # every start still running took a step
+                stalled = (after == STALLED) & (status[going] == RUNNING)
+                # f evaluations: one for the derivatives, and one per step length tried
+                trials = np.where(moved, 1 - np.rint(np.log2(alpha)), np.where(stalled, HALVINGS, 0))
+                evaluations += len(going) + int(trials.sum())
+                X[going], status[going] = Xk, after
+                iterations[going[moved]] += 1
+                if shrink:
+                    going = going[moved]
+                reporter.progress(it + 1, steps)
     except KeyboardInterrupt:
         interrupted = True
-    if not settled:
-        y, g = batch.derivatives(X, 1)
-        gnorm = tf.reduce_max(tf.abs(projected_gradient(tf, X, g, lo, hi)), axis=1)
-        evaluations += len(starts)
-    status = tf.where(tf.equal(status, RUNNING) & (gnorm <= tol), CONVERGED, status).numpy()
-    record(_history_row(batch.names, X.numpy(), y.numpy(), gnorm.numpy(), int(iterations.max(initial=0))))
-    return BatchResult(X.numpy(), y.numpy(), iterations, status, evaluations, history, interrupted, traces[0])
+    going = going[status[going] == RUNNING]
+    if len(going):  # stopped by --steps or Ctrl-C: f and the gradient where the running starts are now
+        yk, g = batch.derivatives(tf.constant(X[going]), 1)
+        y[going] = yk.numpy()
+        gnorm[going] = tf.reduce_max(tf.abs(projected_gradient(tf, X[going], g, lo, hi)), axis=1).numpy()
+        evaluations += len(going)
+    status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
+    record(_history_row(batch.names, X, y, gnorm, int(iterations.max(initial=0))))
+    return BatchResult(X, y, iterations, status, evaluations, history, interrupted, traces[0])
 
 
 # ---------------------------------------------------------------- SciPy's BFGS and L-BFGS-B
