@@ -577,3 +577,28 @@ def test_newton_from_many_starts_ends_each_start_where_it_ends_alone(shrink, mon
         np.testing.assert_allclose(alone.x[0], together.x[i], rtol=0, atol=1e-12)
     # and each is one of Himmelblau's minima (literature values)
     assert all(np.abs(np.array(HIMMELBLAU_MINIMA) - x).max(axis=1).min() < 1e-6 for x in together.x)
+
+
+BOUNDED_CONVEX = [
+    # (text, numpy f, box, start); each minimum lies on the box's boundary
+    ("(x+1)**2 + (y-x)**2", lambda v: (v[0] + 1) ** 2 + (v[1] - v[0]) ** 2, "x=0:2,y=-3:3", (0.5, 1.0)),
+    ("(x+1)**2 + (y-x)**2", lambda v: (v[0] + 1) ** 2 + (v[1] - v[0]) ** 2, "x=-0.5:2,y=-3:3", (1.5, -2.0)),
+    ("(x-3)**2 + (y+4)**2 + x*y", lambda v: (v[0] - 3) ** 2 + (v[1] + 4) ** 2 + v[0] * v[1], "x=-1:1,y=-1:1", (0, 0)),
+    ("100*(y-x**2)**2 + (1-x)**2", rosen, "x=-2:0.5,y=-1:2", (-1.2, 1.0)),
+]
+
+
+@pytest.mark.parametrize("text, f, box, start", BOUNDED_CONVEX)
+@pytest.mark.parametrize("starts", ["1", "20"])
+def test_newton_with_bounds_reaches_the_minimum_on_the_boundary_that_scipy_finds(text, f, box, start, starts):
+    # Newton's step projected onto the box is not a descent direction there: from (0.5, 1)
+    # on the first, it stalled at (0, -1), f = 2, against the minimum (0, 0), f = 1
+    bounds = [tuple(map(float, part.split("=")[1].split(":"))) for part in box.split(",")]
+    ref = scipy_minimize(f, start, method="L-BFGS-B", bounds=bounds, options={"gtol": 1e-12, "ftol": 1e-15})
+    data = run_json(
+        "minimize", text, "--opt", "newton", "--bounds", box, "--from", f"x={start[0]},y={start[1]}",
+        "--starts", starts, "--dtype", "float64",
+    )  # fmt: skip
+    assert xy(data["x"]) == pytest.approx(tuple(ref.x), abs=1e-6)
+    assert data["f"] == pytest.approx(ref.fun, abs=1e-9)
+    assert (data["status"], data["verdict"]) == ("converged", "minimum")

@@ -204,6 +204,9 @@ def newton(
     eps = float(np.finfo(dtype.as_numpy_dtype).eps)
     lo = tf.constant(box.lo, dtype)
     hi = tf.constant(box.hi, dtype)
+    bounded = box.bounded
+    # "within e of a bound": e is the projected gradient's length, at most 1e-3 of the box
+    near = tf.constant(np.where(np.isfinite(box.hi - box.lo), 1e-3 * (box.hi - box.lo), np.inf), dtype)
     d = starts.shape[1]
     traces = [0]
 
@@ -219,12 +222,23 @@ def newton(
         finite = tf.math.is_finite(y) & tf.reduce_all(finite_g, axis=1) & tf.reduce_all(finite_H, axis=[1, 2])
         status = tf.where(tf.equal(status, RUNNING) & ~finite, DIVERGED, status)
         # a start with a non-finite f or derivative has stopped; finite stand-ins keep eigh safe
-        Hs = tf.where(finite_H, H, tf.constant(np.eye(d), dtype))
+        eye = tf.constant(np.eye(d), dtype)
+        Hs = tf.where(finite_H, H, eye)
         gs = tf.where(finite_g, g, tf.zeros_like(g))
+        if bounded:
+            # Bertsekas' projected Newton: a variable at (or within e of) a bound that its
+            # gradient pushes against is held there; the Newton step is taken in the others
+            pg = projected_gradient(tf, X, gs, lo, hi)
+            e = tf.minimum(column(tf.norm(pg, axis=1)), near)
+            held = ((X <= lo + e) & (gs > 0)) | ((X >= hi - e) & (gs < 0))
+            free = ~held
+            Hs = tf.where(free[:, :, None] & free[:, None, :], Hs, eye)
         lam, Q = tf.linalg.eigh(0.5 * (Hs + tf.linalg.matrix_transpose(Hs)))
         floor = math.sqrt(eps) * tf.maximum(tf.reduce_max(tf.abs(lam), axis=1), 1.0)
-        coeff = tf.linalg.matvec(Q, gs, transpose_a=True) / tf.maximum(tf.abs(lam), column(floor))
-        p = -tf.linalg.matvec(Q, coeff)
+        coeff = tf.linalg.matvec(Q, tf.where(free, gs, 0) if bounded else gs, transpose_a=True)
+        p = -tf.linalg.matvec(Q, coeff / tf.maximum(tf.abs(lam), column(floor)))
+        if bounded:  # a held variable steps outwards, and the projection keeps it on its bound
+            p = tf.where(held, -gs, p)
         # a stationary point with negative curvature is a saddle or a maximum: step off it
         # along the most negative curvature instead of stopping there
         lowest, q = tf.unstack(lam, num=d, axis=1)[0], tf.unstack(Q, num=d, axis=2)[0]
