@@ -602,3 +602,40 @@ def test_newton_with_bounds_reaches_the_minimum_on_the_boundary_that_scipy_finds
     assert xy(data["x"]) == pytest.approx(tuple(ref.x), abs=1e-6)
     assert data["f"] == pytest.approx(ref.fun, abs=1e-9)
     assert (data["status"], data["verdict"]) == ("converged", "minimum")
+
+
+@pytest.mark.parametrize(
+    "opt, extra",
+    [("adam", []), ("newton", []), ("lbfgs", []), ("lbfgs", ["--starts", "5"]), ("newton", ["--starts", "5"])],
+)
+@pytest.mark.parametrize("bounded", [True, False])
+def test_grad_norm_is_the_projected_gradients_length_in_the_report_and_every_history_row(opt, extra, bounded):
+    # rows were a mix: the plain length at step 0 and the projected one later (Keras), the
+    # largest component (newton, lbfgs from several starts), 0 (SciPy from one start); and
+    # the report's the plain length, 2 at a minimum held by the bound x = 0
+    box = ["--bounds", "x=0:2,y=-3:3"] if bounded else []
+    data = run_json(
+        "minimize", "(x+1)**2 + (y-x)**2", "--opt", opt, "--from", "x=0.5,y=1", "--steps", "300", "--every", "1",
+        "--dtype", "float64", *box, *extra,
+    )  # fmt: skip
+    x, g = np.array(xy(data["x"])), np.array(xy(data["gradient"]))
+    assert g == pytest.approx((2 * (x[0] + 1) - 2 * (x[1] - x[0]), 2 * (x[1] - x[0])), abs=1e-12)  # the plain gradient
+    lo, hi = (np.array([0.0, -3.0]), np.array([2.0, 3.0])) if bounded else (-np.inf, np.inf)
+    step = x - g
+    pg = np.where(step < lo, x - lo, np.where(step > hi, x - hi, g))
+    assert data["grad_norm"] == pytest.approx(float(np.linalg.norm(pg)), rel=1e-9, abs=1e-300)
+    assert data["history"][-1]["grad_norm"] == pytest.approx(data["grad_norm"], rel=1e-9, abs=1e-300)
+    for row in data["history"]:  # each row's |grad| recomputed from its point
+        rx = np.array(xy(row["x"]))
+        rg = np.array((2 * (rx[0] + 1) - 2 * (rx[1] - rx[0]), 2 * (rx[1] - rx[0])))
+        rs = rx - rg
+        rpg = np.where(rs < lo, rx - lo, np.where(rs > hi, rx - hi, rg))
+        assert row["grad_norm"] == pytest.approx(float(np.linalg.norm(rpg)), rel=1e-6, abs=1e-12)
+    if opt != "adam":
+        assert data["status"] == "converged" and data["verdict"] == "minimum"
+
+
+def test_scipy_from_one_start_reports_its_gradient_in_the_history():
+    data = run_json("minimize", ROSENBROCK, "--opt", "bfgs", "--from", "x=-1.2,y=1", "--dtype", "float64")
+    assert data["history"][-1]["grad_norm"] == pytest.approx(data["grad_norm"], rel=1e-12)
+    assert 0 < data["grad_norm"] <= 1e-5 * math.sqrt(2)

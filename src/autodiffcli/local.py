@@ -123,6 +123,13 @@ def projected_gradient(tf: Any, X: Any, g: Any, lo: Any, hi: Any) -> Any:
     return tf.where(step < lo, X - lo, tf.where(step > hi, X - hi, g))
 
 
+def projected(x: np.ndarray, g: np.ndarray, box: Box) -> np.ndarray:
+    """:func:`projected_gradient` in numpy, for points (starts, d) and their gradients."""
+    with np.errstate(invalid="ignore"):
+        step = x - g
+        return np.where(step < box.lo, x - box.lo, np.where(step > box.hi, x - box.hi, g))
+
+
 @contextlib.contextmanager
 def _without_grappler(tf: Any) -> Iterator[None]:
     """Call traced functions without TensorFlow's graph optimizer (Grappler), then restore it.
@@ -217,7 +224,8 @@ def newton(
         """
         traces[0] += 1
         y, g, H = batch.derivatives(X, 2)
-        gnorm = tf.reduce_max(tf.abs(projected_gradient(tf, X, g, lo, hi)), axis=1)
+        pg = projected_gradient(tf, X, g, lo, hi)
+        gnorm = tf.reduce_max(tf.abs(pg), axis=1)
         finite_g, finite_H = tf.math.is_finite(g), tf.math.is_finite(H)
         finite = tf.math.is_finite(y) & tf.reduce_all(finite_g, axis=1) & tf.reduce_all(finite_H, axis=[1, 2])
         status = tf.where(tf.equal(status, RUNNING) & ~finite, DIVERGED, status)
@@ -265,9 +273,7 @@ def newton(
             t = tf.clip_by_value(Xa + column(a) * pa, lo, hi)
             s = t - Xa
             yt = batch.value(t)
-            decrease = tf.reduce_sum(tf.gather(gs, i) * s, axis=1) + tf.gather(bend, i) * tf.reduce_sum(
-                s * s, axis=1
-            )
+            decrease = tf.reduce_sum(tf.gather(gs, i) * s, axis=1) + tf.gather(bend, i) * tf.reduce_sum(s * s, axis=1)
             ok = tf.math.is_finite(yt) & (yt <= tf.gather(y, i) + ARMIJO * decrease) & (decrease < 0)
             alpha = tf.tensor_scatter_nd_update(alpha, at, tf.where(ok, a, a / 2))
             return k + 1, alpha, tf.tensor_scatter_nd_update(done, at, ok)
@@ -275,7 +281,7 @@ def newton(
         _, alpha, found = tf.while_loop(search_cond, search_body, (tf.constant(0), tf.ones_like(y), ~active))
         moved = active & found
         status = tf.where(active & ~found, STALLED, status)
-        return tf.where(column(moved), trial(alpha), X), status, y, gnorm, alpha
+        return tf.where(column(moved), trial(alpha), X), status, y, gnorm, tf.norm(pg, axis=1), alpha
 
     n = len(starts)
     # From many starts, the starts that have stopped leave the batch: one trace serves every
@@ -288,6 +294,7 @@ def newton(
     plain = _without_grappler(tf) if graph else contextlib.nullcontext()
     X = np.array(starts, dtype=dtype.as_numpy_dtype)  # every start's point, f and |projected grad|
     y, gnorm = np.full(n, np.nan, X.dtype), np.full(n, np.inf, X.dtype)
+    glen = np.full(n, np.inf, X.dtype)  # |projected grad|: the largest component decides, rows show the length
     status = np.full(n, RUNNING, np.int32)
     going = np.arange(n)  # the starts each iteration computes
     iterations = np.zeros(n, dtype=np.int64)
@@ -306,10 +313,10 @@ def newton(
                 if not (status[going] == RUNNING).any():  # all stopped, where f and its gradient were just computed
                     break
                 out = compiled(tf.constant(X[going]), tf.constant(status[going]))
-                Xk, after, yk, gk, alpha = (t.numpy() for t in out)
-                y[going], gnorm[going] = yk, gk
+                Xk, after, yk, gk, lk, alpha = (t.numpy() for t in out)
+                y[going], gnorm[going], glen[going] = yk, gk, lk
                 if it % every == 0:
-                    record(_history_row(batch.names, X, y, gnorm, it))
+                    record(_history_row(batch.names, X, y, glen, it))
                 moved = after == RUNNING  # every start still running took a step
                 stalled = (after == STALLED) & (status[going] == RUNNING)
                 # f evaluations: one for the derivatives, and one per step length tried
@@ -326,10 +333,11 @@ def newton(
     if len(going):  # stopped by --steps or Ctrl-C: f and the gradient where the running starts are now
         yk, g = batch.derivatives(tf.constant(X[going]), 1)
         y[going] = yk.numpy()
-        gnorm[going] = tf.reduce_max(tf.abs(projected_gradient(tf, X[going], g, lo, hi)), axis=1).numpy()
+        pg = projected(X[going], g.numpy(), box)
+        gnorm[going], glen[going] = np.abs(pg).max(axis=1), np.linalg.norm(pg, axis=1)
         evaluations += len(going)
     status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
-    record(_history_row(batch.names, X, y, gnorm, int(iterations.max(initial=0))))
+    record(_history_row(batch.names, X, y, glen, int(iterations.max(initial=0))))
     return BatchResult(X, y, iterations, status, evaluations, history, interrupted, traces[0])
 
 
@@ -415,9 +423,13 @@ def scipy_minimize(
         interrupted = True
         if "x" in best:
             x_out[i], f_out[i] = best["x"], best["f"]
-    history = (
-        [] if n > 1 else [r for r in [_history_row(batch.names, x_out, f_out, np.zeros(n), int(iterations[0]))] if r]
-    )
+    history: list[Row] = []
+    if n == 1 and np.isfinite(x_out).all():  # one start: its end point, with its |projected grad|
+        g = compiled(tf.constant(x_out, dtype))[1].numpy()[None, :].astype(np.float64)
+        row = _history_row(
+            batch.names, x_out, f_out, np.linalg.norm(projected(x_out, g, box), axis=1), int(iterations[0])
+        )
+        history = [row] if row else []
     return BatchResult(x_out, f_out, iterations, status, evaluations, history, interrupted, traces[0])
 
 
@@ -587,7 +599,8 @@ class _KerasLoop:
             v.assign(value)
         n = len(starts)
         y0, g0 = self.batch.derivatives(self.X(), 1)
-        y, gnorm = y0.numpy(), tf.norm(g0, axis=1).numpy()
+        y = y0.numpy()
+        gnorm = tf.norm(projected_gradient(tf, self.X(), g0, tf.stack(self.lo), tf.stack(self.hi)), axis=1).numpy()
         status = np.where(np.isfinite(y), RUNNING, DIVERGED)
         last_x, last_f = self.X().numpy(), y
         iterations = np.zeros(n, dtype=np.int64)
