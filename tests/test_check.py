@@ -119,3 +119,26 @@ def test_too_many_points_are_refused(tmp_path):
     assert error_lines(result.stderr) == [
         f"Error: --check: at most {MAX_CHECKED:,} points (each is evaluated to 40 digits); check a sample of the file"
     ]
+
+
+def test_a_derivative_below_the_dtypes_smallest_normal_number_is_not_a_failure():
+    """erf'(20) = 2 exp(-400)/sqrt(pi) = 2.2e-174 (mpmath): float32 holds it as 0, exactly
+    its correctly rounded value, and float64 holds it to the last place. Relative to the
+    exact value the float32 tape was 'off by 1.0', exit 1; but where float32 has no
+    relative precision at all, the check compares with its smallest normal number. A slope
+    float32 does hold (erf'(3), 1.4e-4) is still checked relative to itself."""
+    slope = 2 * mpmath.exp(-400) / mpmath.sqrt(mpmath.pi)
+    assert float(np.float32(float(slope))) == 0.0  # the oracle: no float32 but 0 is closer
+    data = check_json("erf(x)", "--at", "20")
+    (item,) = data["results"]
+    entry = item["check"]["gradient"]["x"]
+    assert entry["tape"] == 0.0 and entry["exact"] == pytest.approx(float(slope), rel=1e-15)
+    assert entry["tape_error"] <= tolerance("float32") and item["check"]["ok"] is True
+    wide = check_json("erf(x)", "--at", "20", "--dtype", "float64")["results"][0]["check"]["gradient"]["x"]
+    assert wide["tape"] == pytest.approx(float(slope), rel=1e-14)
+    # a slope float32 holds is still measured relative to itself: erf'(3) = 1.4e-4
+    at3 = check_json("erf(x)", "--at", "3")["results"][0]["check"]["gradient"]["x"]
+    want = 2 * mpmath.exp(-9) / mpmath.sqrt(mpmath.pi)
+    assert at3["exact"] == pytest.approx(float(want), rel=1e-15)
+    tape = mpmath.mpf(float(np.float32(at3["tape"])))
+    assert at3["tape_error"] == pytest.approx(float(abs(tape - want) / want), rel=1e-2, abs=1e-12)

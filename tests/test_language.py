@@ -338,7 +338,8 @@ REFUSED = [
     ("2*𝑥", 2, "write 'x'"),
     ("٣x", 0, "write the digit 3"),
     ("x – 1", 2, "write - for minus"),
-    ("∛x", 0, "write cbrt(x) or x^(1/4)"),
+    ("∛x", 0, "write cbrt(x)"),
+    ("∜x", 0, "write x^(1/4)"),
 ]
 INVISIBLE = [
     "x\u200b+1",  # ZERO WIDTH SPACE
@@ -369,6 +370,15 @@ def refusal(text: str) -> list[str]:
 
 def caret_column(lines: list[str]) -> int:
     return lines[2].index("^") - 2
+
+
+@pytest.mark.parametrize(("sign", "root"), [("∛", 3), ("∜", 4)])
+def test_a_root_sign_is_refused_with_advice_that_takes_that_root(sign: str, root: int) -> None:
+    """The advice for the cube root sign once read 'cbrt(x) or x^(1/4)', a fourth root."""
+    advice = refusal(f"{sign}x")[0].rsplit("write ", 1)[1]
+    result = invoke("grad", advice, "--at", "81", "--dtype", "float64", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["results"][0]["value"] == pytest.approx(81 ** (1 / root), rel=1e-15)
 
 
 @pytest.mark.parametrize(("text", "pos", "hint"), REFUSED)

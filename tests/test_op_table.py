@@ -29,7 +29,7 @@ from autodiffcli import tf_build
 from autodiffcli.parse import FUNCTIONS, parse
 from autodiffcli.runtime import tensorflow
 
-from conftest import invoke, json_of
+from conftest import error_lines, invoke, json_of
 
 DOMAINS: dict[str, tuple[float, float]] = {
     "sin": (-6.0, 6.0),
@@ -282,6 +282,23 @@ def test_derivatives_to_order_8_match_sympy(text: str, dtype: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [3, 4, 6])
+def test_integer_power_derivatives_past_the_nth_are_0_at_0_too(n: int, dtype: str) -> None:
+    """x**n at 0 and beyond order n: tf.pow's gradient n*pow(x, n-1) reached 0*pow(0, -1) = nan."""
+    text, order = f"x**{n}", min(n + 2, 8)
+    points = [0.0, -1.5, 2.0]
+    data = grad_json(text, dtype, order, [repr(p) for p in points])
+    e = oracle(text)
+    for p, result in zip(points, data["results"]):
+        x = held(p, dtype)
+        want = [exact(sympy.diff(e, X, k), {X: x}) for k in range(order + 2)]
+        got = [result["value"], *result["derivatives"]]
+        for k in range(order + 1):
+            scale = max(abs(w) for w in want[: k + 1]) + abs(x * want[k + 1])
+            assert_close(got[k], want[k], scale, dtype, k, f"d^{k}/dx^{k} {text} at {x!r} ({dtype})")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("text", list(TWO_VARIABLES))
 def test_two_variable_gradient_and_hessian_match_sympy(text: str, dtype: str) -> None:
     e = oracle(text)
@@ -323,3 +340,23 @@ def test_derivatives_of_x_to_the_y_in_the_exponent_to_order_3_match_sympy(dtype:
             slope = abs(at[X] * exact(sympy.diff(e, Y, k, X), at)) + abs(at[Y] * want[k + 1])
             scale = max(abs(w) for w in want[: k + 1]) + slope
             assert_close(got[k], want[k], scale, dtype, k, f"d^{k}/dy^{k} x**y at {at} ({dtype})")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_slope_in_the_exponent_of_a_negative_base_is_not_a_number(dtype: str) -> None:
+    """SymPy: d/dy x**y = x**y*log(x), at x = -2, y = 3 that is -8*(log(2) + i*pi), not real.
+    TensorFlow's gradient puts 0 for log(x) at every x <= 0: grad printed df/dy = 0, exit 0.
+    At x = 0 the slope is 0 (the limit of 0**y*log(0) for y > 0), and stays so."""
+    e = oracle("x**y")
+    at = {X: -2.0, Y: 3.0}
+    assert complex(sympy.diff(e, Y).evalf(30, subs=at)).imag != 0  # the oracle: not a real number
+    result = invoke("grad", "x**y", "--at", "x=-2,y=3", "--dtype", dtype, "--format", "json")
+    (item,) = json_of(result, "grad", 1)["results"]
+    assert item["gradient"] == {"x": exact(sympy.diff(e, X), at), "y": None}  # df/dx = 12 is real
+    assert error_lines(result.stderr) == ["Error: undefined derivative: df/dy is nan at x=-2.0,y=3.0"]
+    for text in ("(-2)**x", "x**x"):  # a constant negative base; the base and exponent one variable
+        assert invoke("grad", text, "--at", "-3" if text == "x**x" else "3", "--dtype", dtype).exit_code == 1
+    square = e.subs(Y, 2)  # SymPy's x**y*y/x is 0/0 at x = 0: differentiate x**2 in x instead
+    (item,) = grad_json("x**y", dtype, 2, ["x=0,y=2"])["results"]
+    assert item["gradient"] == {"x": exact(sympy.diff(square, X), {X: 0}), "y": 0.0}
+    assert item["hessian"]["x"]["x"] == exact(sympy.diff(square, X, X), {X: 0}) and item["hessian"]["y"]["y"] == 0.0

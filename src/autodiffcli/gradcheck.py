@@ -11,7 +11,8 @@ computed is compared with
   two so that x + h is exact.
 
 Errors are normwise relative: |value - exact| over the largest |exact| of the same
-derivative (gradient or Hessian) at that point (absolute when that is 0). The tape passes
+derivative (gradient or Hessian) at that point (absolute when that is 0; never below the
+dtype's smallest normal number, under which it has no relative precision). The tape passes
 when its error is at most ``ULPS`` units of the dtype's rounding (eps); a finite
 difference typically loses half or more of the digits.
 """
@@ -118,12 +119,13 @@ class Checker:
             exact_h = [[self._exact(e, env) for e in row_] for row_ in self.exact_hessian]
         tape_g = [float(r.gradient[n][i]) for n in self.sources]  # type: ignore[index]
         fd_g = self._finite_difference(self._value, x)[0]
-        gradient = dict(zip(self.sources, _entries(tape_g, exact_g, list(fd_g))))
+        tiny = float(np.finfo(self.dtype).tiny)
+        gradient = dict(zip(self.sources, _entries(tape_g, exact_g, list(fd_g), tiny)))
         hessian: dict[str, dict[str, Entry]] = {}
         if self.order >= 2:
             fd_h = self._finite_difference(self._gradient, x)
             tape_h = [[float(r.hessian[a][b][i]) for b in self.sources] for a in self.sources]
-            flat = _entries(sum(tape_h, []), sum(exact_h, []), list(fd_h.reshape(-1)))
+            flat = _entries(sum(tape_h, []), sum(exact_h, []), list(fd_h.reshape(-1)), tiny)
             d = len(self.sources)
             hessian = {a: dict(zip(self.sources, flat[k * d : (k + 1) * d])) for k, a in enumerate(self.sources)}
         return Check(gradient, hessian, self.tolerance)
@@ -164,10 +166,15 @@ class Checker:
         return np.asarray(numeric[0], dtype=np.float64)
 
 
-def _entries(tape: list[float], exact: list[float | None], fd: list[float]) -> list[Entry]:
-    """Normwise relative errors against the largest exact magnitude of the group."""
+def _entries(tape: list[float], exact: list[float | None], fd: list[float], tiny: float) -> list[Entry]:
+    """Normwise relative errors against the largest exact magnitude of the group.
+
+    That magnitude counts as at least ``tiny``, the dtype's smallest normal number: below
+    it the dtype has no relative precision (erf's slope at 20 is 2e-174, which float32
+    holds as 0, exactly right to its last place).
+    """
     known = [abs(e) for e in exact if e is not None]
-    scale = max(known) if known and max(known) > 0 else 1.0
+    scale = max(max(known), tiny) if known and max(known) > 0 else 1.0
     out = []
     for t, e, d in zip(tape, exact, fd):
         if e is None:

@@ -357,7 +357,8 @@ def scipy_minimize(
 ) -> BatchResult:
     """SciPy's ``minimize`` from each start in turn, with f and its gradient from one tape.
 
-    SciPy's own convergence test decides ``converged`` (``res.success``); ``gtol`` is
+    ``converged`` is SciPy's success with the (projected) gradient's largest component at
+    most ``tol``; SciPy's success on f alone (L-BFGS-B's ftol) is ``stalled``. ``gtol`` is
     ``tol`` and ``maxiter`` is ``steps``. L-BFGS-B takes the bounds itself; BFGS has none
     (the CLI refuses the combination). One compiled function serves every start and every
     evaluation, so nothing is traced twice.
@@ -381,6 +382,8 @@ def scipy_minimize(
     n = len(starts)
     x_out = np.array(starts, dtype=np.float64)
     f_out = np.full(n, np.nan)
+    gnorm_out = np.full(n, np.nan)  # the projected gradient's largest component at the end point
+    glen_out = np.full(n, np.nan)  # and its length, for the history row
     iterations = np.zeros(n, dtype=np.int64)
     status = np.full(n, RUNNING)
     evaluations = 0
@@ -417,19 +420,20 @@ def scipy_minimize(
                     x_out[i], f_out[i] = best["x"], best["f"]
                 continue
             x_out[i], f_out[i] = res.x, float(res.fun)
-            status[i] = CONVERGED if res.success else RUNNING if res.nit >= steps else STALLED
+            # SciPy's success includes L-BFGS-B's stop when f falls by less than ftol relative
+            # to max(|f|, 1), which near f = 0 comes well before the gradient is within tol:
+            # that is a stall, and converged means the projected gradient within tol
+            pg = projected(res.x, res.jac, box)
+            gnorm_out[i], glen_out[i] = np.max(np.abs(pg), initial=0.0), np.linalg.norm(pg)
+            status[i] = CONVERGED if res.success and gnorm_out[i] <= tol else RUNNING if res.nit >= steps else STALLED
             reporter.progress(i + 1, n)
     except KeyboardInterrupt:
         interrupted = True
         if "x" in best:
             x_out[i], f_out[i] = best["x"], best["f"]
-    history: list[Row] = []
-    if n == 1 and np.isfinite(x_out).all():  # one start: its end point, with its |projected grad|
-        g = compiled(tf.constant(x_out, dtype))[1].numpy()[None, :].astype(np.float64)
-        row = _history_row(
-            batch.names, x_out, f_out, np.linalg.norm(projected(x_out, g, box), axis=1), int(iterations[0])
-        )
-        history = [row] if row else []
+    history = (
+        [] if n > 1 else [r for r in [_history_row(batch.names, x_out, f_out, glen_out, int(iterations[0]))] if r]
+    )
     return BatchResult(x_out, f_out, iterations, status, evaluations, history, interrupted, traces[0])
 
 

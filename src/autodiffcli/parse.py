@@ -296,8 +296,10 @@ def _unexpected(text: str, pos: int) -> str:
         hint = f"names are ASCII letters only: write {name.split()[-1].lower()}"
     elif category.startswith("L"):
         hint = "names are ASCII letters only"
-    elif char in "\u221b\u221c":
-        hint = "write cbrt(x) or x^(1/4)"
+    elif char == "\u221b":  # cube root
+        hint = "write cbrt(x)"
+    elif char == "\u221c":  # fourth root
+        hint = "write x^(1/4)"
     else:
         hint = "see the README for the characters expressions may use"
     return f"unexpected character {char!r} ({code}) {where}: {hint}"

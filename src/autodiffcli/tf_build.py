@@ -218,8 +218,60 @@ class TFFunction:
         if exp_e in special:
             op = special[exp_e]
             return lambda env: op(base(env))
+        if not self.first_order and exp_e.is_Integer and exp_e > 2:
+            n = int(exp_e)
+            return lambda env: _integer_power(tf, n, base(env))
         exponent = self._compile(exp_e)
-        return lambda env: tf.math.pow(base(env), exponent(env))
+        if exp_e.is_number:
+            return lambda env: tf.math.pow(base(env), exponent(env))
+        return lambda env: _variable_power(tf, base(env), exponent(env))
+
+
+def _integer_power(tf: Any, n: int, x: Any) -> Any:
+    """x**n for an integer n >= 3: tf.pow's value, and the derivative n * x**(n - 1) built
+    the same way, down to tf.square, so that every derivative is a polynomial in x.
+
+    tf.pow's own gradient is n * pow(x, n - 1); differentiated again and again it reaches
+    pow(x, 0), whose gradient 0 * pow(x, -1) is 0 * inf = nan at x = 0: x**3's fourth
+    derivative at 0 came out nan ("undefined derivative") instead of 0.
+    """
+
+    @tf.custom_gradient
+    def power(x: Any) -> Any:
+        def grad(dy: Any) -> Any:
+            below = tf.math.square(x) if n == 3 else _integer_power(tf, n - 1, x)
+            return dy * (below * tf.constant(n, x.dtype))
+
+        return tf.math.pow(x, tf.constant(n, x.dtype)), grad
+
+    return power(tf.convert_to_tensor(x))
+
+
+def _variable_power(tf: Any, base: Any, exponent: Any) -> Any:
+    """base**exponent with an exponent that varies: tf.pow, with the slope in the exponent
+    nan where the base is negative.
+
+    That slope is base**exponent * log(base), which for a negative base is not real
+    ((-2)**y = 2**y * (cos(pi*y) + i*sin(pi*y))); TensorFlow's gradient puts 0 in place of
+    log(base) for every base <= 0, so d/dy x**y at x = -2, y = 3 came out 0. At base 0 it
+    stays 0 (the limit of 0**y * log(0) for y > 0). Both operands are broadcast first, so
+    the gradients have their shapes.
+    """
+    shape = tf.broadcast_dynamic_shape(tf.shape(base), tf.shape(exponent))
+    nan = tf.constant(float("nan"), base.dtype)
+
+    @tf.custom_gradient
+    def power(b: Any, e: Any) -> Any:
+        def grad(dy: Any) -> tuple[Any, Any]:
+            positive = b > 0
+            log_b = tf.math.log(tf.where(positive, b, tf.ones_like(b)))
+            log_b = tf.where(positive, log_b, tf.where(b < 0, nan, tf.zeros_like(b)))
+            # recomputed here, not taken from the forward pass, so that outer tapes see it
+            return dy * e * tf.math.pow(b, e - 1), dy * tf.math.pow(b, e) * log_b
+
+        return tf.math.pow(b, e), grad
+
+    return power(tf.broadcast_to(base, shape), tf.broadcast_to(exponent, shape))
 
 
 def _number_second(nodes: list[Node], args: Sequence[sympy.Expr]) -> list[Node]:
