@@ -431,9 +431,7 @@ def scipy_minimize(
         interrupted = True
         if "x" in best:
             x_out[i], f_out[i] = best["x"], best["f"]
-    history = (
-        [] if n > 1 else [r for r in [_history_row(batch.names, x_out, f_out, glen_out, int(iterations[0]))] if r]
-    )
+    history = [] if n > 1 else [r for r in [_history_row(batch.names, x_out, f_out, glen_out, int(iterations[0]))] if r]
     return BatchResult(x_out, f_out, iterations, status, evaluations, history, interrupted, traces[0])
 
 
