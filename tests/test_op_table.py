@@ -354,6 +354,13 @@ def test_the_slope_in_the_exponent_of_a_negative_base_is_not_a_number(dtype: str
     (item,) = json_of(result, "grad", 1)["results"]
     assert item["gradient"] == {"x": exact(sympy.diff(e, X), at), "y": None}  # df/dx = 12 is real
     assert error_lines(result.stderr) == ["Error: undefined derivative: df/dy is nan at x=-2.0,y=3.0"]
+    # the mixed and second derivatives in y are not real either; d2f/dx2 = y*(y-1)*x**(y-2) is
+    second = invoke("grad", "x**y", "--at", "x=-2,y=3", "--order", "2", "--dtype", dtype, "--format", "json")
+    h = json_of(second, "grad", 1)["results"][0]["hessian"]
+    for a, b in (("x", "y"), ("y", "x"), ("y", "y")):
+        assert complex(sympy.diff(e, {"x": X, "y": Y}[a], {"x": X, "y": Y}[b]).evalf(30, subs=at)).imag != 0
+        assert h[a][b] is None, (a, b, h)
+    assert h["x"]["x"] == exact(sympy.diff(e, X, X), at)
     for text in ("(-2)**x", "x**x"):  # a constant negative base; the base and exponent one variable
         assert invoke("grad", text, "--at", "-3" if text == "x**x" else "3", "--dtype", dtype).exit_code == 1
     square = e.subs(Y, 2)  # SymPy's x**y*y/x is 0/0 at x = 0: differentiate x**2 in x instead

@@ -384,6 +384,25 @@ def test_starts_partly_outside_the_domain_are_dropped_with_a_warning():
     assert f"{dropped} of 20 starts diverged or left the domain and are in no basin" in data["warnings"]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opt", ["newton", "lbfgs"])
+def test_starts_that_run_off_do_not_merge_the_minima_left_behind(opt, dtype):
+    """f = x**5/5 - 10x**3/3 + 9x: f' = (x**2 - 1)(x**2 - 9), so SymPy finds local minima at
+    -1 and 3, and f is unbounded below as x -> -inf. Starts below -3 run off (Newton to
+    |x| = 5e7 in float32, 4e61 in float64); the basin radius was sqrt(eps) times the largest
+    |x| of any end point, about 1.7e4, and the minimum at -1 was counted in the basin of 3."""
+    x = sympy.Symbol("x", real=True)
+    text = "x**5/5 - 10*x**3/3 + 9*x"
+    e = sympy.parse_expr(text, local_dict={"x": x})
+    minima = sorted(float(r) for r in sympy.solve(sympy.diff(e, x), x) if sympy.diff(e, x, 2).subs(x, r) > 0)
+    assert minima == [-1.0, 3.0]
+    data = run_json("minimize", text, "--opt", opt, "--starts", "40", "--dtype", dtype)
+    found = sorted(b["x"]["x"] for b in data["basins"] if b["verdict"] == "minimum")
+    assert found == pytest.approx(minima, abs=1e-3)
+    # every start ran off or ended in one of them
+    assert all(b["verdict"] == "minimum" or b["f"] < -1e30 for b in data["basins"])
+
+
 # ---------------------------------------------------------------- bad input: one line, exit 2
 
 

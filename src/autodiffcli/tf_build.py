@@ -254,20 +254,23 @@ def _variable_power(tf: Any, base: Any, exponent: Any) -> Any:
     That slope is base**exponent * log(base), which for a negative base is not real
     ((-2)**y = 2**y * (cos(pi*y) + i*sin(pi*y))); TensorFlow's gradient puts 0 in place of
     log(base) for every base <= 0, so d/dy x**y at x = -2, y = 3 came out 0. At base 0 it
-    stays 0 (the limit of 0**y * log(0) for y > 0). Both operands are broadcast first, so
-    the gradients have their shapes.
+    is 0 for a positive exponent (the limit of 0**y * log(0)), and -inf otherwise. The
+    gradient's own powers are this function again, so higher and mixed derivatives keep
+    the rule. Both operands are broadcast first, so the gradients have their shapes.
     """
     shape = tf.broadcast_dynamic_shape(tf.shape(base), tf.shape(exponent))
     nan = tf.constant(float("nan"), base.dtype)
+    inf = tf.constant(float("inf"), base.dtype)
 
     @tf.custom_gradient
     def power(b: Any, e: Any) -> Any:
         def grad(dy: Any) -> tuple[Any, Any]:
             positive = b > 0
             log_b = tf.math.log(tf.where(positive, b, tf.ones_like(b)))
-            log_b = tf.where(positive, log_b, tf.where(b < 0, nan, tf.zeros_like(b)))
-            # recomputed here, not taken from the forward pass, so that outer tapes see it
-            return dy * e * tf.math.pow(b, e - 1), dy * tf.math.pow(b, e) * log_b
+            at_zero = tf.where(e > 0, tf.zeros_like(b), -inf)
+            log_b = tf.where(positive, log_b, tf.where(b < 0, nan, at_zero))
+            # recomputed here, not taken from the forward pass, so that outer tapes see them
+            return dy * e * power(b, e - 1), dy * power(b, e) * log_b
 
         return tf.math.pow(b, e), grad
 
