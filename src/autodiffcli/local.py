@@ -130,6 +130,12 @@ def projected(x: np.ndarray, g: np.ndarray, box: Box) -> np.ndarray:
         return np.where(step < box.lo, x - box.lo, np.where(step > box.hi, x - box.hi, g))
 
 
+def row_length(v: np.ndarray) -> np.ndarray:
+    """Each row's Euclidean length; inf, not an overflow, past the largest float (a run off to 1e200)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.hypot.reduce(np.asarray(v, dtype=np.float64), axis=-1)
+
+
 @contextlib.contextmanager
 def _without_grappler(tf: Any) -> Iterator[None]:
     """Call traced functions without TensorFlow's graph optimizer (Grappler), then restore it.
@@ -334,7 +340,7 @@ def newton(
         yk, g = batch.derivatives(tf.constant(X[going]), 1)
         y[going] = yk.numpy()
         pg = projected(X[going], g.numpy(), box)
-        gnorm[going], glen[going] = np.abs(pg).max(axis=1), np.linalg.norm(pg, axis=1)
+        gnorm[going], glen[going] = np.abs(pg).max(axis=1), row_length(pg)
         evaluations += len(going)
     status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
     record(_history_row(batch.names, X, y, glen, int(iterations.max(initial=0))))
@@ -424,7 +430,7 @@ def scipy_minimize(
             # to max(|f|, 1), which near f = 0 comes well before the gradient is within tol:
             # that is a stall, and converged means the projected gradient within tol
             pg = projected(res.x, res.jac, box)
-            gnorm_out[i], glen_out[i] = np.max(np.abs(pg), initial=0.0), np.linalg.norm(pg)
+            gnorm_out[i], glen_out[i] = np.max(np.abs(pg), initial=0.0), row_length(pg)
             status[i] = CONVERGED if res.success and gnorm_out[i] <= tol else RUNNING if res.nit >= steps else STALLED
             reporter.progress(i + 1, n)
     except KeyboardInterrupt:

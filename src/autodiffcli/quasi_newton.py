@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .local import CONVERGED, DIVERGED, RUNNING, STALLED, Batch, BatchResult, Box, _history_row, projected
+from .local import CONVERGED, DIVERGED, RUNNING, STALLED, Batch, BatchResult, Box, _history_row, projected, row_length
 from .optimize import Row
 
 MEMORY = 10  # correction pairs kept per start, as SciPy's L-BFGS-B (maxcor)
@@ -278,8 +278,8 @@ def minimize(
     w = _Working(method, go, U[go], F[go].astype(sdtype), (Gx[go] * coords.dx_du(U[go])).astype(sdtype))
 
     def record(step: int, last: bool = False) -> None:
-        length = np.linalg.norm(projected(X, Gx, box), axis=1)  # rows show |projected grad|, as every method's
-        row = _history_row(batch.names, X, np.where(status == DIVERGED, np.nan, F), length, step)
+        size = row_length(projected(X, Gx, box))  # rows show |projected grad|, as every method's
+        row = _history_row(batch.names, X, np.where(status == DIVERGED, np.nan, F), size, step)
         if row is None or (history and history[-1] == row):
             return
         if history and history[-1].step == row.step:

@@ -430,7 +430,7 @@ def _minimize_batch(
         f=float(y.numpy()[0]),
         gradient=gradient,
         # with bounds, the length of the projected gradient: what pushes against a bound held is left out
-        grad_norm=float(np.linalg.norm(local.projected(result.x[best : best + 1], g.numpy(), box))),
+        grad_norm=float(local.row_length(local.projected(result.x[best : best + 1], g.numpy(), box))[0]),
         steps=int(result.iterations[best]),
         status=status,
         mode=settings.mode,
