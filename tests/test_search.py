@@ -207,7 +207,8 @@ def test_lbfgs_one_start_is_converged_only_with_the_gradient_within_tol():
     largest = max(abs(g) for g in data["gradient"].values())
     assert largest == pytest.approx(np.max(np.abs(ref.jac)), rel=1e-6)
     assert data["status"] == "stalled"
-    assert data["history"][-1]["grad_norm"] == pytest.approx(largest)
+    length = math.hypot(*data["gradient"].values())  # rows and the report show the gradient's length
+    assert data["history"][-1]["grad_norm"] == pytest.approx(length) == data["grad_norm"]
     assert any(w.startswith("--tol 1e-05 not reached") for w in data["warnings"])
     # where SciPy's gradient test is met, it is converged
     data = run_json("minimize", *rosenbrock, "--tol", "1e-3")
@@ -593,3 +594,88 @@ def test_batched_lbfgs_stops_at_steps_and_says_max_steps():
     data = run_json("minimize", ROSENBROCK, *args, code=3)  # exit 3: --tol not reached
     assert data["status"] == "max_steps" and data["steps"] <= 2
     assert any(w.startswith("--tol 1e-05 not reached within 2 steps") for w in data["warnings"])
+
+
+@pytest.mark.parametrize("shrink", [True, False])
+def test_newton_from_many_starts_ends_each_start_where_it_ends_alone(shrink, monkeypatch):
+    # starts stop at different iterations and (from many starts) leave the batch; a start's
+    # path must not depend on which others are still in it
+    from autodiffcli import config, local
+    from autodiffcli.tf_build import TFFunction
+
+    monkeypatch.setattr(local, "SHRINK_FROM", 2 if shrink else 10**9)
+
+    problem = config.load_problem(HIMMELBLAU, (), "float64")
+    batch = local.Batch(TFFunction(problem.expr, "float64"), problem.variables, {})
+    box = local.Box(np.array([-5.0, -5.0]), np.array([5.0, 5.0]))
+    starts = np.random.default_rng(5).uniform(-5, 5, (6, 2))
+    together = local.newton(batch, starts, box, 100, 1e-10, 10**6, Silent())
+    assert len(set(together.iterations)) > 1  # they do stop at different iterations
+    for i, start in enumerate(starts):
+        alone = local.newton(batch, start[None, :], box, 100, 1e-10, 10**6, Silent())
+        assert alone.iterations[0] == together.iterations[i]
+        np.testing.assert_allclose(alone.x[0], together.x[i], rtol=0, atol=1e-12)
+    # and each is one of Himmelblau's minima (literature values)
+    assert all(np.abs(np.array(HIMMELBLAU_MINIMA) - x).max(axis=1).min() < 1e-6 for x in together.x)
+
+
+BOUNDED_CONVEX = [
+    # (text, numpy f, box, start); each minimum lies on the box's boundary
+    ("(x+1)**2 + (y-x)**2", lambda v: (v[0] + 1) ** 2 + (v[1] - v[0]) ** 2, "x=0:2,y=-3:3", (0.5, 1.0)),
+    ("(x+1)**2 + (y-x)**2", lambda v: (v[0] + 1) ** 2 + (v[1] - v[0]) ** 2, "x=-0.5:2,y=-3:3", (1.5, -2.0)),
+    ("(x-3)**2 + (y+4)**2 + x*y", lambda v: (v[0] - 3) ** 2 + (v[1] + 4) ** 2 + v[0] * v[1], "x=-1:1,y=-1:1", (0, 0)),
+    ("100*(y-x**2)**2 + (1-x)**2", rosen, "x=-2:0.5,y=-1:2", (-1.2, 1.0)),
+]
+
+
+@pytest.mark.parametrize("text, f, box, start", BOUNDED_CONVEX)
+@pytest.mark.parametrize("starts", ["1", "20"])
+def test_newton_with_bounds_reaches_the_minimum_on_the_boundary_that_scipy_finds(text, f, box, start, starts):
+    # Newton's step projected onto the box is not a descent direction there: from (0.5, 1)
+    # on the first, it stalled at (0, -1), f = 2, against the minimum (0, 0), f = 1
+    bounds = [tuple(map(float, part.split("=")[1].split(":"))) for part in box.split(",")]
+    ref = scipy_minimize(f, start, method="L-BFGS-B", bounds=bounds, options={"gtol": 1e-12, "ftol": 1e-15})
+    data = run_json(
+        "minimize", text, "--opt", "newton", "--bounds", box, "--from", f"x={start[0]},y={start[1]}",
+        "--starts", starts, "--dtype", "float64",
+    )  # fmt: skip
+    assert xy(data["x"]) == pytest.approx(tuple(ref.x), abs=1e-6)
+    assert data["f"] == pytest.approx(ref.fun, abs=1e-9)
+    assert (data["status"], data["verdict"]) == ("converged", "minimum")
+
+
+@pytest.mark.parametrize(
+    "opt, extra",
+    [("adam", []), ("newton", []), ("lbfgs", []), ("lbfgs", ["--starts", "5"]), ("newton", ["--starts", "5"])],
+)
+@pytest.mark.parametrize("bounded", [True, False])
+def test_grad_norm_is_the_projected_gradients_length_in_the_report_and_every_history_row(opt, extra, bounded):
+    # rows were a mix: the plain length at step 0 and the projected one later (Keras), the
+    # largest component (newton, lbfgs from several starts), 0 (SciPy from one start); and
+    # the report's the plain length, 2 at a minimum held by the bound x = 0
+    box = ["--bounds", "x=0:2,y=-3:3"] if bounded else []
+    data = run_json(
+        "minimize", "(x+1)**2 + (y-x)**2", "--opt", opt, "--from", "x=0.5,y=1", "--steps", "300", "--every", "1",
+        "--dtype", "float64", *box, *extra,
+    )  # fmt: skip
+    x, g = np.array(xy(data["x"])), np.array(xy(data["gradient"]))
+    assert g == pytest.approx((2 * (x[0] + 1) - 2 * (x[1] - x[0]), 2 * (x[1] - x[0])), abs=1e-12)  # the plain gradient
+    lo, hi = (np.array([0.0, -3.0]), np.array([2.0, 3.0])) if bounded else (-np.inf, np.inf)
+    step = x - g
+    pg = np.where(step < lo, x - lo, np.where(step > hi, x - hi, g))
+    assert data["grad_norm"] == pytest.approx(float(np.linalg.norm(pg)), rel=1e-9, abs=1e-300)
+    assert data["history"][-1]["grad_norm"] == pytest.approx(data["grad_norm"], rel=1e-9, abs=1e-300)
+    for row in data["history"]:  # each row's |grad| recomputed from its point
+        rx = np.array(xy(row["x"]))
+        rg = np.array((2 * (rx[0] + 1) - 2 * (rx[1] - rx[0]), 2 * (rx[1] - rx[0])))
+        rs = rx - rg
+        rpg = np.where(rs < lo, rx - lo, np.where(rs > hi, rx - hi, rg))
+        assert row["grad_norm"] == pytest.approx(float(np.linalg.norm(rpg)), rel=1e-6, abs=1e-12)
+    if opt != "adam":
+        assert data["status"] == "converged" and data["verdict"] == "minimum"
+
+
+def test_scipy_from_one_start_reports_its_gradient_in_the_history():
+    data = run_json("minimize", ROSENBROCK, "--opt", "bfgs", "--from", "x=-1.2,y=1", "--dtype", "float64")
+    assert data["history"][-1]["grad_norm"] == pytest.approx(data["grad_norm"], rel=1e-12)
+    assert 0 < data["grad_norm"] <= 1e-5 * math.sqrt(2)

@@ -33,6 +33,7 @@ RUNNING, CONVERGED, DIVERGED, STALLED = 0, 1, 2, 3
 STATUS = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged", STALLED: "stalled"}
 ARMIJO = 1e-4  # sufficient decrease: f(x + a p) <= f(x) + ARMIJO * grad . (step taken)
 HALVINGS = 40  # most halvings of the Newton step in one line search
+SHRINK_FROM = 10_000  # Newton from this many starts drops the stopped ones from its batch
 
 
 @dataclass
@@ -84,7 +85,7 @@ class Batch:
 
     def per_start(self, t: Any, X: Any) -> Any:
         """t with one entry per row of X: broadcast only where it is not already (a constant)."""
-        if t.shape.rank == 1 and t.shape[0] is not None and t.shape[0] == X.shape[0]:
+        if t.shape.rank == 1 and t.shape[0] == X.shape[0]:  # None == None: both the batch size
             return t
         return self.tf.broadcast_to(t, self.tf.shape(X)[:1])
 
@@ -120,6 +121,19 @@ def projected_gradient(tf: Any, X: Any, g: Any, lo: Any, hi: Any) -> Any:
     """
     step = X - g
     return tf.where(step < lo, X - lo, tf.where(step > hi, X - hi, g))
+
+
+def projected(x: np.ndarray, g: np.ndarray, box: Box) -> np.ndarray:
+    """:func:`projected_gradient` in numpy, for points (starts, d) and their gradients."""
+    with np.errstate(invalid="ignore"):
+        step = x - g
+        return np.where(step < box.lo, x - box.lo, np.where(step > box.hi, x - box.hi, g))
+
+
+def row_length(v: np.ndarray) -> np.ndarray:
+    """Each row's Euclidean length; inf, not an overflow, past the largest float (a run off to 1e200)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.hypot.reduce(np.asarray(v, dtype=np.float64), axis=-1)
 
 
 @contextlib.contextmanager
@@ -203,6 +217,9 @@ def newton(
     eps = float(np.finfo(dtype.as_numpy_dtype).eps)
     lo = tf.constant(box.lo, dtype)
     hi = tf.constant(box.hi, dtype)
+    bounded = box.bounded
+    # "within e of a bound": e is the projected gradient's length, at most 1e-3 of the box
+    near = tf.constant(np.where(np.isfinite(box.hi - box.lo), 1e-3 * (box.hi - box.lo), np.inf), dtype)
     d = starts.shape[1]
     traces = [0]
 
@@ -213,17 +230,29 @@ def newton(
         """
         traces[0] += 1
         y, g, H = batch.derivatives(X, 2)
-        gnorm = tf.reduce_max(tf.abs(projected_gradient(tf, X, g, lo, hi)), axis=1)
+        pg = projected_gradient(tf, X, g, lo, hi)
+        gnorm = tf.reduce_max(tf.abs(pg), axis=1)
         finite_g, finite_H = tf.math.is_finite(g), tf.math.is_finite(H)
         finite = tf.math.is_finite(y) & tf.reduce_all(finite_g, axis=1) & tf.reduce_all(finite_H, axis=[1, 2])
         status = tf.where(tf.equal(status, RUNNING) & ~finite, DIVERGED, status)
         # a start with a non-finite f or derivative has stopped; finite stand-ins keep eigh safe
-        Hs = tf.where(finite_H, H, tf.constant(np.eye(d), dtype))
+        eye = tf.constant(np.eye(d), dtype)
+        Hs = tf.where(finite_H, H, eye)
         gs = tf.where(finite_g, g, tf.zeros_like(g))
+        if bounded:
+            # Bertsekas' projected Newton: a variable at (or within e of) a bound that its
+            # gradient pushes against is held there; the Newton step is taken in the others
+            pg = projected_gradient(tf, X, gs, lo, hi)
+            e = tf.minimum(column(tf.norm(pg, axis=1)), near)
+            held = ((X <= lo + e) & (gs > 0)) | ((X >= hi - e) & (gs < 0))
+            free = ~held
+            Hs = tf.where(free[:, :, None] & free[:, None, :], Hs, eye)
         lam, Q = tf.linalg.eigh(0.5 * (Hs + tf.linalg.matrix_transpose(Hs)))
         floor = math.sqrt(eps) * tf.maximum(tf.reduce_max(tf.abs(lam), axis=1), 1.0)
-        coeff = tf.linalg.matvec(Q, gs, transpose_a=True) / tf.maximum(tf.abs(lam), column(floor))
-        p = -tf.linalg.matvec(Q, coeff)
+        coeff = tf.linalg.matvec(Q, tf.where(free, gs, 0) if bounded else gs, transpose_a=True)
+        p = -tf.linalg.matvec(Q, coeff / tf.maximum(tf.abs(lam), column(floor)))
+        if bounded:  # a held variable steps outwards, and the projection keeps it on its bound
+            p = tf.where(held, -gs, p)
         # a stationary point with negative curvature is a saddle or a maximum: step off it
         # along the most negative curvature instead of stopping there
         lowest, q = tf.unstack(lam, num=d, axis=1)[0], tf.unstack(Q, num=d, axis=2)[0]
@@ -243,26 +272,41 @@ def newton(
             return (k < HALVINGS) & tf.reduce_any(~done)
 
         def search_body(k: Any, alpha: Any, done: Any) -> tuple[Any, ...]:
-            t = trial(alpha)
-            s = t - X
+            # only the starts still searching: the others would pay for the slowest search
+            at = tf.where(~done)
+            i = at[:, 0]
+            a, Xa, pa = tf.gather(alpha, i), tf.gather(X, i), tf.gather(p, i)
+            t = tf.clip_by_value(Xa + column(a) * pa, lo, hi)
+            s = t - Xa
             yt = batch.value(t)
-            decrease = tf.reduce_sum(gs * s, axis=1) + bend * tf.reduce_sum(s * s, axis=1)
-            ok = tf.math.is_finite(yt) & (yt <= y + ARMIJO * decrease) & (decrease < 0)
-            return k + 1, tf.where(done | ok, alpha, alpha / 2), done | ok
+            decrease = tf.reduce_sum(tf.gather(gs, i) * s, axis=1) + tf.gather(bend, i) * tf.reduce_sum(s * s, axis=1)
+            ok = tf.math.is_finite(yt) & (yt <= tf.gather(y, i) + ARMIJO * decrease) & (decrease < 0)
+            alpha = tf.tensor_scatter_nd_update(alpha, at, tf.where(ok, a, a / 2))
+            return k + 1, alpha, tf.tensor_scatter_nd_update(done, at, ok)
 
         _, alpha, found = tf.while_loop(search_cond, search_body, (tf.constant(0), tf.ones_like(y), ~active))
         moved = active & found
         status = tf.where(active & ~found, STALLED, status)
-        return tf.where(column(moved), trial(alpha), X), status, y, gnorm, alpha
+        return tf.where(column(moved), trial(alpha), X), status, y, gnorm, tf.norm(pg, axis=1), alpha
 
-    compiled = tf.function(iterate, autograph=False) if graph else iterate
+    n = len(starts)
+    # From many starts, the starts that have stopped leave the batch: one trace serves every
+    # batch size. From fewer, they stay (f and its derivatives are recomputed where they
+    # stopped): a trace for batches of any size has about 50 ms more to do, more than
+    # carrying them costs.
+    shrink = n >= SHRINK_FROM
+    signature = [tf.TensorSpec([None, d], dtype), tf.TensorSpec([None], tf.int32)] if shrink else None
+    compiled = tf.function(iterate, autograph=False, input_signature=signature) if graph else iterate
     plain = _without_grappler(tf) if graph else contextlib.nullcontext()
-    X = tf.constant(starts, dtype)
-    status = tf.fill([len(starts)], RUNNING)
-    iterations = np.zeros(len(starts), dtype=np.int64)
+    X = np.array(starts, dtype=dtype.as_numpy_dtype)  # every start's point, f and |projected grad|
+    y, gnorm = np.full(n, np.nan, X.dtype), np.full(n, np.inf, X.dtype)
+    glen = np.full(n, np.inf, X.dtype)  # |projected grad|: the largest component decides, rows show the length
+    status = np.full(n, RUNNING, np.int32)
+    going = np.arange(n)  # the starts each iteration computes
+    iterations = np.zeros(n, dtype=np.int64)
     evaluations = 0
     history: list[Row] = []
-    interrupted = settled = False
+    interrupted = False
 
     def record(row: Row | None) -> None:
         if row is not None and (not history or history[-1].step != row.step):
@@ -272,30 +316,35 @@ def newton(
     try:
         with plain:  # one trace, instantiated and run without Grappler (see _without_grappler)
             for it in range(steps):
-                Xprev, before = X, status.numpy()
-                X, status, y, gnorm, alpha = compiled(X, status)
-                after = status.numpy()
-                moved = after == RUNNING  # every start still running took a step
-                stalled = (after == STALLED) & (before == RUNNING)
-                # f evaluations: one for the derivatives, and one per step length tried
-                trials = np.where(moved, 1 - np.rint(np.log2(alpha.numpy())), np.where(stalled, HALVINGS, 0))
-                evaluations += len(starts) + int(trials.sum())
-                if it % every == 0:
-                    record(_history_row(batch.names, Xprev.numpy(), y.numpy(), gnorm.numpy(), it))
-                iterations += moved
-                reporter.progress(it + 1, steps)
-                if not moved.any():  # every start has stopped, where f and its gradient were just computed
-                    settled = True
+                if not (status[going] == RUNNING).any():  # all stopped, where f and its gradient were just computed
                     break
+                out = compiled(tf.constant(X[going]), tf.constant(status[going]))
+                Xk, after, yk, gk, lk, alpha = (t.numpy() for t in out)
+                y[going], gnorm[going], glen[going] = yk, gk, lk
+                if it % every == 0:
+                    record(_history_row(batch.names, X, y, glen, it))
+                moved = after == RUNNING  # every start still running took a step
+                stalled = (after == STALLED) & (status[going] == RUNNING)
+                # f evaluations: one for the derivatives, and one per step length tried
+                trials = np.where(moved, 1 - np.rint(np.log2(alpha)), np.where(stalled, HALVINGS, 0))
+                evaluations += len(going) + int(trials.sum())
+                X[going], status[going] = Xk, after
+                iterations[going[moved]] += 1
+                if shrink:
+                    going = going[moved]
+                reporter.progress(it + 1, steps)
     except KeyboardInterrupt:
         interrupted = True
-    if not settled:
-        y, g = batch.derivatives(X, 1)
-        gnorm = tf.reduce_max(tf.abs(projected_gradient(tf, X, g, lo, hi)), axis=1)
-        evaluations += len(starts)
-    status = tf.where(tf.equal(status, RUNNING) & (gnorm <= tol), CONVERGED, status).numpy()
-    record(_history_row(batch.names, X.numpy(), y.numpy(), gnorm.numpy(), int(iterations.max(initial=0))))
-    return BatchResult(X.numpy(), y.numpy(), iterations, status, evaluations, history, interrupted, traces[0])
+    going = going[status[going] == RUNNING]
+    if len(going):  # stopped by --steps or Ctrl-C: f and the gradient where the running starts are now
+        yk, g = batch.derivatives(tf.constant(X[going]), 1)
+        y[going] = yk.numpy()
+        pg = projected(X[going], g.numpy(), box)
+        gnorm[going], glen[going] = np.abs(pg).max(axis=1), row_length(pg)
+        evaluations += len(going)
+    status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
+    record(_history_row(batch.names, X, y, glen, int(iterations.max(initial=0))))
+    return BatchResult(X, y, iterations, status, evaluations, history, interrupted, traces[0])
 
 
 # ---------------------------------------------------------------- SciPy's BFGS and L-BFGS-B
@@ -340,6 +389,7 @@ def scipy_minimize(
     x_out = np.array(starts, dtype=np.float64)
     f_out = np.full(n, np.nan)
     gnorm_out = np.full(n, np.nan)  # the projected gradient's largest component at the end point
+    glen_out = np.full(n, np.nan)  # and its length, for the history row
     iterations = np.zeros(n, dtype=np.int64)
     status = np.full(n, RUNNING)
     evaluations = 0
@@ -379,23 +429,16 @@ def scipy_minimize(
             # SciPy's success includes L-BFGS-B's stop when f falls by less than ftol relative
             # to max(|f|, 1), which near f = 0 comes well before the gradient is within tol:
             # that is a stall, and converged means the projected gradient within tol
-            gnorm_out[i] = np.max(np.abs(_projected(res.x, res.jac, box.lo, box.hi)), initial=0.0)
+            pg = projected(res.x, res.jac, box)
+            gnorm_out[i], glen_out[i] = np.max(np.abs(pg), initial=0.0), row_length(pg)
             status[i] = CONVERGED if res.success and gnorm_out[i] <= tol else RUNNING if res.nit >= steps else STALLED
             reporter.progress(i + 1, n)
     except KeyboardInterrupt:
         interrupted = True
         if "x" in best:
             x_out[i], f_out[i] = best["x"], best["f"]
-    history = (
-        [] if n > 1 else [r for r in [_history_row(batch.names, x_out, f_out, gnorm_out, int(iterations[0]))] if r]
-    )
+    history = [] if n > 1 else [r for r in [_history_row(batch.names, x_out, f_out, glen_out, int(iterations[0]))] if r]
     return BatchResult(x_out, f_out, iterations, status, evaluations, history, interrupted, traces[0])
-
-
-def _projected(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """:func:`projected_gradient` in numpy: g, less what pushes against an active bound."""
-    step = x - g
-    return np.where(step < lo, x - lo, np.where(step > hi, x - hi, g))
 
 
 # ---------------------------------------------------------------- Keras optimizers, batched
@@ -564,7 +607,8 @@ class _KerasLoop:
             v.assign(value)
         n = len(starts)
         y0, g0 = self.batch.derivatives(self.X(), 1)
-        y, gnorm = y0.numpy(), tf.norm(g0, axis=1).numpy()
+        y = y0.numpy()
+        gnorm = tf.norm(projected_gradient(tf, self.X(), g0, tf.stack(self.lo), tf.stack(self.hi)), axis=1).numpy()
         status = np.where(np.isfinite(y), RUNNING, DIVERGED)
         last_x, last_f = self.X().numpy(), y
         iterations = np.zeros(n, dtype=np.int64)

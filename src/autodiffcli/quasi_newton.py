@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .local import CONVERGED, DIVERGED, RUNNING, STALLED, Batch, BatchResult, Box, _history_row
+from .local import CONVERGED, DIVERGED, RUNNING, STALLED, Batch, BatchResult, Box, _history_row, projected, row_length
 from .optimize import Row
 
 MEMORY = 10  # correction pairs kept per start, as SciPy's L-BFGS-B (maxcor)
@@ -100,14 +100,8 @@ class Coordinates:
 
 
 def _projected_gnorm(x: np.ndarray, g: np.ndarray, box: Box) -> np.ndarray:
-    """The largest component of x - P(x - g): the gradient, less what pushes against a bound.
-
-    Written component by component, not as a difference, which rounds to 0 where |x| >> |g|.
-    """
-    with np.errstate(invalid="ignore"):
-        step = x - g
-        pg = np.where(step < box.lo, x - box.lo, np.where(step > box.hi, x - box.hi, g))
-        return np.max(np.abs(pg), axis=1)
+    """The largest component of x - P(x - g): the gradient, less what pushes against a bound."""
+    return np.max(np.abs(projected(x, g, box)), axis=1)
 
 
 class _Working:
@@ -283,11 +277,17 @@ def minimize(
     go = np.flatnonzero(status == RUNNING)
     w = _Working(method, go, U[go], F[go].astype(sdtype), (Gx[go] * coords.dx_du(U[go])).astype(sdtype))
 
-    def record(step: int) -> None:
-        row = _history_row(batch.names, X, np.where(status == DIVERGED, np.nan, F), gnorm, step)
-        if row is not None and (not history or history[-1].step != row.step):
-            history.append(row)
-            reporter.row(row)
+    def record(step: int, last: bool = False) -> None:
+        size = row_length(projected(X, Gx, box))  # rows show |projected grad|, as every method's
+        row = _history_row(batch.names, X, np.where(status == DIVERGED, np.nan, F), size, step)
+        if row is None or (history and history[-1] == row):
+            return
+        if history and history[-1].step == row.step:
+            if not last:
+                return
+            history.pop()  # the points as reported (a start put on its bound): they replace this step's row
+        history.append(row)
+        reporter.row(row)
 
     record(0)
     try:
@@ -358,8 +358,9 @@ def minimize(
     y, g = in_x(X)
     good = np.isfinite(y) & np.isfinite(g).all(axis=1)
     F = np.where(good, y, F)
+    Gx = np.where(good[:, None], g, Gx)
     gnorm = np.where(good, _projected_gnorm(X, g, box), gnorm)
     status = np.where((status == CONVERGED) & ~(gnorm <= tol), STALLED, status)
     status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
-    record(int(iterations.max(initial=0)))
+    record(int(iterations.max(initial=0)), last=True)
     return BatchResult(X, F, iterations, status, counted[0], history, interrupted, traces[0])

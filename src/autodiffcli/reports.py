@@ -429,7 +429,8 @@ def _minimize_batch(
         x=dict(zip(names, map(float, result.x[best]))),
         f=float(y.numpy()[0]),
         gradient=gradient,
-        grad_norm=math.sqrt(sum(v * v for v in gradient.values())),
+        # with bounds, the length of the projected gradient: what pushes against a bound held is left out
+        grad_norm=float(local.row_length(local.projected(result.x[best : best + 1], g.numpy(), box))[0]),
         steps=int(result.iterations[best]),
         status=status,
         mode=settings.mode,
