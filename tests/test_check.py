@@ -161,3 +161,26 @@ def test_a_derivative_without_an_exact_value_is_not_said_to_pass():
     table = invoke("grad", "abs(x)", "--at", "0", "--order", "2", "--check", "--format", "table")
     caption = " ".join(table.stdout.split())
     assert "ok: every tape error <= 3.1e-05 (float32); not checked (no finite exact value): d2f/dxdx" in caption
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_exact_value_is_of_the_function_the_tape_computes_with_its_numbers(dtype):
+    """(x - 0.3)**2 + (y - 0.7)**2 at (0.3, 0.7): the tape holds 0.3 and 0.7 as the dtype
+    does, the point too, and its slope there is 0, exactly that function's slope (mpmath,
+    below). The check took 3/10 and 7/10 exactly (a slope of 1e-17 in float64, 1e-8 in
+    float32) and evaluated 2*x - 3/5 by cancellation to a bare 8e-174: 'off by 1.0',
+    exit 1, in both dtypes."""
+    held = {n: mpmath.mpf(float(np.dtype(dtype).type(v))) for n, v in (("x", 0.3), ("y", 0.7))}
+    assert 2 * (held["x"] - held["x"]) == 0 and 2 * (held["x"] - mpmath.mpf(3) / 10) != 0
+    data = check_json("(x-0.3)**2 + (y-0.7)**2", "--at", "x=0.3,y=0.7", "--order", "2", "--dtype", dtype)
+    check = data["results"][0]["check"]
+    assert {n: (e["tape"], e["exact"], e["tape_error"]) for n, e in check["gradient"].items()} == {
+        "x": (0.0, 0.0, 0.0),
+        "y": (0.0, 0.0, 0.0),
+    }
+    assert check["ok"] is True and data["warnings"] == []
+    # away from the minimum: 3*(x - c)**2 with c and x as the dtype holds them
+    (item,) = check_json("(x-0.1)**3", "--at", "0.35", "--dtype", dtype)["results"]
+    x, c = (mpmath.mpf(float(np.dtype(dtype).type(v))) for v in (0.35, 0.1))
+    assert item["check"]["gradient"]["x"]["exact"] == pytest.approx(float(3 * (x - c) ** 2), rel=1e-15)
+    assert item["check"]["ok"] is True

@@ -4,8 +4,9 @@ At each point, every first derivative (and with ``--order 2`` every second one) 
 computed is compared with
 
 * the exact value: SymPy's symbolic derivative evaluated by mpmath (``evalf``) with
-  ``EXACT_DIGITS`` significant digits, at the very point the tape saw (each input rounded
-  to the dtype first, so only the derivative's own rounding is measured);
+  ``EXACT_DIGITS`` significant digits, of the very function and at the very point the tape
+  saw (each input, and each number of the expression, rounded to the dtype first, so only
+  the derivative's own rounding is measured);
 * a central finite difference: ``tf.test.compute_gradient`` of f (of the tape's gradient,
   for the Hessian), with the classic step cbrt(eps) * max(1, |x|), rounded to a power of
   two so that x + h is exact.
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import sympy
+from sympy.core.evalf import PrecisionExhausted
 
 from .derivatives import Derivatives
 from .errors import UsageError
@@ -97,7 +99,8 @@ class Checker:
         self.symbols = symbols
         x = [symbols.get(n, sympy.Symbol(n, real=True)) for n in self.sources]
         with time_limit(LIMITS.time_s, "symbolic differentiation for --check"):
-            self.exact_gradient = [sympy.diff(f.expr, a) for a in x]
+            held = _numbers_as_held(f.expr, self.dtype)
+            self.exact_gradient = [sympy.diff(held, a) for a in x]
             self.exact_hessian = [[sympy.diff(g, b) for b in x] for g in self.exact_gradient] if order >= 2 else []
 
     def check(self, points: np.ndarray, result: Derivatives) -> list[Check]:
@@ -131,9 +134,17 @@ class Checker:
         return Check(gradient, hessian, self.tolerance)
 
     def _exact(self, expr: sympy.Expr, env: dict[str, float]) -> float | None:
-        subs = {s: sympy.Float(env[name], EXACT_DIGITS) for name, s in self.symbols.items() if name in env}
+        at = {s: env[name] for name, s in self.symbols.items() if name in env}
         try:
-            value = complex(expr.evalf(EXACT_DIGITS, subs=subs))
+            try:
+                subs = {s: sympy.Float(v, EXACT_DIGITS) for s, v in at.items()}
+                value = expr.evalf(EXACT_DIGITS, subs=subs, strict=True)
+            except PrecisionExhausted:
+                # a sum that cancels exactly (2*x - 1/5 at x = 0.1) has no digits evalf can
+                # vouch for (it answered 8e-174); with the point as exact fractions SymPy's
+                # own arithmetic finds 0
+                value = expr.xreplace({s: sympy.Rational(v) for s, v in at.items()}).evalf(EXACT_DIGITS)
+            value = complex(value)
         except (TypeError, ValueError, ArithmeticError):
             return None
         if value.imag != 0 or not math.isfinite(value.real):
@@ -164,6 +175,18 @@ class Checker:
         with np.errstate(all="ignore"):  # a step across a singularity gives inf or nan: reported as such
             _, numeric = tf.test.compute_gradient(fn, [tf.constant(x)], delta=delta)
         return np.asarray(numeric[0], dtype=np.float64)
+
+
+def _numbers_as_held(expr: sympy.Expr, dtype: Any) -> sympy.Expr:
+    """``expr`` with each number (and pi, E) as the dtype holds it, exactly: the function the
+    tape computes. Held exactly, 0.1 would make (x - 0.1)**2 at x = 0.1 a slope of 1e-17,
+    where the tape's slope of its own function is 0: 'off by 1.0' in every dtype."""
+    held = {}
+    for n in expr.atoms(sympy.Number, sympy.NumberSymbol):
+        value = float(dtype(float(n)))
+        if math.isfinite(value) and not n.is_Integer:  # integers the tape holds are exact
+            held[n] = sympy.Rational(value)
+    return expr.xreplace(held)
 
 
 def _entries(tape: list[float], exact: list[float | None], fd: list[float], tiny: float) -> list[Entry]:
