@@ -222,6 +222,12 @@ def newton(
     near = tf.constant(np.where(np.isfinite(box.hi - box.lo), 1e-3 * (box.hi - box.lo), np.inf), dtype)
     d = starts.shape[1]
     traces = [0]
+    n = len(starts)
+    # From many starts, the starts that have stopped leave the batch: one trace serves every
+    # batch size. From fewer, they stay (f and its derivatives are recomputed where they
+    # stopped): a trace for batches of any size has about 50 ms more to do, more than
+    # carrying them costs.
+    shrink = n >= SHRINK_FROM
 
     def iterate(X: Any, status: Any) -> tuple[Any, ...]:
         """One iteration on every start; returns (X, status, f, |projected grad|, alpha).
@@ -231,7 +237,7 @@ def newton(
         traces[0] += 1
         y, g, H = batch.derivatives(X, 2)
         pg = projected_gradient(tf, X, g, lo, hi)
-        gnorm = tf.reduce_max(tf.abs(pg), axis=1)
+        gnorm, glen = tf.reduce_max(tf.abs(pg), axis=1), tf.norm(pg, axis=1)
         finite_g, finite_H = tf.math.is_finite(g), tf.math.is_finite(H)
         finite = tf.math.is_finite(y) & tf.reduce_all(finite_g, axis=1) & tf.reduce_all(finite_H, axis=[1, 2])
         status = tf.where(tf.equal(status, RUNNING) & ~finite, DIVERGED, status)
@@ -242,8 +248,7 @@ def newton(
         if bounded:
             # Bertsekas' projected Newton: a variable at (or within e of) a bound that its
             # gradient pushes against is held there; the Newton step is taken in the others
-            pg = projected_gradient(tf, X, gs, lo, hi)
-            e = tf.minimum(column(tf.norm(pg, axis=1)), near)
+            e = tf.minimum(column(glen), near)
             held = ((X <= lo + e) & (gs > 0)) | ((X >= hi - e) & (gs < 0))
             free = ~held
             Hs = tf.where(free[:, :, None] & free[:, None, :], Hs, eye)
@@ -272,29 +277,36 @@ def newton(
             return (k < HALVINGS) & tf.reduce_any(~done)
 
         def search_body(k: Any, alpha: Any, done: Any) -> tuple[Any, ...]:
-            # only the starts still searching: the others would pay for the slowest search
-            at = tf.where(~done)
-            i = at[:, 0]
-            a, Xa, pa = tf.gather(alpha, i), tf.gather(X, i), tf.gather(p, i)
+            if shrink:  # only the starts still searching: the others would pay for the longest search
+                at = tf.where(~done)
+
+                def pick(t: Any) -> Any:
+                    return tf.gather(t, at[:, 0])
+
+            else:  # a few thousand starts: computing them all costs less than tracing the gathers
+
+                def pick(t: Any) -> Any:
+                    return t
+
+            a, Xa, pa = pick(alpha), pick(X), pick(p)
             t = tf.clip_by_value(Xa + column(a) * pa, lo, hi)
             s = t - Xa
             yt = batch.value(t)
-            decrease = tf.reduce_sum(tf.gather(gs, i) * s, axis=1) + tf.gather(bend, i) * tf.reduce_sum(s * s, axis=1)
-            ok = tf.math.is_finite(yt) & (yt <= tf.gather(y, i) + ARMIJO * decrease) & (decrease < 0)
-            alpha = tf.tensor_scatter_nd_update(alpha, at, tf.where(ok, a, a / 2))
-            return k + 1, alpha, tf.tensor_scatter_nd_update(done, at, ok)
+            decrease = tf.reduce_sum(pick(gs) * s, axis=1) + pick(bend) * tf.reduce_sum(s * s, axis=1)
+            ok = tf.math.is_finite(yt) & (yt <= pick(y) + ARMIJO * decrease) & (decrease < 0)
+            if shrink:
+                return (
+                    k + 1,
+                    tf.tensor_scatter_nd_update(alpha, at, tf.where(ok, a, a / 2)),
+                    tf.tensor_scatter_nd_update(done, at, ok),
+                )
+            return k + 1, tf.where(done | ok, alpha, alpha / 2), done | ok
 
         _, alpha, found = tf.while_loop(search_cond, search_body, (tf.constant(0), tf.ones_like(y), ~active))
         moved = active & found
         status = tf.where(active & ~found, STALLED, status)
-        return tf.where(column(moved), trial(alpha), X), status, y, gnorm, tf.norm(pg, axis=1), alpha
+        return tf.where(column(moved), trial(alpha), X), status, y, gnorm, glen, alpha
 
-    n = len(starts)
-    # From many starts, the starts that have stopped leave the batch: one trace serves every
-    # batch size. From fewer, they stay (f and its derivatives are recomputed where they
-    # stopped): a trace for batches of any size has about 50 ms more to do, more than
-    # carrying them costs.
-    shrink = n >= SHRINK_FROM
     signature = [tf.TensorSpec([None, d], dtype), tf.TensorSpec([None], tf.int32)] if shrink else None
     compiled = tf.function(iterate, autograph=False, input_signature=signature) if graph else iterate
     plain = _without_grappler(tf) if graph else contextlib.nullcontext()
