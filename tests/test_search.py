@@ -679,3 +679,22 @@ def test_scipy_from_one_start_reports_its_gradient_in_the_history():
     data = run_json("minimize", ROSENBROCK, "--opt", "bfgs", "--from", "x=-1.2,y=1", "--dtype", "float64")
     assert data["history"][-1]["grad_norm"] == pytest.approx(data["grad_norm"], rel=1e-12)
     assert 0 < data["grad_norm"] <= 1e-5 * math.sqrt(2)
+
+
+@pytest.mark.parametrize("opt", ["lbfgs", "bfgs"])
+def test_converged_holds_for_the_gradient_the_report_shows(opt):
+    """Booth's function in float32 from 30 starts, --tol 1e-8: the batched search judged
+    convergence on its own compiled evaluation, which rounds (x + 2y - 7) to 0 at the end
+    point; the gradient shown there is 1e-6 (SymPy: 1e-6 exactly at that float32 point),
+    100 times --tol, and the run said converged, exit 0."""
+    text = "(x+2*y-7)**2 + (2*x+y-5)**2"
+    result = invoke("minimize", text, "--opt", opt, "--starts", "30", "--tol", "1e-8", "--format", "json")
+    data = json_of(result, "minimize", result.exit_code)
+    x, y = sympy.symbols("x y", real=True)
+    e = sympy.parse_expr(text, local_dict={"x": x, "y": y})
+    at = {x: sympy.Rational(data["x"]["x"]), y: sympy.Rational(data["x"]["y"])}
+    slope = max(abs(float(sympy.diff(e, v).subs(at))) for v in (x, y))
+    assert slope > 1e-8  # the oracle: the end point's gradient is not within --tol
+    assert max(abs(g) for g in data["gradient"].values()) > 1e-8
+    assert data["status"] == "stalled" and result.exit_code == 3
+    assert xy(data["x"]) == pytest.approx((1.0, 3.0), abs=1e-5) and data["verdict"] == "minimum"

@@ -425,12 +425,17 @@ def _minimize_batch(
     y, g = batch.derivatives(batch.tf.constant(result.x[best : best + 1], f.dtype), 1)
     gradient = {n: float(v) for n, v in zip(names, g.numpy()[0])}
     status = "interrupted" if result.interrupted else local.STATUS[int(result.status[best])]
+    shown = local.projected(result.x[best : best + 1], g.numpy(), box)
+    if status == "converged" and not _within_tol(shown, settings):
+        # the method judged its own last evaluation (compiled, batched: rounded otherwise in
+        # float32); the gradient shown is this one, and converged must hold for it too
+        status = "stalled"
     outcome = Outcome(
         x=dict(zip(names, map(float, result.x[best]))),
         f=float(y.numpy()[0]),
         gradient=gradient,
         # with bounds, the length of the projected gradient: what pushes against a bound held is left out
-        grad_norm=float(local.row_length(local.projected(result.x[best : best + 1], g.numpy(), box))[0]),
+        grad_norm=float(local.row_length(shown)[0]),
         steps=int(result.iterations[best]),
         status=status,
         mode=settings.mode,
@@ -449,6 +454,14 @@ def _minimize_batch(
             f"and {unlisted} starts ended elsewhere (more --steps may gather them)"
         )
     return report
+
+
+def _within_tol(projected: np.ndarray, settings: MinimizeSettings) -> bool:
+    """The convergence test of the method that ran, on one (1, d) projected gradient: its
+    length within --tol for Keras optimizers, its largest component within it otherwise."""
+    if settings.keras:
+        return settings.tol is not None and float(local.row_length(projected)[0]) <= settings.tol
+    return float(np.max(np.abs(projected), initial=0.0)) <= settings.gtol
 
 
 def _flip(o: Outcome) -> None:
