@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from .derivatives import tower
 from .optimize import Row, make_optimizer
-from .runtime import tensorflow
+from .runtime import grappler_free, tensorflow, without_grappler
 from .tf_build import TFFunction
 
 RUNNING, CONVERGED, DIVERGED, STALLED = 0, 1, 2, 3
@@ -134,41 +134,6 @@ def row_length(v: np.ndarray) -> np.ndarray:
     """Each row's Euclidean length; inf, not an overflow, past the largest float (a run off to 1e200)."""
     with np.errstate(over="ignore", invalid="ignore"):
         return np.hypot.reduce(np.asarray(v, dtype=np.float64), axis=-1)
-
-
-@contextlib.contextmanager
-def _without_grappler(tf: Any) -> Iterator[None]:
-    """Call traced functions without TensorFlow's graph optimizer (Grappler), then restore it.
-
-    Newton's iteration is traced once per run and called a few dozen times, so the time
-    Grappler takes when the function is first called (about 25 ms for Himmelblau's, a third
-    of the cost of that first call) is not won back: the graph is already lean (no duplicate
-    ops for it to remove), and 100,000 starts run no slower without it. Grappler may
-    reorder arithmetic, so points can differ from an optimized run's in the last bit.
-
-    The setting is part of the key under which TensorFlow keeps a function's instantiation,
-    so it must hold for every call of the function, and be restored exactly, byte for byte,
-    or functions instantiated before (the warm server's cached loops) would be instantiated
-    again. ``tf.config.optimizer.set_experimental_options`` cannot restore it exactly (it
-    leaves an empty ``rewrite_options`` behind) and is process-wide; the per-thread call
-    options below can, but are not public API: if they are not there, Grappler stays on.
-    """
-    try:
-        from tensorflow.core.protobuf import config_pb2
-        from tensorflow.python.eager import context
-
-        ctx = context.context()
-        saved = ctx.function_call_options
-        config = config_pb2.ConfigProto.FromString(saved.config_proto_serialized)
-        config.graph_options.rewrite_options.disable_meta_optimizer = True
-        ctx.function_call_options = context.FunctionCallOptions(saved.executor_type, config)
-    except (ImportError, AttributeError, TypeError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        ctx.function_call_options = saved
 
 
 def column(t: Any) -> Any:
@@ -309,7 +274,7 @@ def newton(
 
     signature = [tf.TensorSpec([None, d], dtype), tf.TensorSpec([None], tf.int32)] if shrink else None
     compiled = tf.function(iterate, autograph=False, input_signature=signature) if graph else iterate
-    plain = _without_grappler(tf) if graph else contextlib.nullcontext()
+    plain = without_grappler() if graph else contextlib.nullcontext()
     X = np.array(starts, dtype=dtype.as_numpy_dtype)  # every start's point, f and |projected grad|
     y, gnorm = np.full(n, np.nan, X.dtype), np.full(n, np.inf, X.dtype)
     glen = np.full(n, np.inf, X.dtype)  # |projected grad|: the largest component decides, rows show the length
@@ -326,7 +291,7 @@ def newton(
             reporter.row(row)
 
     try:
-        with plain:  # one trace, instantiated and run without Grappler (see _without_grappler)
+        with plain:  # one trace, instantiated and run without Grappler (see runtime.without_grappler)
             for it in range(steps):
                 if not (status[going] == RUNNING).any():  # all stopped, where f and its gradient were just computed
                     break
@@ -575,6 +540,8 @@ class _KerasLoop:
         self.compiled = (
             self.chunk if mode == "eager" else tf.function(self.chunk, jit_compile=mode == "xla", autograph=False)
         )
+        if mode == "graph":  # with Grappler, graph-mode loops now and then raced (runtime.without_grappler)
+            self.compiled = grappler_free(self.compiled)
 
     def X(self) -> Any:
         tf = self.batch.tf

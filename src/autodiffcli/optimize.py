@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from .errors import UsageError
 from .parse import did_you_mean
-from .runtime import tensorflow
+from .runtime import grappler_free, tensorflow
 from .tf_build import TFFunction
 
 # Every optimizer Keras 3 ships, by the lower-case name users type. A test checks this
@@ -371,6 +371,8 @@ class _Loop:
         if settings.graph:
             self._fast = tf.function(self._fast_chunk, jit_compile=settings.jit, autograph=False)
             self._checked = tf.function(self._checked_chunk, jit_compile=settings.jit, autograph=False)
+            if not settings.jit:  # with Grappler, graph-mode loops now and then raced (runtime.without_grappler)
+                self._fast, self._checked = grappler_free(self._fast), grappler_free(self._checked)
         else:
             self._fast, self._checked = self._fast_chunk, self._checked_chunk
 

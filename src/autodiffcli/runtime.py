@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
+from typing import Any
 
 _TF: ModuleType | None = None
 
@@ -76,3 +77,52 @@ def _silence_native_stderr() -> None:
 def loaded() -> bool:
     """True once TensorFlow has been imported by this process (by us or anyone)."""
     return "tensorflow" in sys.modules
+
+
+@contextmanager
+def without_grappler() -> Iterator[None]:
+    """Call traced functions without TensorFlow's graph optimizer (Grappler), then restore it.
+
+    Two uses. Newton's iteration is traced once per run and called a few dozen times, so
+    the time Grappler takes when the function is first called (about 25 ms for Himmelblau's,
+    a third of the cost of that first call) is not won back: the graph is already lean, and
+    100,000 starts run no slower without it. And the Keras loops in graph mode (not XLA):
+    with Grappler, a freshly compiled loop on a loaded machine now and then ended elsewhere
+    than the same loop run eagerly or with XLA (`minimize "(x-3)**2 + x*y + y**2" --opt adam
+    --lr 0.05 --steps 50 --graph --no-jit`: 6 of 300 runs ended 1e-4 to 4e-4 away; without
+    Grappler 0 of 300, side by side): its rewrites let the optimizer's reads and writes race.
+
+    The setting is part of the key under which TensorFlow keeps a function's instantiation,
+    so it must hold for every call of the function, and be restored exactly, byte for byte,
+    or functions instantiated before (the warm server's cached loops) would be instantiated
+    again. ``tf.config.optimizer.set_experimental_options`` cannot restore it exactly (it
+    leaves an empty ``rewrite_options`` behind) and is process-wide; the per-thread call
+    options below can, but are not public API: if they are not there, Grappler stays on.
+    """
+    tensorflow()
+    try:
+        from tensorflow.core.protobuf import config_pb2
+        from tensorflow.python.eager import context
+
+        ctx = context.context()
+        saved = ctx.function_call_options
+        config = config_pb2.ConfigProto.FromString(saved.config_proto_serialized)
+        config.graph_options.rewrite_options.disable_meta_optimizer = True
+        ctx.function_call_options = context.FunctionCallOptions(saved.executor_type, config)
+    except (ImportError, AttributeError, TypeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        ctx.function_call_options = saved
+
+
+def grappler_free(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` (a ``tf.function``), every call of it made under :func:`without_grappler`."""
+
+    def call(*args: Any) -> Any:
+        with without_grappler():
+            return function(*args)
+
+    return call
