@@ -94,3 +94,86 @@ def test_ctrl_c_reports_the_best_point_so_far_and_exits_130(mode: str) -> None:
     best_y = float(mpmath.power(1 + mpmath.mpf(2) ** -31, every))
     assert x == pytest.approx(1.0, abs=1e-14)  # 1 - 0.5**K, up to the rounding of each step
     assert y == pytest.approx(best_y, rel=1e-12)  # the next step's y is 4.7e-10 * K further out
+
+
+def _interrupted_run(prelude: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``autodiff ARGS`` in a fresh interpreter after ``prelude``, which arranges a SIGINT."""
+    run = f"import sys\nsys.argv = ['autodiff', *{list(args)!r}]\nfrom autodiffcli.cli import main\nmain()\n"
+    code = prelude + run
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+# SIGINT while TensorFlow's own modules are being imported: the import must not be cut short
+# (a half-imported TensorFlow fails when used again, or the interpreter exits by SIGINT)
+CTRL_C_IN_IMPORT = """
+import os, signal, sys
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow.python.ops.ragged.ragged_ops":  # late in ragged_tensor.py, after a registration
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, CtrlC())
+"""
+
+
+def test_ctrl_c_while_tensorflow_is_imported_still_reports_and_exits_130():
+    proc = _interrupted_run(CTRL_C_IN_IMPORT, "minimize", "(x-1)**2", "--from", "x=0", "--format", "plain")
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert error_lines(proc.stderr) == ["Error: interrupted after 0 steps; the best point so far is reported"]
+    assert "Traceback" not in proc.stderr
+    assert float(proc.stdout) == 0.0  # no step taken: the start point
+
+
+# SIGINT in the middle of an eager SGD step, after x's update and before y's (the 41st
+# variable update is step 21's first): the run must stop where a step ended, never report
+# a point no step produced
+CTRL_C_IN_STEP = """
+import os, signal
+import keras
+updates = [0]
+update_step = keras.optimizers.SGD.update_step
+def counting(self, gradient, variable, learning_rate):
+    update_step(self, gradient, variable, learning_rate)
+    updates[0] += 1
+    if updates[0] == 41:
+        os.kill(os.getpid(), signal.SIGINT)
+keras.optimizers.SGD.update_step = counting
+"""
+
+
+def test_ctrl_c_inside_an_eager_step_reports_a_point_of_the_sgd_path():
+    proc = _interrupted_run(
+        CTRL_C_IN_STEP, "minimize", "(x-1)**2 + y**2", "--opt", "sgd", "--lr", "0.25", "--from", "x=0,y=1",
+        "--dtype", "float64", "--steps", "100000", "--eager", "--format", "plain",
+    )  # fmt: skip
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    (line,) = error_lines(proc.stderr)
+    steps = int(re.fullmatch(r"Error: interrupted after (\d+) steps; the best point so far is reported", line)[1])
+    assert steps >= 21
+    x, y = 0.0, 1.0  # SGD on this f, step by step in float64: x - 1 and y halve each step
+    path = [(x, y)]
+    for _ in range(steps):
+        x, y = x - 0.25 * (2 * (x - 1)), y - 0.25 * (2 * y)
+        path.append((x, y))
+    assert tuple(float(v) for v in proc.stdout.split()) == path[steps]
+
+
+def test_a_held_back_ctrl_c_arrives_at_the_check_or_the_end_and_a_second_one_at_once():
+    from autodiffcli.interrupts import deferred
+
+    with pytest.raises(KeyboardInterrupt):
+        with deferred() as ctrl_c:
+            signal.raise_signal(signal.SIGINT)
+            assert ctrl_c.pressed  # held back: no KeyboardInterrupt yet
+            ctrl_c.check()
+    with pytest.raises(KeyboardInterrupt):
+        with deferred():
+            signal.raise_signal(signal.SIGINT)
+        pytest.fail("a block that never checks gets the interrupt when it ends, not later")
+    with pytest.raises(KeyboardInterrupt):
+        with deferred() as ctrl_c:
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+            pytest.fail("a second Ctrl-C must not wait for a check")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .derivatives import tower
+from .interrupts import deferred
 from .optimize import Row, make_optimizer
 from .runtime import grappler_free, tensorflow, without_grappler
 from .tf_build import TFFunction
@@ -291,7 +292,9 @@ def newton(
             reporter.row(row)
 
     try:
-        with plain:  # one trace, instantiated and run without Grappler (see runtime.without_grappler)
+        # one trace, instantiated and run without Grappler (see runtime.without_grappler); Ctrl-C
+        # stops the loop between iterations (interrupts.deferred)
+        with plain, deferred() as ctrl_c:
             for it in range(steps):
                 if not (status[going] == RUNNING).any():  # all stopped, where f and its gradient were just computed
                     break
@@ -310,6 +313,7 @@ def newton(
                 if shrink:
                     going = going[moved]
                 reporter.progress(it + 1, steps)
+                ctrl_c.check()
     except KeyboardInterrupt:
         interrupted = True
     going = going[status[going] == RUNNING]
@@ -375,6 +379,7 @@ def scipy_minimize(
     best: dict[str, Any] = {}
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        ctrl_c.check()  # Ctrl-C stops SciPy here, at an evaluation, never inside TensorFlow's call
         y, g = compiled(tf.constant(x[None, :], dtype))
         y, g = float(y), g.numpy().astype(np.float64)
         if math.isfinite(y) and np.isfinite(g).all() and y < best.get("f", math.inf):
@@ -382,34 +387,36 @@ def scipy_minimize(
         return y, g
 
     try:
-        for i in range(n):
-            best.clear()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # SciPy warns on precision loss; the status says it
-                res = minimize(
-                    fun,
-                    x_out[i],
-                    jac=True,
-                    method=SCIPY_METHODS[method],
-                    bounds=bounds,
-                    options={"maxiter": steps, "gtol": tol},
-                )
-            evaluations += int(res.nfev)
-            iterations[i] = int(res.nit)
-            finite = math.isfinite(float(res.fun)) and np.isfinite(res.x).all()
-            if not finite:
-                status[i] = DIVERGED
-                if "x" in best:
-                    x_out[i], f_out[i] = best["x"], best["f"]
-                continue
-            x_out[i], f_out[i] = res.x, float(res.fun)
-            # SciPy's success includes L-BFGS-B's stop when f falls by less than ftol relative
-            # to max(|f|, 1), which near f = 0 comes well before the gradient is within tol:
-            # that is a stall, and converged means the projected gradient within tol
-            pg = projected(res.x, res.jac, box)
-            gnorm_out[i], glen_out[i] = np.max(np.abs(pg), initial=0.0), row_length(pg)
-            status[i] = CONVERGED if res.success and gnorm_out[i] <= tol else RUNNING if res.nit >= steps else STALLED
-            reporter.progress(i + 1, n)
+        with deferred() as ctrl_c:
+            for i in range(n):
+                best.clear()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # SciPy warns on precision loss; the status says it
+                    res = minimize(
+                        fun,
+                        x_out[i],
+                        jac=True,
+                        method=SCIPY_METHODS[method],
+                        bounds=bounds,
+                        options={"maxiter": steps, "gtol": tol},
+                    )
+                evaluations += int(res.nfev)
+                iterations[i] = int(res.nit)
+                finite = math.isfinite(float(res.fun)) and np.isfinite(res.x).all()
+                if not finite:
+                    status[i] = DIVERGED
+                    if "x" in best:
+                        x_out[i], f_out[i] = best["x"], best["f"]
+                    continue
+                x_out[i], f_out[i] = res.x, float(res.fun)
+                # SciPy's success includes L-BFGS-B's stop when f falls by less than ftol relative
+                # to max(|f|, 1), which near f = 0 comes well before the gradient is within tol:
+                # that is a stall, and converged means the projected gradient within tol
+                pg = projected(res.x, res.jac, box)
+                gnorm_out[i], glen_out[i] = np.max(np.abs(pg), initial=0.0), row_length(pg)
+                met = res.success and gnorm_out[i] <= tol
+                status[i] = CONVERGED if met else RUNNING if res.nit >= steps else STALLED
+                reporter.progress(i + 1, n)
     except KeyboardInterrupt:
         interrupted = True
         if "x" in best:
@@ -601,22 +608,24 @@ class _KerasLoop:
 
         row(0)
         try:
-            while done < steps and (status == RUNNING).any():
-                if tol is not None:
-                    status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
-                self.frozen.assign(status != RUNNING)
-                count = min(every, steps - done)
-                y, gnorm = (t.numpy() for t in self.compiled(tf.constant(count)))
-                done += count
-                finite = np.isfinite(y) & np.isfinite(gnorm)
-                running = status == RUNNING
-                iterations[running] += count
-                status = np.where(running & ~finite, DIVERGED, status)
-                keep = finite & (status != DIVERGED)
-                last_x = np.where(keep[:, None], self.X().numpy(), last_x)
-                last_f = np.where(keep, y, last_f)
-                row(done)
-                progress(done, steps)
+            with deferred() as ctrl_c:  # Ctrl-C stops the loop between chunks
+                while done < steps and (status == RUNNING).any():
+                    if tol is not None:
+                        status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
+                    self.frozen.assign(status != RUNNING)
+                    count = min(every, steps - done)
+                    y, gnorm = (t.numpy() for t in self.compiled(tf.constant(count)))
+                    done += count
+                    finite = np.isfinite(y) & np.isfinite(gnorm)
+                    running = status == RUNNING
+                    iterations[running] += count
+                    status = np.where(running & ~finite, DIVERGED, status)
+                    keep = finite & (status != DIVERGED)
+                    last_x = np.where(keep[:, None], self.X().numpy(), last_x)
+                    last_f = np.where(keep, y, last_f)
+                    row(done)
+                    progress(done, steps)
+                    ctrl_c.check()
         except KeyboardInterrupt:
             interrupted = True
         if tol is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .errors import UsageError
+from .interrupts import deferred
 from .parse import did_you_mean
 from .runtime import grappler_free, tensorflow
 from .tf_build import TFFunction
@@ -79,8 +80,10 @@ def make_optimizer(name: str, learning_rate: float, dtype: str = "float32") -> A
     tensorflow()
     import inspect
 
-    import keras
     import numpy as np
+
+    with deferred():  # an import cut short by Ctrl-C stays broken, as TensorFlow's would (runtime.py)
+        import keras
 
     cls = getattr(keras.optimizers, OPTIMIZERS[optimizer_name(name)])
     width = np.float32 if dtype == "float32" else np.float64
@@ -251,24 +254,26 @@ def run(
     interrupted = False
     chunk = 1  # the first call traces and compiles; later chunks are sized from measured speed
     try:
-        while status == RUNNING and done < settings.steps:
-            target = min(settings.steps, (done // settings.row_every + 1) * settings.row_every)
-            while status == RUNNING and done < target:
-                began_chunk = time.perf_counter()
-                taken, status, y, norm = loop.advance(min(chunk, target - done))
-                elapsed = time.perf_counter() - began_chunk
-                if done > 0 and taken > 0:
-                    chunk = max(1, int(taken * CHUNK_S / max(elapsed, 1e-9)))
-                elif done == 0:
-                    chunk = 16
-                done += taken
-                reporter.progress(done, settings.steps)
-            row = Row(done, problem.point(), float(y), float(norm))
-            if status != DIVERGED and row.step != history[-1].step:
-                history.append(row)
-                reporter.row(row)
-                if math.isfinite(row.f) and row.f <= best.f:
-                    best = row
+        with deferred() as ctrl_c:  # Ctrl-C stops the loop between chunks, never inside a step
+            while status == RUNNING and done < settings.steps:
+                target = min(settings.steps, (done // settings.row_every + 1) * settings.row_every)
+                while status == RUNNING and done < target:
+                    began_chunk = time.perf_counter()
+                    taken, status, y, norm = loop.advance(min(chunk, target - done))
+                    elapsed = time.perf_counter() - began_chunk
+                    if done > 0 and taken > 0:
+                        chunk = max(1, int(taken * CHUNK_S / max(elapsed, 1e-9)))
+                    elif done == 0:
+                        chunk = 16
+                    done += taken
+                    reporter.progress(done, settings.steps)
+                    ctrl_c.check()
+                row = Row(done, problem.point(), float(y), float(norm))
+                if status != DIVERGED and row.step != history[-1].step:
+                    history.append(row)
+                    reporter.row(row)
+                    if math.isfinite(row.f) and row.f <= best.f:
+                        best = row
     except KeyboardInterrupt:
         interrupted = True
         done = int(optimizer.iterations.numpy())

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .interrupts import deferred
 from .local import CONVERGED, DIVERGED, RUNNING, STALLED, Batch, BatchResult, Box, _history_row, projected, row_length
 from .optimize import Row
 
@@ -291,60 +292,62 @@ def minimize(
 
     record(0)
     try:
-        for it in range(steps):
-            if not len(w.idx):
-                break
-            seen.update(u=w.u.copy(), f=w.f.copy(), g=w.g.copy())
-            r, curved, length = w.iterate(tfp, value_and_gradient)
-            run = ~w.stopped
-            u_new, f_new, g_new = r.position, r.objective_value, r.objective_gradient
-            finite = np.isfinite(f_new) & np.isfinite(g_new).all(axis=1) & np.isfinite(u_new).all(axis=1)
-            ok = run & ~r.failed & ~r.converged & finite  # TFP's converged (tolerance 0): the step changed nothing
-            # where TFP's search failed or did not move, the lowest point it evaluated, if lower
-            lower = run & ~ok & (seen["f"] < w.f)
-            scale = np.maximum(np.maximum(abs(w.f), abs(seen["f"])), 1.0)
-            progress = lower & (w.f - seen["f"] > ftol * scale)
-            went = ok | lower
-            w.u = np.where(ok[:, None], u_new, np.where(lower[:, None], seen["u"], w.u))
-            w.f = np.where(ok, f_new, np.where(lower, seen["f"], w.f))
-            w.g = np.where(ok[:, None], g_new, np.where(lower[:, None], seen["g"], w.g))
-            # a step without positive curvature (a flat or concave stretch) would spoil the
-            # inverse Hessian: the memory is kept as it was (Nocedal and Wright, 7.2)
-            pair = ok & curved
-            w.remember(r, pair)
-            k = np.flatnonzero(run)
-            i = w.idx[k]
-            iterations[w.idx[went]] += 1
-            U[i], F[i] = w.u[k], w.f[k]
-            X[i] = coords.x(U[i]).astype(npdtype)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gx = w.g[k] / coords.dx_du(w.u[k])
-            gx = np.where(np.isfinite(gx), gx, 0.0)  # at a bound exactly: dx/du = 0
-            Gx[i] = gx
-            gnorm[i] = _projected_gnorm(X[i], gx, box)
-            done = gnorm[i] <= tol
-            blown = ~finite[k] & ~done
-            stuck = ~ok[k] & ~done & ~blown
-            fresh = w.fresh[k]
-            stall = stuck & fresh & ~progress[k]
-            status[i[done]] = CONVERGED
-            status[i[blown]] = DIVERGED
-            status[i[stall]] = STALLED
-            w.stopped[k[done | blown | stall]] = True
-            w.fresh[k[pair[k]]] = False
-            again = k[stuck & ~stall]
-            if len(again):
-                w.restart(again)
-            # moved along a stretch without curvature (f linear or concave there): start afresh,
-            # trying the step just taken, so that an f unbounded below is followed out quickly
-            flat = k[ok[k] & ~pair[k] & ~done & ~blown]
-            if len(flat):
-                w.restart(flat, length[flat])
-            if w.stopped.sum() > COMPACT * len(w.idx):
-                w.keep(np.flatnonzero(~w.stopped))
-            if (it + 1) % every == 0 or it + 1 == steps:
-                record(it + 1)
-            reporter.progress(it + 1, steps)
+        with deferred() as ctrl_c:  # Ctrl-C stops the loop between iterations
+            for it in range(steps):
+                if not len(w.idx):
+                    break
+                seen.update(u=w.u.copy(), f=w.f.copy(), g=w.g.copy())
+                r, curved, length = w.iterate(tfp, value_and_gradient)
+                run = ~w.stopped
+                u_new, f_new, g_new = r.position, r.objective_value, r.objective_gradient
+                finite = np.isfinite(f_new) & np.isfinite(g_new).all(axis=1) & np.isfinite(u_new).all(axis=1)
+                ok = run & ~r.failed & ~r.converged & finite  # TFP's converged (tolerance 0): the step changed nothing
+                # where TFP's search failed or did not move, the lowest point it evaluated, if lower
+                lower = run & ~ok & (seen["f"] < w.f)
+                scale = np.maximum(np.maximum(abs(w.f), abs(seen["f"])), 1.0)
+                progress = lower & (w.f - seen["f"] > ftol * scale)
+                went = ok | lower
+                w.u = np.where(ok[:, None], u_new, np.where(lower[:, None], seen["u"], w.u))
+                w.f = np.where(ok, f_new, np.where(lower, seen["f"], w.f))
+                w.g = np.where(ok[:, None], g_new, np.where(lower[:, None], seen["g"], w.g))
+                # a step without positive curvature (a flat or concave stretch) would spoil the
+                # inverse Hessian: the memory is kept as it was (Nocedal and Wright, 7.2)
+                pair = ok & curved
+                w.remember(r, pair)
+                k = np.flatnonzero(run)
+                i = w.idx[k]
+                iterations[w.idx[went]] += 1
+                U[i], F[i] = w.u[k], w.f[k]
+                X[i] = coords.x(U[i]).astype(npdtype)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    gx = w.g[k] / coords.dx_du(w.u[k])
+                gx = np.where(np.isfinite(gx), gx, 0.0)  # at a bound exactly: dx/du = 0
+                Gx[i] = gx
+                gnorm[i] = _projected_gnorm(X[i], gx, box)
+                done = gnorm[i] <= tol
+                blown = ~finite[k] & ~done
+                stuck = ~ok[k] & ~done & ~blown
+                fresh = w.fresh[k]
+                stall = stuck & fresh & ~progress[k]
+                status[i[done]] = CONVERGED
+                status[i[blown]] = DIVERGED
+                status[i[stall]] = STALLED
+                w.stopped[k[done | blown | stall]] = True
+                w.fresh[k[pair[k]]] = False
+                again = k[stuck & ~stall]
+                if len(again):
+                    w.restart(again)
+                # moved along a stretch without curvature (f linear or concave there): start afresh,
+                # trying the step just taken, so that an f unbounded below is followed out quickly
+                flat = k[ok[k] & ~pair[k] & ~done & ~blown]
+                if len(flat):
+                    w.restart(flat, length[flat])
+                if w.stopped.sum() > COMPACT * len(w.idx):
+                    w.keep(np.flatnonzero(~w.stopped))
+                if (it + 1) % every == 0 or it + 1 == steps:
+                    record(it + 1)
+                reporter.progress(it + 1, steps)
+                ctrl_c.check()
     except KeyboardInterrupt:
         interrupted = True
     # a start that converged onto a bound (its gradient pushing out, within tol of it) is put

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
+from .interrupts import deferred
+
 _TF: ModuleType | None = None
 
 
@@ -21,6 +23,9 @@ def tensorflow() -> ModuleType:
     descriptor 2. When our stderr *is* descriptor 2, we point descriptor 2 at /dev/null
     for the rest of the process and keep Python's ``sys.stderr`` on a duplicate of the
     real one, so our own messages still arrive and TensorFlow's do not.
+
+    Ctrl-C during the import (about two seconds) is held back until it is complete: an
+    import cut short leaves TensorFlow half-initialized for the rest of the process.
     """
     global _TF
     if _TF is not None:
@@ -28,12 +33,13 @@ def tensorflow() -> ModuleType:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     _silence_native_stderr()
-    with _without_eager_keras():
-        import tensorflow as tf
+    with deferred():
+        with _without_eager_keras():
+            import tensorflow as tf
 
-    tf.get_logger().setLevel("ERROR")
-    tf.autograph.set_verbosity(0)
-    _TF = tf
+        tf.get_logger().setLevel("ERROR")
+        tf.autograph.set_verbosity(0)
+        _TF = tf
     return tf
 
 
