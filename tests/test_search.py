@@ -53,6 +53,10 @@ def sympy_eigenvalues(text: str, point: dict[str, float]) -> list[float]:
         ("x**2 + 3*y**2", {"x": 1.0, "y": 0.0}, "not stationary"),
         ("x**3 - 3*x*y**2 + x**4*0", {"x": 0.0, "y": 0.0}, "degenerate"),  # the monkey saddle: all zero
         ("x**2*y**2 - x**2 + y**4 - y**2", {"x": 0.0, "y": 0.0}, "maximum"),
+        # condition numbers 1e9 and 1e8, exact in float64 (a zero eigenvalue once meant below
+        # sqrt(eps) * the largest, and these were "degenerate")
+        ("1e6*(x-1)**2 + 1e-3*(y-1)**2", {"x": 1.0, "y": 1.0}, "minimum"),
+        ("1e-4*(x-1)**2 - 1e4*(y-1)**2", {"x": 1.0, "y": 1.0}, "saddle"),
     ],
 )
 def test_grad_order_2_gives_the_second_order_verdict_at_known_stationary_points(text, point, kind):
