@@ -243,3 +243,13 @@ def test_domain_error_is_named_and_json_still_printed():
     assert "log of a negative number" in data["warnings"][0]
     (line,) = error_lines(result.stderr)
     assert "log" in line and "x=1" in line
+
+
+def test_plain_output_writes_nan_without_a_sign():
+    """The derivative of sqrt(x) at -1 is not a real number. x86's invalid operations give a
+    NaN with its sign bit set, and plain output printed "-nan", which Python's float() and
+    awk read, but which no NaN means; scripts comparing with "nan" missed it."""
+    result = invoke("grad", "sqrt(x)", "--at", "-1", "--format", "plain")
+    assert result.exit_code == 1
+    assert result.stdout == "nan\n"
+    assert math.isnan(float(result.stdout))

@@ -53,6 +53,10 @@ def sympy_eigenvalues(text: str, point: dict[str, float]) -> list[float]:
         ("x**2 + 3*y**2", {"x": 1.0, "y": 0.0}, "not stationary"),
         ("x**3 - 3*x*y**2 + x**4*0", {"x": 0.0, "y": 0.0}, "degenerate"),  # the monkey saddle: all zero
         ("x**2*y**2 - x**2 + y**4 - y**2", {"x": 0.0, "y": 0.0}, "maximum"),
+        # condition numbers 1e9 and 1e8, exact in float64 (a zero eigenvalue once meant below
+        # sqrt(eps) * the largest, and these were "degenerate")
+        ("1e6*(x-1)**2 + 1e-3*(y-1)**2", {"x": 1.0, "y": 1.0}, "minimum"),
+        ("1e-4*(x-1)**2 - 1e4*(y-1)**2", {"x": 1.0, "y": 1.0}, "saddle"),
     ],
 )
 def test_grad_order_2_gives_the_second_order_verdict_at_known_stationary_points(text, point, kind):
@@ -115,6 +119,28 @@ def test_newton_converges_quadratically_on_a_strictly_convex_function_from_far()
     norms = [row["grad_norm"] for row in data["history"] if row["grad_norm"] > 0]
     tail = [b / a**2 for a, b in zip(norms, norms[1:]) if a < 1e-2]  # e_{k+1} <= C e_k^2 near the end
     assert tail and max(tail) < 10
+
+
+@pytest.mark.parametrize("text", ["1e6*(x-1)**2 + 1e-3*(y-1)**2", "1e4*(x-1)**2 + 1e-4*(y+2)**2"])
+def test_newton_takes_its_full_step_on_an_ill_conditioned_quadratic_in_float64(text):
+    """Condition numbers 1e9 and 1e8, well within float64. The eigenvalue floor was
+    sqrt(eps) * max|lambda|, above the small eigenvalue: Newton crept along y (67 iterations,
+    "converged" at y = 0.9952 on the first) where its step solves a quadratic in one."""
+    start = np.array([0.5, 0.5])
+    data = run_json("minimize", text, "--opt", "newton", "--from", "x=0.5,y=0.5", "--dtype", "float64")
+    x, y = sympy.symbols("x y")
+    e = sympy.sympify(text)  # the test's own text, not user input
+    H = np.array(sympy.hessian(e, (x, y)).tolist(), dtype=float)
+    g = np.array([float(sympy.diff(e, v).subs({x: 0.5, y: 0.5})) for v in (x, y)])
+    newton_point = start - np.linalg.solve(H, g)  # the oracle: one exact Newton step
+    reference = scipy_minimize(
+        sympy.lambdify([(x, y)], e), start, method="trust-exact",
+        jac=sympy.lambdify([(x, y)], [sympy.diff(e, v) for v in (x, y)]),
+        hess=lambda v: H, options={"gtol": 1e-12},
+    ).x  # fmt: skip
+    assert reference == pytest.approx(newton_point, abs=1e-9)
+    assert xy(data["x"]) == pytest.approx(tuple(newton_point), abs=1e-12)
+    assert data["status"] == "converged" and data["steps"] <= 2
 
 
 @pytest.mark.parametrize("start", ["x=0,y=1", "x=0.01,y=1", "x=-0.01,y=-2"])
@@ -188,7 +214,9 @@ def test_adam_ending_at_a_saddle_is_called_a_saddle():
 def test_a_function_without_stationary_points_never_gets_a_stationary_verdict(opt):
     """f = x: f' = 1 everywhere. However far the search goes (|x| up to 1e36), the point is
     not stationary (the gradient floor once grew with |x| and called it degenerate)."""
-    data = run_json("minimize", "x", "--opt", opt)
+    # exit 3 for the methods that always test convergence: the answer is refuted (exit 0 for a
+    # Keras optimizer run for its --steps without --tol)
+    data = run_json("minimize", "x", "--opt", opt, code=0 if opt == "adam" else 3)
     assert data["status"] != "converged"  # L-BFGS-B stops when f stops falling (relative): stalled
     assert data["verdict"] == "not stationary"
     assert data["gradient"] == {"x": 1.0} and data["x"]["x"] < -1
@@ -248,7 +276,7 @@ def test_far_out_on_a_slope_is_neither_converged_nor_stationary(opt):
     gradient floor scaled by |x| once called x + y**2 stationary."""
     x, y = sympy.symbols("x y")
     assert sympy.diff(x + y**2, x) == 1
-    data = run_json("minimize", "x", "--from", "-1e8", "--opt", opt, "--steps", "50")
+    data = run_json("minimize", "x", "--from", "-1e8", "--opt", opt, "--steps", "50", code=0 if opt == "adam" else 3)
     assert data["status"] != "converged" and data["verdict"] == "not stationary"
     (point,) = run_json("grad", "x + y**2", "--at", "x=-1e8,y=0", "--order", "2")["results"]
     assert point["verdict"] == "not stationary"
@@ -281,10 +309,49 @@ def test_maximize_with_other_methods(opt):
 
 
 def test_unbounded_maximize_says_so_and_prints_no_nan():
-    data = run_json("maximize", "x**2", "--opt", "newton", "--from", "1")
-    assert data["verdict"] == "not stationary"
+    # f = x**2 grows without bound: Newton follows it until f overflows (diverged, exit 1)
+    data = run_json("maximize", "x**2", "--opt", "newton", "--from", "1", code=1)
+    assert data["status"] == "diverged" and data["verdict"] == "not stationary"
+    assert math.isfinite(data["f"]) and data["f"] > 1e30
     assert any("f may be unbounded above" in w for w in data["warnings"])
     assert all(v is None or math.isfinite(v) for v in data["x"].values())
+
+
+@pytest.mark.parametrize(
+    "command, text, opt, start, kind",
+    [
+        ("maximize", "x**2", "bfgs", "x=1", "not stationary"),  # x**2 has no maximum
+        ("minimize", "x", "newton", "x=1", "not stationary"),
+        ("minimize", "x", "lbfgs", "x=1", "not stationary"),  # f' = 1 everywhere
+        ("minimize", "x", "bfgs", "x=1", "not stationary"),
+        ("minimize", "x**2 - y**2", "bfgs", "x=1,y=0", "saddle"),  # y' = 0 stays 0: SciPy's BFGS ends there too
+        ("minimize", "1e6*(x-1)**2 + 1e-3*(y-1)**2", "lbfgs", "x=0.5,y=0.5", "not stationary"),  # float32 rounding
+    ],
+)
+def test_a_method_with_its_own_tolerance_exits_3_where_the_verdict_refutes_the_answer(command, text, opt, start, kind):
+    """Newton, BFGS and L-BFGS always test convergence (--tol or its default): an answer
+    the second-order test refutes ended with exit 0 and a bare number, as if found."""
+    result = invoke(command, text, "--opt", opt, "--from", start)
+    assert result.exit_code == 3, result.stderr
+    assert result.stdout.strip()  # the last point is still printed
+    wanted = "maximum" if command == "maximize" else "minimum"
+    assert f"not a {wanted}" in result.stderr or "not stationary" in result.stderr
+    data = run_json(command, text, "--opt", opt, "--from", start, code=3)
+    assert data["verdict"] == kind
+    if kind == "saddle":
+        x, y = sympy.symbols("x y")
+        eig = np.linalg.eigvalsh(np.array(sympy.hessian(x**2 - y**2, (x, y)).tolist(), dtype=float))
+        assert eig[0] < 0 < eig[1] and xy(data["x"]) == pytest.approx((0.0, 0.0), abs=1e-6)
+        ref = scipy_minimize(lambda v: v[0] ** 2 - v[1] ** 2, [1.0, 0.0], method="BFGS")
+        assert ref.x == pytest.approx([0.0, 0.0], abs=1e-6)
+
+
+def test_a_float32_stall_at_a_true_minimum_still_exits_0():
+    # (x-3)**2 + x*y + y**2 has its minimum at (4, -2); BFGS in float32 stalls on rounding there
+    result = invoke("minimize", "(x-3)**2 + x*y + y**2", "--opt", "bfgs", "--from", "x=0.5,y=0.5", "--format", "json")
+    data = json_of(result, "minimize", 0)
+    assert xy(data["x"]) == pytest.approx((4.0, -2.0), abs=1e-3)
+    assert (data["status"], data["verdict"]) == ("stalled", "minimum")
 
 
 # ---------------------------------------------------------------- global search

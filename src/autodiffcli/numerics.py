@@ -48,7 +48,7 @@ def plain_text(columns: list[np.ndarray | None], dtype: str) -> bytes:
         cells = [
             tf.fill([hi - lo], "null")
             if c is None
-            else tf.strings.as_string(c[lo:hi] + 0.0, precision=digits, shortest=True)
+            else tf.strings.as_string(_plus(c[lo:hi]), precision=digits, shortest=True)
             for c in columns
         ]
         parts = [piece for cell in cells for piece in (cell, " ")]
@@ -57,6 +57,13 @@ def plain_text(columns: list[np.ndarray | None], dtype: str) -> bytes:
 
     # blocks of rows keep the intermediate strings small enough to stay in cache
     return b"".join(block(lo, min(rows, lo + PLAIN_BLOCK)) for lo in range(0, rows, PLAIN_BLOCK))
+
+
+def _plus(values: np.ndarray) -> np.ndarray:
+    """-0.0 as 0.0, and every NaN as NaN: x86's invalid operations give a NaN with its sign
+    bit set, which TensorFlow writes as "-nan" (a NaN has no sign)."""
+    values = np.asarray(values) + 0.0
+    return np.where(np.isnan(values), np.abs(values), values)
 
 
 def point_text(point: Mapping[str, float], dtype: str = "float64") -> str:

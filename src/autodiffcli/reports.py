@@ -267,7 +267,18 @@ class MinimizeReport:
             return ExitCode.NUMERIC
         if self.settings.tol is not None and status != "converged":
             return ExitCode.NOT_CONVERGED
+        if not self.settings.keras and self.refuted:
+            return ExitCode.NOT_CONVERGED
         return ExitCode.OK
+
+    @property
+    def refuted(self) -> bool:
+        """The second-order test says the point found is not what was asked for: not
+        stationary, a saddle, or the other kind of extremum (a degenerate point it cannot
+        decide is not refuted). Newton, BFGS and L-BFGS always test convergence, against
+        ``--tol`` or its default, so for them this ends the run with exit status 3."""
+        wanted = MAXIMUM if self.settings.maximize else MINIMUM
+        return self.verdict is not None and self.verdict.kind not in (wanted, DEGENERATE)
 
 
 @dataclass(frozen=True)
@@ -417,7 +428,7 @@ def _minimize_batch(
             f"every start diverged: f or its gradient became non-finite ({dropped} of {len(starts)})"
         )
         return report
-    if not found:  # every start diverged: the best last finite point, and no basin
+    if not found and len(starts) > 1:  # every start diverged: the best last finite point, and no basin
         report_warnings.append(
             f"every start diverged: f or its gradient became non-finite ({dropped} of {len(starts)})"
         )
@@ -447,6 +458,14 @@ def _minimize_batch(
     report = MinimizeReport(problem, settings, dict(origin), outcome, report_warnings, basins=basins)
     if settings.starts > 1 and dropped and found:
         report.advice.append(f"{dropped} of {len(starts)} starts diverged or left the domain and are in no basin")
+        ran = ~usable & finite & (result.f < found[0].f)  # and went lower than every basin
+        if ran.any():
+            extreme = sense * float(result.f[ran].min())
+            kind, direction = ("maxima", "above") if settings.maximize else ("minima", "below")
+            report.advice.append(
+                f"{int(ran.sum())} of {len(starts)} starts ran off to f = {fmt(extreme, dt)} before diverging: "
+                f"f may be unbounded {direction}; the best of the local {kind} found is reported"
+            )
     unlisted = int((usable & (label < 0)).sum())
     if unlisted:
         report.advice.append(
@@ -508,10 +527,17 @@ def _judge(report: MinimizeReport) -> None:
             # step away, that is not convergence: the line search could not lower f
             o.status = "stalled"
         direction = "above" if s.maximize else "below"
+        if o.status == "diverged":  # on its way to overflow
+            remedy = ""
+        elif o.status == "stalled":  # the line search could not go on: a precision limit, or overflow ahead
+            remedy = ", or its rounding hides the way " + ("up" if s.maximize else "down")
+            if report.problem.dtype == "float32":
+                remedy += " (try --dtype float64)"
+        else:
+            remedy = ", or the search needs more --steps"
         report.advice.append(
             f"the point found is not stationary (|grad| = {fmt(o.grad_norm, report.problem.dtype)}): "
-            f"f may be unbounded {direction}, "
-            "or the search needs more --steps"
+            f"f may be unbounded {direction}{remedy}"
         )
     elif kind == DEGENERATE:
         report.advice.append(

@@ -8,7 +8,7 @@ eigenvalue too close to 0 for the test to decide, as for x**4 at 0). Anything el
 
 Tolerances, with eps the dtype's machine epsilon (1.2e-7 in float32, 2.2e-16 in float64):
 
-* eigenvalue zero: ``|lambda| <= sqrt(eps) * max(1, max |lambda|)``;
+* eigenvalue zero: ``|lambda| <= eps**(3/4) * max(1, max |lambda|)`` (Newton's eigenvalue floor);
 * gradient zero: Newton's step ``H^-1 grad`` (the distance to the stationary point nearby)
   is at most ``max(sqrt(eps) * max(1, |x|_inf), tol / min |lambda|)``, or
   ``|grad|_inf <= tol``, or along each eigenvector v_i, ``|v_i . grad| <= sqrt(eps) *
@@ -139,7 +139,7 @@ def _at_the_stationary_point(
 def _kind(x: np.ndarray, g: np.ndarray, h: np.ndarray, lam: np.ndarray, root: float, tol: float) -> str:
     largest = float(np.max(np.abs(lam))) if lam.size else 0.0
     scale_x = max(1.0, float(np.max(np.abs(x)))) if x.size else 1.0
-    zero = root * max(1.0, largest)
+    zero = root**1.5 * max(1.0, largest)  # eps**(3/4): Newton's eigenvalue floor (local.newton)
     if not _stationary(g, h, lam, scale_x, largest, zero, root, tol):
         return NOT_STATIONARY
     if (lam < -zero).any() and (lam > zero).any():
