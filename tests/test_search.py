@@ -765,3 +765,30 @@ def test_converged_holds_for_the_gradient_the_report_shows(opt):
     assert max(abs(g) for g in data["gradient"].values()) > 1e-8
     assert data["status"] == "stalled" and result.exit_code == 3
     assert xy(data["x"]) == pytest.approx((1.0, 3.0), abs=1e-5) and data["verdict"] == "minimum"
+
+
+ACKLEY = "-20*exp(-0.2*sqrt(0.5*(x**2+y**2))) - exp(0.5*(cos(2*pi*x)+cos(2*pi*y))) + E + 20"
+
+
+def test_a_minimum_at_a_kink_is_not_refuted():
+    """Ackley's function has its global minimum 0 at the origin (literature), where
+    sqrt(x**2 + y**2) has a kink: the tape's one-sided gradient there is 2*sqrt(2), so the
+    point is not stationary, yet f rises in every direction. L-BFGS-B ends there; that is
+    the answer, and it must not be refuted (exit 3) or called a sign that f is unbounded."""
+    result = invoke("minimize", "--opt", "lbfgs", "--starts", "100", "--bounds", "x=-5:5,y=-5:5",
+                    "--dtype", "float64", "--format", "json", "--", ACKLEY)  # fmt: skip
+    data = json_of(result, "minimize", 0)
+    assert data["f"] == pytest.approx(0.0, abs=1e-8)
+    assert xy(data["x"]) == pytest.approx((0.0, 0.0), abs=1e-8)
+    assert data["verdict"] == "not stationary"
+    assert any("f has a kink" in w for w in data["warnings"])
+    assert not any("unbounded" in w for w in data["warnings"])
+
+
+def test_a_stall_short_of_a_kink_minimum_is_still_refuted():
+    """|x| + |y - 1| has its minimum 0 at (0, 1). From (0.3, 0.2) L-BFGS-B stalls on the
+    kink of |x| with y still short of 1: f falls along y there, so the answer is refuted."""
+    result = invoke("minimize", "abs(x) + abs(y-1)", "--opt", "lbfgs", "--from", "x=0.3,y=0.2", "--format", "json")
+    data = json_of(result, "minimize", 3)
+    assert data["f"] > 1e-3  # above the true minimum 0: a wrong answer, flagged
+    assert not any("kink" in w for w in data["warnings"])

@@ -38,6 +38,11 @@ REFUSED = [
         ["grad", "x*y", "--at", "1"],
         "--at: '1' gives no names, but the expression has variables x, y; write --at x=...,y=...",
     ),
+    (  # e^x pasted from a textbook: e is a variable, as in SymPy; the message says how to write Euler's number
+        ["grad", "e^x", "--at", "1"],
+        "--at: '1' gives no names, but the expression has variables e, x; write --at e=...,x=... "
+        "(e is a variable here; Euler's number is E, as in E**x or exp(x))",
+    ),
 ]
 
 

@@ -167,9 +167,10 @@ def parse_point(
             raise UsageError(f"{option}: " + (problem.no_variables("to set") if problem else "no variables to set"))
         if len(names) != 1:
             write = ",".join(f"{n}=..." for n in names)
+            euler = " (e is a variable here; Euler's number is E, as in E**x or exp(x))" if "e" in names else ""
             raise UsageError(
                 f"{option}: {text!r} gives no names, but the expression has variables "
-                f"{_listing(names)}; write {write if file else f'{option} {write}'}"
+                f"{_listing(names)}; write {write if file else f'{option} {write}'}{euler}"
             )
         return {names[0]: number(text, option)}
     given = parse_assignments([text], option, joint=", " if file else " ")

@@ -25,7 +25,7 @@ from .optimize import MinimizeSettings, Outcome, Reporter, _Silent, run
 from .parse import LIMITS, canonical, time_limit
 from .search import MAX_BASINS, box_for_starts, draw_starts, group, radius
 from .tf_build import TFFunction
-from .verdict import DEGENERATE, MAXIMUM, MINIMUM, NOT_STATIONARY, Verdict, classify
+from .verdict import DEGENERATE, MAXIMUM, MINIMUM, NOT_STATIONARY, Verdict, classify, rises_all_around
 
 
 @dataclass(frozen=True)
@@ -257,6 +257,7 @@ class MinimizeReport:
     verdict: Verdict | None = None  # at the point found
     basins: list[BasinReport] = field(default_factory=list)
     advice: list[str] = field(default_factory=list)  # warnings that leave the exit status alone
+    kink: bool = False  # not stationary, but f rises all around: a minimum where f is not differentiable
 
     @property
     def exit_code(self) -> ExitCode:
@@ -278,7 +279,7 @@ class MinimizeReport:
         decide is not refuted). Newton, BFGS and L-BFGS always test convergence, against
         ``--tol`` or its default, so for them this ends the run with exit status 3."""
         wanted = MAXIMUM if self.settings.maximize else MINIMUM
-        return self.verdict is not None and self.verdict.kind not in (wanted, DEGENERATE)
+        return self.verdict is not None and self.verdict.kind not in (wanted, DEGENERATE) and not self.kink
 
 
 @dataclass(frozen=True)
@@ -505,6 +506,19 @@ def _verdicts(problem: Problem, points: np.ndarray, settings: MinimizeSettings) 
     return classify(points, g, h, problem.dtype, tol, (box.lo, box.hi), sense, _hessian_at(f, problem))
 
 
+def _kink(report: MinimizeReport, x: np.ndarray) -> bool:
+    """Is the point found, not stationary, a minimum (maximum) where f has a kink?"""
+    p, s = report.problem, report.settings
+    f = TFFunction(p.expr, p.dtype)
+    g = np.array([report.outcome.gradient[v] for v in p.variables])
+    box = local.Box.of(p.variables, s.bounds_map)
+
+    def values(points: np.ndarray) -> np.ndarray:
+        return derivatives(f, points, p.variables, p.params, p.variables, (), 1).value
+
+    return rises_all_around(x, g, values, p.dtype, (box.lo, box.hi), -1.0 if s.maximize else 1.0)
+
+
 def _judge(report: MinimizeReport) -> None:
     """The verdict at the point found, and a plain warning when it is not what was asked for."""
     o, s = report.outcome, report.settings
@@ -520,7 +534,14 @@ def _judge(report: MinimizeReport) -> None:
     kind = report.verdict.kind
     if kind == wanted or o.status == "interrupted":
         return
-    if kind == NOT_STATIONARY:
+    if kind == NOT_STATIONARY and _kink(report, point[0]):
+        report.kink = True
+        report.advice.append(
+            f"the point found is not stationary (|grad| = {fmt(o.grad_norm, report.problem.dtype)}), but f "
+            f"{'falls' if s.maximize else 'rises'} in every direction tried around it: "
+            f"a {wanted} where f has a kink (is not differentiable), as sqrt(x**2 + y**2) at 0"
+        )
+    elif kind == NOT_STATIONARY:
         if o.status == "converged" and s.optimizer in ("bfgs", "lbfgs"):
             # SciPy also calls a stop "converged" when f no longer falls relative to |f|
             # (L-BFGS-B's factr test); far out on f = x, or where float32 rounds every

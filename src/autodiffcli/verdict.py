@@ -104,6 +104,39 @@ def classify(
     return out
 
 
+def rises_all_around(
+    x: np.ndarray,
+    gradient: np.ndarray,
+    f_at: Callable[[np.ndarray], np.ndarray],
+    dtype: str,
+    box: tuple[np.ndarray, np.ndarray] | None = None,
+    sense: float = 1.0,
+) -> bool:
+    """Does ``sense * f`` rise in every direction tried around x, a point that is not stationary?
+
+    Such a point is a minimum where f has a kink (sqrt(x**2 + y**2) at 0, |x|): the
+    gradient there is a one-sided one, and the second-order test does not apply. Tried:
+    steps of eps**(1/2), eps**(1/3), eps**(1/4) times max(1, |x|) along each axis, both
+    ways, and down the gradient; points outside the box are brought back onto it (and
+    dropped if that leaves them at x). Every one must be finite and strictly higher.
+    """
+    eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
+    d = len(x)
+    size = float(np.linalg.norm(gradient))
+    directions = [row for row in np.vstack([np.eye(d), -np.eye(d)])]
+    if size > 0 and np.isfinite(size):
+        directions.append(-gradient / size)
+    scale = max(1.0, float(np.max(np.abs(x))))
+    probes = np.array([x + eps**power * scale * u for u in directions for power in (1 / 2, 1 / 3, 1 / 4)])
+    if box is not None:
+        probes = np.clip(probes, box[0], box[1])
+    probes = probes[np.any(probes != x, axis=1)]
+    if not len(probes):
+        return False
+    values = sense * f_at(np.vstack([x[None], probes]))
+    return bool(np.all(np.isfinite(values)) and np.all(values[1:] > values[0]))
+
+
 def _at_the_stationary_point(
     out: list[Verdict],
     x: np.ndarray,
