@@ -375,6 +375,17 @@ def test_himmelblau_multistart_lists_all_four_minima(opt, starts):
     assert data["starts"] == int(starts)
 
 
+@pytest.mark.parametrize("mode", [["--eager"], ["--graph", "--no-jit"], ["--graph", "--jit"]])
+def test_keras_starts_run_in_every_mode(mode):
+    # SGD with lr 0.25 halves x - 1 and y each step: from anywhere in the box, (1, 0) after 100 steps
+    data = run_json(
+        "minimize", "(x-1)**2 + y**2", "--opt", "sgd", "--lr", "0.25", "--steps", "100", "--starts", "8",
+        "--bounds", "x=-3:3,y=-3:3", "--dtype", "float64", *mode,
+    )  # fmt: skip
+    assert xy(data["x"]) == pytest.approx((1.0, 0.0), abs=1e-12)
+    assert [(b["verdict"], b["count"]) for b in data["basins"]] == [("minimum", 8)]
+
+
 def test_starts_are_reproducible_and_follow_the_seed():
     args = ["minimize", "sin(3*x) + x**2/10", "--opt", "newton", "--starts", "50", "--bounds", "x=-10:10"]
     one, two = run_json(*args), run_json(*args)

@@ -582,7 +582,9 @@ class _KerasLoop:
     def chunk(self, count: Any) -> tuple[Any, Any]:
         tf = self.batch.tf
         self.traces += 1
-        tf.while_loop(lambda i: i < count, lambda i: (self.step(), i + 1)[1], [tf.constant(0)])
+        # the body returns the loop variables as given (a one-item list): eagerly, while_loop runs it
+        # as a Python loop and does not pack a bare tensor
+        tf.while_loop(lambda i: i < count, lambda i: (self.step(), [i + 1])[1], [tf.constant(0)])
         y, g = self.batch.derivatives(self.X(), 1)
         return y, tf.norm(projected_gradient(tf, self.X(), g, tf.stack(self.lo), tf.stack(self.hi)), axis=1)
 
