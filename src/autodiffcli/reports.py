@@ -538,8 +538,8 @@ def _judge(report: MinimizeReport) -> None:
         report.kink = True
         report.advice.append(
             f"the point found is not stationary (|grad| = {fmt(o.grad_norm, report.problem.dtype)}), but f "
-            f"{'falls' if s.maximize else 'rises'} in every direction tried around it: "
-            f"a {wanted} where f has a kink (is not differentiable), as sqrt(x**2 + y**2) at 0"
+            f"{'falls' if s.maximize else 'rises'} in every direction tried around it: a {wanted} where f has "
+            f"a kink (is not differentiable), as {'-' if s.maximize else ''}sqrt(x**2 + y**2) at 0"
         )
     elif kind == NOT_STATIONARY:
         if o.status == "converged" and s.optimizer in ("bfgs", "lbfgs"):

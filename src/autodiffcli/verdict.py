@@ -123,7 +123,7 @@ def rises_all_around(
     eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
     d = len(x)
     size = float(np.linalg.norm(gradient))
-    directions = [row for row in np.vstack([np.eye(d), -np.eye(d)])]
+    directions = list(np.vstack([np.eye(d), -np.eye(d)]))
     if size > 0 and np.isfinite(size):
         directions.append(-gradient / size)
     scale = max(1.0, float(np.max(np.abs(x))))
