@@ -1,0 +1,1 @@
+"""Calculus on expressions: SymPy tree -> TensorFlow function, nested-tape derivatives, checks."""

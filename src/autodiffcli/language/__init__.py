@@ -1,0 +1,1 @@
+"""The expression language: text -> SymPy expression under an allow-list and budgets."""

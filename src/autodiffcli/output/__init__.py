@@ -1,0 +1,1 @@
+"""Reports -> output: JSON and plain text for scripts, tables and pictures for people."""

@@ -1,0 +1,1 @@
+"""The methods: Keras loops, Newton, SciPy and TFP quasi-Newton, multistart, the verdict."""
