@@ -1,7 +1,7 @@
 """Goals 3, 4 and 6: the minimize loops, in this process, against hand-written Keras loops.
 
 The problem is the seed's: f(x) = a*x**2 + b*x + c with a=1, b=-2, c=1, float32, from x=0.
-Ours is ``optimize.run`` and its ``outcome.optimize_s``; the baselines are the loops a
+Ours is ``keras_loop.run`` and its ``outcome.optimize_s``; the baselines are the loops a
 user would write by hand. Marginal cost per step is (t(N2) - t(N1)) / (N2 - N1), so
 set-up, tracing and compiling cancel out.
 
@@ -17,13 +17,14 @@ from typing import Any
 
 from measure import Measurement, Plan, affordable, interleave, marginals, median, paired_ratio, sci
 
-from autodiffcli import config, optimize
+from autodiffcli import settings
+from autodiffcli.calculus.tf_build import TFFunction
 from autodiffcli.runtime import tensorflow
-from autodiffcli.tf_build import TFFunction
+from autodiffcli.solve import keras_loop, types
 
 tf = tensorflow()
 
-PROBLEM = config.load_problem(None, (), "float32")  # the seed's a*x**2 + b*x + c
+PROBLEM = settings.load_problem(None, (), "float32")  # the seed's a*x**2 + b*x + c
 START = {"x": 0.0}
 
 
@@ -37,7 +38,7 @@ class ChunkClock:
         self.started = time.perf_counter()
         self.ticks: list[float] = []
 
-    def row(self, row: optimize.Row) -> None:
+    def row(self, row: types.Row) -> None:
         pass
 
     def progress(self, done: int, total: int) -> None:
@@ -51,10 +52,10 @@ class ChunkClock:
 
 def ours(
     steps: int, *, graph: bool, optimizer: str, every: int | None = None, reporter: Any = None
-) -> optimize.Outcome:
-    settings = optimize.MinimizeSettings(optimizer=optimizer, steps=steps, graph=graph, jit=graph, every=every)
-    optimize.forget_compiled()  # every run sets up, traces and compiles, as a cold command does (goal 13: warm)
-    return optimize.run(TFFunction(PROBLEM.expr, first_order=True), START, PROBLEM.params, settings, reporter)
+) -> types.Outcome:
+    settings = types.MinimizeSettings(optimizer=optimizer, steps=steps, graph=graph, jit=graph, every=every)
+    keras_loop.forget_compiled()  # every run sets up, traces and compiles, as a cold command does (goal 13: warm)
+    return keras_loop.run(TFFunction(PROBLEM.expr, first_order=True), START, PROBLEM.params, settings, reporter)
 
 
 # ---------------------------------------------------------------- baselines

@@ -1,6 +1,6 @@
 """Goals 8-12 (issue 8): Newton, quasi-Newton and multi-start search, against SciPy and hand loops.
 
-Every goal runs in this process, through the library (``reports.minimize``, the code the CLI
+Every goal runs in this process, through the library (``minimize.minimize``, the code the CLI
 runs), beside a baseline measured in the same run: SciPy's own optimizers, or a
 hand-written batched Keras loop compiled with XLA.
 """
@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from measure import Measurement, Plan, interleave, median, paired_ratio
 
-from autodiffcli import config, optimize, reports
+from autodiffcli import minimize, settings
 from autodiffcli.runtime import tensorflow
+from autodiffcli.solve import types
 
 tf = tensorflow()
 
@@ -26,10 +27,10 @@ HIMMELBLAU = "(x**2+y-11)**2 + (x+y**2-7)**2"
 CONVEX = "log(cosh(x - 3)) + log(cosh(y + 1)) + (x - 3)**2/10 + (y + 1)**2/10"
 
 
-def run(text: str, dtype: str = "float64", start: dict[str, float] | None = None, **kw: Any) -> reports.MinimizeReport:
-    problem = config.load_problem(text, (), dtype)
+def run(text: str, dtype: str = "float64", start: dict[str, float] | None = None, **kw: Any) -> minimize.MinimizeReport:
+    problem = settings.load_problem(text, (), dtype)
     origin = start or {v: 0.0 for v in problem.variables}
-    return reports.minimize(problem, origin, optimize.MinimizeSettings(**kw))
+    return minimize.minimize(problem, origin, types.MinimizeSettings(**kw))
 
 
 def rosen(v: np.ndarray) -> float:

@@ -28,8 +28,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
-from autodiffcli import schema
 from autodiffcli.cli import cli
+from autodiffcli.output import schema
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,10 +7,10 @@ import mpmath
 import numpy as np
 import pytest
 
-from autodiffcli import config
-from autodiffcli.derivatives import derivatives
-from autodiffcli.gradcheck import MAX_CHECKED, Checker, tolerance
-from autodiffcli.tf_build import TFFunction
+from autodiffcli import settings
+from autodiffcli.calculus.derivatives import derivatives
+from autodiffcli.calculus.gradcheck import MAX_CHECKED, Checker, tolerance
+from autodiffcli.calculus.tf_build import TFFunction
 
 from conftest import error_lines, invoke, json_of
 
@@ -83,7 +83,7 @@ def test_cancellation_in_float32_fails_the_check_with_one_line_and_exit_1():
 
 def test_a_wrong_tape_value_fails_the_check():
     """The check itself can fail: the tape's own results, one entry nudged by 1e-3."""
-    problem = config.load_problem("x**2*y + sin(x*y)", (), "float32")
+    problem = settings.load_problem("x**2*y + sin(x*y)", (), "float32")
     f = TFFunction(problem.expr, problem.dtype)
     points = np.array([[1.0, 2.0]])
     result = derivatives(f, points, problem.variables, problem.params, problem.variables, (), 2)

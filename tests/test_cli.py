@@ -86,12 +86,12 @@ def test_tour_table_names_each_cell():
 
 
 def test_internal_error_is_one_line_and_traceback_shows_it(monkeypatch):
-    from autodiffcli import reports
+    from autodiffcli import grad
 
     def broken(*args, **kwargs):
         raise RuntimeError("something we did not foresee")
 
-    monkeypatch.setattr(reports.GradRun, "batch", broken)
+    monkeypatch.setattr(grad.GradRun, "batch", broken)
     plain = invoke("grad", "x**2")
     assert plain.exit_code == 1
     assert plain.stderr.splitlines() == [

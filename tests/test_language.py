@@ -15,10 +15,10 @@ import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autodiffcli.derivatives import derivatives
+from autodiffcli.calculus.derivatives import derivatives
+from autodiffcli.calculus.tf_build import TFFunction
 from autodiffcli.errors import ExpressionError
-from autodiffcli.parse import ALIASES, FUNCTIONS, canonical, parse
-from autodiffcli.tf_build import TFFunction
+from autodiffcli.language.parse import ALIASES, FUNCTIONS, canonical, parse
 
 from conftest import invoke
 

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from autodiffcli import config, optimize
-from autodiffcli.tf_build import TFFunction
+from autodiffcli import minimize, settings
+from autodiffcli.calculus.tf_build import TFFunction
+from autodiffcli.solve import keras_loop, registry, types
 
 from conftest import error_lines, invoke, json_of
 
@@ -80,7 +81,7 @@ def test_registry_lists_every_optimizer_keras_ships():
         and issubclass(cls, keras.optimizers.Optimizer)
         and name not in ("Optimizer", "LossScaleOptimizer", "MultiOptimizer")  # base class and wrappers
     }
-    assert set(optimize.OPTIMIZERS) == shipped
+    assert set(registry.OPTIMIZERS) == shipped
     assert set(SETTINGS) == shipped
 
 
@@ -200,13 +201,13 @@ def test_table_shows_history_and_result():
 
 
 def test_compiled_loop_is_traced_once_whatever_the_steps_and_chunks():
-    optimize.forget_compiled()
-    problem = config.load_problem(None, (), "float32")
+    keras_loop.forget_compiled()
+    problem = settings.load_problem(None, (), "float32")
     f = TFFunction(problem.expr)
     traces = []
     for steps in (100, 20_000, 300):
-        outcome = optimize.run(
-            f, {"x": 0.0}, problem.params, optimize.MinimizeSettings(optimizer="adam", steps=steps, every=7)
+        outcome = keras_loop.run(
+            f, {"x": 0.0}, problem.params, types.MinimizeSettings(optimizer="adam", steps=steps, every=7)
         )
         traces.append(outcome.traces)
         assert outcome.steps == steps
@@ -214,15 +215,15 @@ def test_compiled_loop_is_traced_once_whatever_the_steps_and_chunks():
     assert traces == [1, 0, 0]  # the later runs reuse the compiled loop (the warm server's repeated commands)
 
 
-@pytest.mark.parametrize("name", sorted(optimize.OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(registry.OPTIMIZERS))
 def test_a_reused_compiled_loop_answers_exactly_as_a_fresh_one(name):
     """The cache resets the variables, the optimizer's slots and its step count: a rerun is a fresh run."""
     args = ("x**2 + 3*sin(y) + x*y/4", "--opt", name, "--steps", "200", "--every", "50")
-    optimize.forget_compiled()
+    keras_loop.forget_compiled()
     fresh = minimize_json(*args, "--from", "x=1,y=2")
     other = minimize_json(*args, "--from", "x=-3,y=0.5")  # same compiled loop, another start: dirty state
     again = minimize_json(*args, "--from", "x=1,y=2")
-    assert len(optimize._CACHE) == 1
+    assert len(keras_loop._CACHE) == 1
     for data in (fresh, other, again):
         data.pop("timing")
     assert again == fresh
@@ -240,15 +241,16 @@ def test_live_progress_shows_rows_and_a_bar_on_a_terminal():
 
     from rich.console import Console
 
-    from autodiffcli import reports
-    from autodiffcli.tables import LiveProgress
+    from autodiffcli import settings
+    from autodiffcli.output.tables import LiveProgress
+    from autodiffcli.solve import types
 
-    problem = config.load_problem(None, (), "float32")
+    problem = settings.load_problem(None, (), "float32")
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=100, color_system=None)
-    settings = optimize.MinimizeSettings(optimizer="adam", steps=200_000, every=10_000)
+    settings = types.MinimizeSettings(optimizer="adam", steps=200_000, every=10_000)
     with LiveProgress(console, problem.variables, problem.dtype, delay_s=0.0) as live:
-        report = reports.minimize(problem, {"x": 0.0}, settings, live)
+        report = minimize.minimize(problem, {"x": 0.0}, settings, live)
     shown = screen.getvalue()
     assert "steps" in shown and "|grad|" in shown
     assert "200000/200000" in shown
@@ -260,24 +262,24 @@ def test_no_live_progress_when_stderr_is_not_a_terminal():
 
     from rich.console import Console
 
-    from autodiffcli import reports
-    from autodiffcli.tables import LiveProgress
+    from autodiffcli import settings
+    from autodiffcli.output.tables import LiveProgress
+    from autodiffcli.solve import types
 
-    problem = config.load_problem(None, (), "float32")
+    problem = settings.load_problem(None, (), "float32")
     piped = io.StringIO()
-    settings = optimize.MinimizeSettings(optimizer="adam", steps=20_000, every=1_000)
+    settings = types.MinimizeSettings(optimizer="adam", steps=20_000, every=1_000)
     with LiveProgress(Console(file=piped), problem.variables, problem.dtype, delay_s=0.0) as live:
-        reports.minimize(problem, {"x": 0.0}, settings, live)
+        minimize.minimize(problem, {"x": 0.0}, settings, live)
     assert piped.getvalue() == ""
 
 
 def test_ctrl_c_during_set_up_still_reports_and_exits_130(monkeypatch):
-    from autodiffcli import reports
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(reports, "minimize", interrupted)
+    monkeypatch.setattr(minimize, "minimize", interrupted)
     result = invoke("minimize", "(x-1)**2", "--from", "3", "--format", "json")
     data = json_of(result, "minimize", 130)
     assert (data["status"], data["steps"], data["x"], data["f"]) == ("interrupted", 0, {"x": 3.0}, None)

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 import sympy
 
-from autodiffcli import tf_build
-from autodiffcli.parse import FUNCTIONS, parse
+from autodiffcli.calculus import tf_build
+from autodiffcli.language.parse import FUNCTIONS, parse
 from autodiffcli.runtime import tensorflow
 
 from conftest import error_lines, invoke, json_of

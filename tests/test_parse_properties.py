@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, example, given, reject, settings
 from hypothesis import strategies as st
 
 from autodiffcli.errors import BudgetError, ExpressionError
-from autodiffcli.parse import ALIASES, FUNCTIONS, canonical, parse
+from autodiffcli.language.parse import ALIASES, FUNCTIONS, canonical, parse
 
 SETTINGS = settings(
     max_examples=300,

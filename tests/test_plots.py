@@ -25,7 +25,9 @@ import pytest
 import scipy.optimize
 import sympy
 
-from autodiffcli import config, figures, optimize, plots, reports
+from autodiffcli import grad, minimize, settings
+from autodiffcli.output import draw, pictures
+from autodiffcli.solve import types
 
 from conftest import ROOT, error_lines, invoke, json_of
 
@@ -207,10 +209,10 @@ def test_multi_start_plot_marks_each_basin_by_its_number_at_its_minimum():
 
 
 def test_multi_start_picture_covers_the_box_and_groups_basins_past_nine():
-    problem = config.load_problem("sin(3*x) + sin(3*y)", [], "float32")
-    settings = optimize.MinimizeSettings(optimizer="newton", starts=300, bounds=(("x", -6.0, 6.0), ("y", -6.0, 6.0)))
-    report = reports.minimize(problem, {"x": 0.0, "y": 0.0}, settings)
-    _, land = figures.minimize_picture(report).panels
+    problem = settings.load_problem("sin(3*x) + sin(3*y)", [], "float32")
+    config = types.MinimizeSettings(optimizer="newton", starts=300, bounds=(("x", -6.0, 6.0), ("y", -6.0, 6.0)))
+    report = minimize.minimize(problem, {"x": 0.0, "y": 0.0}, config)
+    _, land = pictures.minimize_picture(report).panels
     assert land.xlim == (-6.0, 6.0) and land.ylim == (-6.0, 6.0)
     basins = [s for s in land.series if s.role == "basin"]
     assert len(report.basins) > 9 and len(basins) == 10
@@ -218,7 +220,7 @@ def test_multi_start_picture_covers_the_box_and_groups_basins_past_nine():
     assert basins[-1].label == f"{len(report.basins) - 9} more basins" and len(basins[-1].x) == len(report.basins) - 9
     for s, b in zip(basins, report.basins):
         assert (s.x[0], s.y[0]) == (b.x["x"], b.x["y"])
-    text = plots.terminal(figures.minimize_picture(report), 80, color=False)
+    text = draw.terminal(pictures.minimize_picture(report), 80, color=False)
     assert where(panels(text)[1], "#") and "## " + basins[-1].label in text
 
 
@@ -277,15 +279,15 @@ def test_colour_on_a_terminal_and_none_with_no_color():
 
 
 def _grad_report(text: str, at: list[float], order: int):
-    problem = config.load_problem(text, [], "float64")
+    problem = settings.load_problem(text, [], "float64")
     points = np.array(at, dtype=np.float64)[:, None]
-    return reports.grad(reports.grad_request(problem, points, [], [], order))
+    return grad.grad(grad.grad_request(problem, points, [], [], order))
 
 
 def test_grad_picture_curves_and_tangents_agree_with_sympy():
     text = "exp(-x**2/2) * sin(3*x)"
     report = _grad_report(text, [0.3, -1.2], 3)
-    picture = figures.grad_picture(report, (-2.0, 2.0))
+    picture = pictures.grad_picture(report, (-2.0, 2.0))
     f_panel, d_panel = picture.panels
     x = sympy.Symbol("x", real=True)
     expr = sympy.exp(-(x**2) / 2) * sympy.sin(3 * x)
@@ -310,7 +312,7 @@ def test_grad_picture_curves_and_tangents_agree_with_sympy():
 
 def test_grad_picture_default_range_covers_every_point_and_marks_at_most_ten():
     report = _grad_report("x**3", [5.0, 9.0, *range(10, 30)], 1)
-    f_panel, _ = figures.grad_picture(report).panels
+    f_panel, _ = pictures.grad_picture(report).panels
     lo, hi = f_panel.xlim
     assert lo < 5.0 and hi > 29.0
     (points,) = [s for s in f_panel.series if s.role == "point"]
@@ -319,7 +321,7 @@ def test_grad_picture_default_range_covers_every_point_and_marks_at_most_ten():
 
 def test_grad_picture_survives_a_pole_and_a_domain():
     report = _grad_report("1/x + log(x)", [1.0], 2)
-    f_panel, d_panel = figures.grad_picture(report, (-1.0, 2.0)).panels
+    f_panel, d_panel = pictures.grad_picture(report, (-1.0, 2.0)).panels
     curve = next(s for s in f_panel.series if s.role == "curve")
     assert np.isnan(curve.y[curve.x < 0]).all()  # log of a negative: not drawn
     lo, hi = f_panel.ylim
@@ -327,13 +329,13 @@ def test_grad_picture_survives_a_pole_and_a_domain():
 
 
 def _minimize_report(text: str, start: dict[str, float], **settings):
-    problem = config.load_problem(text, [], "float32")
-    return reports.minimize(problem, start, optimize.MinimizeSettings(**settings))
+    problem = settings.load_problem(text, [], "float32")
+    return minimize.minimize(problem, start, types.MinimizeSettings(**settings))
 
 
 def test_landscape_agrees_with_sympy_and_covers_the_path():
     report = _minimize_report("(1-x)**2 + 10*(y-x**2)**2", {"x": -1.0, "y": 1.0}, optimizer="adam", learning_rate=0.05)
-    loss, land = figures.minimize_picture(report).panels
+    loss, land = pictures.minimize_picture(report).panels
     x, y = sympy.symbols("x y", real=True)
     exact = sympy.lambdify((x, y), (1 - x) ** 2 + 10 * (y - x**2) ** 2, "numpy")
     mx, my = np.meshgrid(land.x, land.y)
@@ -348,9 +350,9 @@ def test_landscape_agrees_with_sympy_and_covers_the_path():
 
 def test_loss_curve_is_logarithmic_only_when_it_spans_decades():
     fast = _minimize_report("(x-3)**2", {"x": 0.0}, learning_rate=0.1, steps=200)
-    assert figures.loss_panel(fast).log_y
+    assert pictures.loss_panel(fast).log_y
     slow = _minimize_report("(x-3)**2", {"x": 0.0}, learning_rate=0.001, steps=50)
-    panel = figures.loss_panel(slow)
+    panel = pictures.loss_panel(slow)
     assert not panel.log_y
     (curve,) = panel.series
     assert list(curve.x) == [row.step for row in slow.outcome.history]
@@ -369,7 +371,7 @@ def test_a_start_outside_the_domain_draws_a_note_not_empty_axes(tmp_path):
 
 def test_three_variables_get_the_loss_curve_only():
     report = _minimize_report("x**2 + y**2 + z**2", {"x": 1.0, "y": 1.0, "z": 1.0}, steps=10)
-    assert [p.title for p in figures.minimize_picture(report).panels] == ["loss"]
+    assert [p.title for p in pictures.minimize_picture(report).panels] == ["loss"]
 
 
 # ---------------------------------------------------------------- options and errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from autodiffcli import schema
+from autodiffcli.output import schema
 
 from conftest import json_of
 from readme_examples import EXIT_CODES, README, examples, invoke, normalize

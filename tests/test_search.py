@@ -571,15 +571,16 @@ def lbfgs_batch(
     method: str = "lbfgs",
     dtype: str = "float64",
 ):
-    """quasi_newton.minimize on ``text``, with every evaluated batch of points kept in ``record``."""
-    from autodiffcli import config, local, quasi_newton
+    """tfp_batched.minimize on ``text``, with every evaluated batch of points kept in ``record``."""
+    from autodiffcli import settings
+    from autodiffcli.calculus.tf_build import TFFunction
     from autodiffcli.runtime import tensorflow
-    from autodiffcli.tf_build import TFFunction
+    from autodiffcli.solve import batch, tfp_batched, types
 
     tf = tensorflow()
-    problem = config.load_problem(text, (), dtype)
+    problem = settings.load_problem(text, (), dtype)
 
-    class Recording(local.Batch):
+    class Recording(batch.BatchObjective):
         def derivatives(self, X, order):
             if record is not None:
                 X = tf.numpy_function(lambda a: (record.append(a.copy()), a)[1], [X], X.dtype, stateful=True)
@@ -587,8 +588,8 @@ def lbfgs_batch(
             return super().derivatives(X, order)
 
     batch = Recording(TFFunction(problem.expr, dtype), problem.variables, {})
-    box = local.Box(np.full(starts.shape[1], lo), np.full(starts.shape[1], hi))
-    return quasi_newton.minimize(method, batch, starts, box, 1000, 1e-5, 10**6, Silent())
+    box = types.Box(np.full(starts.shape[1], lo), np.full(starts.shape[1], hi))
+    return tfp_batched.minimize(method, batch, starts, box, 1000, 1e-5, 10**6, Silent())
 
 
 @pytest.mark.parametrize("method, bounded", [("lbfgs", False), ("lbfgs", True), ("bfgs", False)])
@@ -678,19 +679,20 @@ def test_batched_lbfgs_stops_at_steps_and_says_max_steps():
 def test_newton_from_many_starts_ends_each_start_where_it_ends_alone(shrink, monkeypatch):
     # starts stop at different iterations and (from many starts) leave the batch; a start's
     # path must not depend on which others are still in it
-    from autodiffcli import config, local
-    from autodiffcli.tf_build import TFFunction
+    from autodiffcli import settings
+    from autodiffcli.calculus.tf_build import TFFunction
+    from autodiffcli.solve import batch, newton, types
 
-    monkeypatch.setattr(local, "SHRINK_FROM", 2 if shrink else 10**9)
+    monkeypatch.setattr(newton, "SHRINK_FROM", 2 if shrink else 10**9)
 
-    problem = config.load_problem(HIMMELBLAU, (), "float64")
-    batch = local.Batch(TFFunction(problem.expr, "float64"), problem.variables, {})
-    box = local.Box(np.array([-5.0, -5.0]), np.array([5.0, 5.0]))
+    problem = settings.load_problem(HIMMELBLAU, (), "float64")
+    objective = batch.BatchObjective(TFFunction(problem.expr, "float64"), problem.variables, {})
+    box = types.Box(np.array([-5.0, -5.0]), np.array([5.0, 5.0]))
     starts = np.random.default_rng(5).uniform(-5, 5, (6, 2))
-    together = local.newton(batch, starts, box, 100, 1e-10, 10**6, Silent())
+    together = newton.newton(objective, starts, box, 100, 1e-10, 10**6, Silent())
     assert len(set(together.iterations)) > 1  # they do stop at different iterations
     for i, start in enumerate(starts):
-        alone = local.newton(batch, start[None, :], box, 100, 1e-10, 10**6, Silent())
+        alone = newton.newton(objective, start[None, :], box, 100, 1e-10, 10**6, Silent())
         assert alone.iterations[0] == together.iterations[i]
         np.testing.assert_allclose(alone.x[0], together.x[i], rtol=0, atol=1e-12)
     # and each is one of Himmelblau's minima (literature values)

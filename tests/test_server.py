@@ -242,8 +242,8 @@ def test_the_client_imports_nothing_heavy_when_a_server_answers(server):
 def test_a_client_of_another_version_runs_cold_and_says_so(server):
     env, _ = server
     code = (
-        "import sys, autodiffcli.client as c; c.__version__ = '0.0.0-other'; "
-        "sys.argv = ['autodiff', 'grad', 'x**2', '--at', '1', '--format', 'plain']; c.main()"
+        "import sys, autodiffcli.server.client as c, autodiffcli.main as m; c.__version__ = '0.0.0-other'; "
+        "sys.argv = ['autodiff', 'grad', 'x**2', '--at', '1', '--format', 'plain']; m.main()"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env})
     assert proc.stdout == "2\n"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sympy
 
-from autodiffcli.parse import parse
+from autodiffcli.calculus.tf_build import TFFunction
+from autodiffcli.language.parse import parse
 from autodiffcli.runtime import tensorflow
-from autodiffcli.tf_build import TFFunction
 
 POLYNOMIALS = ["a*x**2 + b*x + c", "(x-3)**2", "x**2*(x+1)**2 - 2*x**2", "(2*x - 1/3)**2 / 7"]
 POINTS = [-3.0, -1.0, -0.0, 0.0, 0.5, 2.0, 1e18]

@@ -1,4 +1,4 @@
-from .client import main
+from .main import main
 
 if __name__ == "__main__":
     main()

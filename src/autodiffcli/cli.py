@@ -1,4 +1,4 @@
-"""The click layer: options -> frozen settings -> library -> render. One error boundary.
+"""The click layer: options -> frozen settings -> library -> serialize. One error boundary.
 
 TensorFlow is imported only inside the commands' work, never for --help, --version or a
 bad option or expression.
@@ -16,7 +16,7 @@ import click
 
 from . import __version__
 from .errors import AutodiffError, BudgetError, ExitCode, UsageError
-from .server_cli import server_group
+from .server.commands import server_group
 
 FORMATS = ("table", "json", "plain")
 
@@ -144,7 +144,7 @@ def _plot_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _check_plot_file(plot_file: str | None) -> None:
     if plot_file is not None:
-        from .plots import check_file
+        from .output.draw import check_file
 
         check_file(plot_file)
 
@@ -153,15 +153,15 @@ def _show_picture(make: Callable[[], Any], fmt: str, plot: bool, plot_file: str 
     """Draw what ``make()`` returns: in the terminal, to a file, or both."""
     if not (plot or plot_file):
         return
-    from . import plots
+    from .output import draw
 
     picture = make()
     if plot:
         stream = sys.stdout if fmt == "table" else sys.stderr
-        text = plots.terminal(picture, _columns(stream), _colour(stream))
+        text = draw.terminal(picture, _columns(stream), _colour(stream))
         click.echo(text, file=stream, nl=False)
     if plot_file:
-        plots.write_file(picture, plot_file)
+        draw.write_file(picture, plot_file)
 
 
 def _columns(stream: Any) -> int:
@@ -199,7 +199,7 @@ def _complete_dtype(ctx: click.Context, param: click.Parameter, incomplete: str)
 def _read_expr(expr: str | None) -> str | None:
     if expr != "-":
         return expr
-    from .parse import LIMITS
+    from .language.parse import LIMITS
 
     text = sys.stdin.read(LIMITS.max_length + 1)
     if len(text) > LIMITS.max_length:
@@ -302,32 +302,33 @@ def grad(
       autodiff grad "x**2 + 3*x*y" --at-file points.csv --format plain
       autodiff grad "sin(x)" --at 1 --order 2 --plot --range x=-pi:pi
     """
-    from . import config, points, reports
+    from . import points, settings
+    from .grad import grad_request
 
     _check_plot_file(plot_file)
-    problem = config.load_problem(_read_expr(expr), params, dtype)
-    config.at_least(order, 1, "--order", config.MAX_ORDER)
+    problem = settings.load_problem(_read_expr(expr), params, dtype)
+    settings.at_least(order, 1, "--order", settings.MAX_ORDER)
     if span is not None and not (plot or plot_file):
         raise UsageError("--range: only with --plot or --plot-file")
     if plot or plot_file:
-        from .figures import check_grad
+        from .output.pictures import check_grad
 
         check_grad(problem)
-    x_range = config.parse_range(span, problem.variables) if span is not None else None
+    x_range = settings.parse_range(span, problem.variables) if span is not None else None
     names = [*problem.variables, *problem.params]
     if at_file and expr == "-":
         raise UsageError("--at-file -: stdin already holds the expression")
     limits = points.POINT_LIMITS
     if max_lines is not None:
-        limits = points.PointLimits(max_lines=config.at_least(max_lines, 1, "--max-lines"))
-    at_points = config.points_array(
-        [config.parse_point(p, problem.variables, "--at", problem=problem) for p in at], problem.variables
+        limits = points.PointLimits(max_lines=settings.at_least(max_lines, 1, "--max-lines"))
+    at_points = settings.points_array(
+        [settings.parse_point(p, problem.variables, "--at", problem=problem) for p in at], problem.variables
     )
-    request = reports.grad_request(
+    request = grad_request(
         problem,
         at_points if at or at_file else None,
-        config.parse_names(wrt, names, "--wrt", problem=problem),
-        config.parse_names(watch, names, "--watch", problem=problem),
+        settings.parse_names(wrt, names, "--wrt", problem=problem),
+        settings.parse_names(watch, names, "--watch", problem=problem),
         order,
         check,
     )
@@ -342,9 +343,9 @@ def grad(
 
 
 def _figures() -> Any:
-    from . import figures
+    from .output import pictures
 
-    return figures
+    return pictures
 
 
 def _grad_stream(request: Any, batches: Any, reader: Any, fmt: str) -> Any:
@@ -360,12 +361,12 @@ def _grad_stream(request: Any, batches: Any, reader: Any, fmt: str) -> Any:
     else:
         from rich.console import Console
 
-        from .tables import BatchProgress
+        from .output.tables import BatchProgress
 
         with BatchProgress(Console(stderr=True), reader) as progress:
             report = grad_stream(request, batches, fmt, write, progress)
     if fmt == "table":
-        from .tables import grad_table
+        from .output.tables import grad_table
 
         grad_table(report, _stdout())
     return report
@@ -492,47 +493,20 @@ def _optimize(
     plot: bool,
     plot_file: str | None,
 ) -> int:
-    from . import config, optimize
+    from . import settings
 
     _check_plot_file(plot_file)
-    problem = config.load_problem(_read_expr(expr), params, dtype)
-    method = optimize.optimizer_name(opt)
-    keras = method in optimize.OPTIMIZERS
-    if not keras and lr is not None:
-        raise UsageError(f"--lr: {method} chooses its own step length by line search; --lr is for Keras optimizers")
-    if not keras and style.lower() != "tape":
-        raise UsageError(f"--style {style}: is for Keras optimizers, not {method}")
-    config.at_least(starts, 1, "--starts")
-    config.at_least(seed, 0, "--seed")
-    box = config.parse_bounds(bounds, problem.variables)
-    if method == "bfgs" and box:
-        raise UsageError("--bounds: bfgs takes no bounds (SciPy's BFGS is unconstrained); use --opt lbfgs (L-BFGS-B)")
-    width = len(problem.variables) * (len(problem.variables) if method in ("newton", "bfgs") else 1)
-    if starts * max(width, 1) > config.MAX_BATCH_VALUES:
-        raise BudgetError(
-            f"--starts {starts:,} x {width} values per start is over the limit of {config.MAX_BATCH_VALUES:,}"
-        )
-    settings = optimize.MinimizeSettings(
-        optimizer=method,
-        learning_rate=config.positive(0.01 if lr is None else lr, "--lr"),
-        steps=config.at_least(steps, 1, "--steps"),
-        graph=graph,
-        jit=jit,
-        style=style.lower(),
-        tol=None if tol is None else config.positive(tol, "--tol"),
-        every=None if every is None else config.at_least(every, 1, "--every"),
-        starts=starts,
-        seed=seed,
-        bounds=tuple((n, lo, hi) for n, (lo, hi) in box.items()),
-        maximize=maximize,
+    problem = settings.load_problem(_read_expr(expr), params, dtype)
+    config = settings.minimize_settings(
+        problem, maximize, opt, lr, steps, starts, bounds, seed, graph, jit, style, tol, every
     )
-    origin = config.parse_point(start, problem.variables, "--from") if start else {v: 0.0 for v in problem.variables}
+    origin = settings.parse_point(start, problem.variables, "--from") if start else {v: 0.0 for v in problem.variables}
     try:
-        report = _run_minimize(problem, origin, settings, _format(fmt))
+        report = _run_minimize(problem, origin, config, _format(fmt))
     except KeyboardInterrupt:  # during set-up, before any step: still a report, with nulls
-        from . import reports
+        from . import minimize
 
-        report = reports.not_started(problem, origin, settings, "interrupted", [])
+        report = minimize.not_started(problem, origin, config, "interrupted", [])
     _show_minimize(report, _format(fmt))
     _show_picture(lambda: _figures().minimize_picture(report), _format(fmt), plot, plot_file)
     if report.outcome.status == "interrupted":
@@ -546,27 +520,27 @@ def _optimize(
 
 
 def _run_minimize(problem: Any, origin: dict[str, float], settings: Any, fmt: str) -> Any:
-    from . import reports
+    from . import minimize
 
     if fmt == "json" or not sys.stderr.isatty():
-        return reports.minimize(problem, origin, settings)
+        return minimize.minimize(problem, origin, settings)
     from rich.console import Console
 
-    from .tables import LiveProgress
+    from .output.tables import LiveProgress
 
     with LiveProgress(Console(stderr=True), problem.variables, problem.dtype) as live:
-        return reports.minimize(problem, origin, settings, live)
+        return minimize.minimize(problem, origin, settings, live)
 
 
 def _show_minimize(report: Any, fmt: str) -> None:
-    from . import render
+    from .output import serialize
 
     if fmt == "json":
-        click.echo(render.dumps(render.minimize_json(report)))
+        click.echo(serialize.dumps(serialize.minimize_json(report)))
     elif fmt == "plain":
-        click.echo(render.minimize_plain(report), nl=False)
+        click.echo(serialize.minimize_plain(report), nl=False)
     else:
-        from .tables import minimize_table
+        from .output.tables import minimize_table
 
         minimize_table(report, _stdout())
 
@@ -590,10 +564,10 @@ def tour(fmt: str | None, traceback: bool) -> int:
     Example:
       autodiff tour
     """
-    from . import tour as tour_mod
+    from .tour import run_all, show
 
-    cells = tour_mod.run_all()
-    tour_mod.show(cells, _format(fmt), _stdout())
+    cells = run_all()
+    show(cells, _format(fmt), _stdout())
     return ExitCode.OK if all(c.matches for c in cells) else ExitCode.NUMERIC
 
 

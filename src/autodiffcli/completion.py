@@ -31,7 +31,7 @@ def dtypes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[
 
 def optimizers(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Every name ``--opt`` takes, with the Keras class or the method it runs as help."""
-    from .optimize import METHODS, OPTIMIZERS
+    from .solve.registry import METHODS, OPTIMIZERS
 
     key = incomplete.lower()
     known = {**OPTIMIZERS, **METHODS}

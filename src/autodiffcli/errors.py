@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -93,3 +95,17 @@ def _invisible(char: str) -> bool:
 def _columns(text: str) -> int:
     """Terminal columns of ``text`` (after invisible characters became spaces)."""
     return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def did_you_mean(name: str, known: dict[str, object] | list[str], cutoff: float = 0.6) -> str:
+    """`` (did you mean 'sin'?)`` or an empty string."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff) or difflib.get_close_matches(
+        name.lower(), list(known), n=1, cutoff=cutoff
+    )
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def listing(names: Iterable[str]) -> str:
+    """``x, y`` for a message, or ``no variables``."""
+    names = list(names)
+    return ", ".join(names) if names else "no variables"

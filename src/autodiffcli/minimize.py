@@ -1,250 +1,32 @@
-"""The two use cases, end to end: a problem and its settings in, a report out.
+"""The ``minimize`` and ``maximize`` use case: a problem and its settings in, a report out.
 
-Symbolic derivatives come from ``sympy.diff`` (under the parser's wall-clock budget);
-numbers come from TensorFlow. Numeric faults become warnings on the report, which the
-CLI prints and turns into exit status 1.
+One start with a Keras optimizer and no bounds runs the tutorial's loop (``keras_loop``);
+everything else runs a batch of starts (``solve``) whose end points are grouped into
+basins (``multistart``). Every end point gets the verdict of the second-order test.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import sympy
 
-from . import local
-from .config import Problem
-from .derivatives import Derivatives, derivatives
+from .calculus.derivatives import derivatives, hessian_at
+from .calculus.faults import explain_derivative, explain_value, fmt, point_text
+from .calculus.tf_build import TFFunction
 from .errors import ExitCode, UsageError
-from .gradcheck import Check, Checker
-from .numerics import explain_derivative, explain_value, fmt, point_text
-from .optimize import MinimizeSettings, Outcome, Reporter, _Silent, run
-from .parse import LIMITS, canonical, time_limit
-from .search import MAX_BASINS, box_for_starts, draw_starts, group, radius
-from .tf_build import TFFunction
-from .verdict import DEGENERATE, MAXIMUM, MINIMUM, NOT_STATIONARY, Verdict, classify, rises_all_around
-
-
-@dataclass(frozen=True)
-class GradRequest:
-    problem: Problem
-    points: np.ndarray  # one row per point, one column per variable
-    wrt: tuple[str, ...]
-    watch: tuple[str, ...]
-    order: int
-    check: bool = False  # compare the tape with the exact derivatives and a finite difference
-
-    def point(self, i: int) -> dict[str, float]:
-        return {v: float(self.points[i, j]) for j, v in enumerate(self.problem.variables)}
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        """Names that get derivatives: variables, and parameters that are watched."""
-        return tuple(n for n in self.wrt if n in self.problem.variables or n in self.watch)
-
-
-def grad_request(
-    problem: Problem,
-    points: np.ndarray | None,
-    wrt: Sequence[str],
-    watch: Sequence[str],
-    order: int,
-    check: bool = False,
-) -> GradRequest:
-    if not problem.variables and not watch:
-        raise UsageError(problem.no_variables("to differentiate"))
-    for name in watch:
-        if name not in problem.params:
-            raise UsageError(
-                f"--watch: {name!r} is a variable, and variables are always watched; --watch is for parameters"
-            )
-    wrt = tuple(wrt) or (*problem.variables, *watch)
-    if points is None:  # no point given: every variable 0
-        points = np.zeros((1, len(problem.variables)))
-    req = GradRequest(problem, points, wrt, tuple(watch), order, check)
-    if order > 2 and len(req.sources) > 1:
-        raise UsageError(
-            f"--order {order}: above 2 needs one name to differentiate by, got {', '.join(req.sources)}; "
-            "pick one with --wrt (order 2 gives the Hessian)"
-        )
-    if not req.sources:
-        raise UsageError("--wrt: none of the names can be differentiated; parameters need --watch")
-    return req
-
-
-@dataclass
-class GradReport:
-    """Derivatives at ``request.points`` (for a stream: its first points, as many as a table
-    shows), with the symbolic ones and the warnings of the whole run."""
-
-    request: GradRequest
-    result: Derivatives
-    symbolic: dict[str, object]
-    warnings: list[str] = field(default_factory=list)
-    count: int | None = None  # points in the whole run (None: those of the request)
-    extent: np.ndarray | None = None  # rows: lowest and highest value of each variable over the run
-    verdicts: list[Verdict] = field(default_factory=list)  # per point shown, with --order 2 or more
-    checks: list[Check] = field(default_factory=list)  # per point shown, with --check
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode.NUMERIC if self.warnings else ExitCode.OK
-
-    @property
-    def total(self) -> int:
-        return len(self.request.points) if self.count is None else self.count
-
-
-def symbolic_derivatives(req: GradRequest) -> dict[str, object]:
-    """``sympy.diff`` for everything the tape computes, as canonical text."""
-    expr, sources = req.problem.expr, req.sources
-    sym = {n: sympy.Symbol(n, real=True) for n in req.wrt}
-    with time_limit(LIMITS.time_s, "symbolic differentiation"):
-        out: dict[str, object] = {"gradient": {n: canonical(sympy.diff(expr, sym[n])) for n in req.wrt}}
-        if req.order >= 2:
-            out["hessian"] = {a: {b: canonical(sympy.diff(expr, sym[a], sym[b])) for b in sources} for a in sources}
-        if len(sources) == 1:
-            (only,) = sources
-            out["derivatives"] = [canonical(sympy.diff(expr, sym[only], k)) for k in range(1, req.order + 1)]
-    return out
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One chunk of a run: its points (rows) and their derivatives; ``start`` is the index
-    of its first point in the whole run."""
-
-    points: np.ndarray
-    result: Derivatives
-    start: int
-    verdicts: list[Verdict] = field(default_factory=list)  # per point, with --order 2 or more
-    checks: list[Check] = field(default_factory=list)  # per point, with --check
-
-    def point(self, i: int, variables: Sequence[str]) -> dict[str, float]:
-        return {v: float(self.points[i, j]) for j, v in enumerate(variables)}
-
-
-MAX_EXPLAINED = 5  # non-finite points explained one by one; the rest are counted
-
-
-class GradRun:
-    """One request's derivatives, batch after batch, for a stream of points of any length.
-
-    ``sympy.diff`` and the TensorFlow function are built once, here; every batch is then
-    computed eagerly, so nothing is traced or retraced per batch. Numeric faults of every
-    batch are collected: the first few explained, the rest counted.
-    """
-
-    def __init__(self, req: GradRequest) -> None:
-        p = req.problem
-        self.request = req
-        self.symbolic = symbolic_derivatives(req)
-        self.f = TFFunction(p.expr, p.dtype)
-        self.checker = Checker(self.f, p.variables, p.params, req.sources, req.order) if req.check else None
-        self.count = 0
-        self.extent: np.ndarray | None = None  # rows: lowest and highest of each variable so far
-        self._explained: list[str] = []
-        self._bad = 0
-        self._check_failures: list[str] = []
-        self._failed = 0
-
-    def batch(self, points: np.ndarray) -> Batch:
-        req, p = self.request, self.request.problem
-        result = derivatives(self.f, points, p.variables, p.params, req.wrt, req.watch, req.order)
-        verdicts = _grad_verdicts(req, self.f, points, result) if req.order >= 2 and len(points) else []
-        checks = self.checker.check(points, result) if self.checker is not None else []
-        batch = Batch(points, result, self.count, verdicts, checks)
-        self.count += len(points)
-        if len(points):  # column by column: numpy reduces (n, 2) along axis 0 ten times slower
-            low = np.array([points[:, j].min() for j in range(points.shape[1])])
-            high = np.array([points[:, j].max() for j in range(points.shape[1])])
-            if self.extent is not None:
-                low, high = np.minimum(low, self.extent[0]), np.maximum(high, self.extent[1])
-            self.extent = np.stack([low, high])
-        self._faults(batch)
-        self._failed_checks(batch)
-        return batch
-
-    @property
-    def warnings(self) -> list[str]:
-        more = [f"{self._bad} points in all have non-finite results"] if self._bad > MAX_EXPLAINED else []
-        failed = [f"--check failed at {self._failed} points in all"] if self._failed > MAX_EXPLAINED else []
-        return self._explained + more + self._check_failures + failed
-
-    def _failed_checks(self, batch: Batch) -> None:
-        p = self.request.problem
-        for i, check in enumerate(batch.checks):
-            if check.ok:
-                continue
-            self._failed += 1
-            if len(self._check_failures) < MAX_EXPLAINED:
-                label, entry = check.worst  # type: ignore[misc]
-                self._check_failures.append(
-                    f"--check: at {point_text(batch.point(i, p.variables))} the tape's {label} is off by "
-                    f"{entry.tape_error:.1e} (relative to the exact value), more than {p.dtype} allows "
-                    f"({check.tolerance:.1e})" + ("; try --dtype float64" if p.dtype == "float32" else "")
-                )
-
-    def _faults(self, batch: Batch) -> None:
-        p, r = self.request.problem, batch.result
-        bad = ~np.isfinite(r.value)
-        for arr in [
-            *(g for g in r.gradient.values() if g is not None),
-            *r.higher,
-            *(h for row in r.hessian.values() for h in row.values()),
-        ]:
-            bad |= ~np.isfinite(arr)
-        found = np.flatnonzero(bad)
-        self._bad += len(found)
-        for i in found[: max(0, MAX_EXPLAINED - len(self._explained))]:
-            self._explained.append(_explain(p, r, i, {**p.params, **batch.point(i, p.variables)}))
-
-
-def _explain(p: Problem, r: Derivatives, i: int, env: dict[str, float]) -> str:
-    """Why point ``i`` has a non-finite result: f itself, or the first derivative that is not finite."""
-    if not math.isfinite(r.value[i]):
-        return explain_value(p.expr, env, p.dtype)
-    labels = [(f"df/d{n}", g) for n, g in r.gradient.items() if g is not None]
-    labels += [(f"d2f/d{a}d{b}", h) for a, row in r.hessian.items() for b, h in row.items()]
-    labels += [(f"f^({k + 1})", d) for k, d in enumerate(r.higher[1:], start=1)]
-    for label, arr in labels:
-        if not math.isfinite(arr[i]):
-            return explain_derivative(label, float(arr[i]), env, p.dtype)
-    return f"a derivative is not finite at {point_text(env)}"
-
-
-def grad(req: GradRequest) -> GradReport:
-    """Derivatives at the request's points, as one batch."""
-    run = GradRun(req)
-    batch = run.batch(req.points)
-    return GradReport(req, batch.result, run.symbolic, run.warnings, verdicts=batch.verdicts, checks=batch.checks)
-
-
-def _grad_verdicts(req: GradRequest, f: TFFunction, points: np.ndarray, r: Derivatives) -> list[Verdict]:
-    """The second-order test at each point, over the names differentiated by."""
-    p, names = req.problem, req.sources
-    columns = {v: points[:, j] for j, v in enumerate(p.variables)}
-    n = len(points)
-    x = np.stack([columns[k] if k in columns else np.full(n, p.params[k]) for k in names], axis=1)
-    g = np.stack([r.gradient[k] for k in names], axis=1)
-    h = np.stack([np.stack([r.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
-    # the check at the stationary point nearby moves every variable: only when all are differentiated
-    at = _hessian_at(f, p) if tuple(names) == tuple(p.variables) else None
-    return classify(x, g, h, p.dtype, hessian_at=at)
-
-
-def _hessian_at(f: TFFunction, p: Problem) -> Callable[[np.ndarray], np.ndarray]:
-    """Hessians over every variable at a batch of points (points, d) -> (points, d, d), from nested tapes."""
-    names = p.variables
-
-    def hessians(points: np.ndarray) -> np.ndarray:
-        d = derivatives(f, points, names, p.params, names, (), 2)
-        return np.stack([np.stack([d.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
-
-    return hessians
+from .settings import Problem
+from .solve.batch import BatchObjective
+from .solve.keras_batch import keras_batch
+from .solve.keras_loop import run
+from .solve.multistart import MAX_BASINS, box_for_starts, draw_starts, group, radius
+from .solve.newton import newton
+from .solve.scipy_methods import SCIPY_METHODS, scipy_minimize
+from .solve.types import DIVERGED, STATUS, Box, MinimizeSettings, Outcome, Reporter, Silent, projected, row_length
+from .solve.verdict import DEGENERATE, MAXIMUM, MINIMUM, NOT_STATIONARY, Verdict, classify, rises_all_around
 
 
 @dataclass
@@ -334,16 +116,16 @@ def minimize(
 ) -> MinimizeReport:
     """Minimize (or, with ``settings.maximize``, maximize) f; then the verdict at the point found.
 
-    One start with a Keras optimizer and no bounds runs the tutorial's loop (optimize.run);
+    One start with a Keras optimizer and no bounds runs the tutorial's loop (keras_loop.run);
     everything else (Newton, BFGS, L-BFGS-B, several starts, bounds) runs a batch of starts
-    (local.py) whose end points are grouped into basins (search.py).
+    (py) whose end points are grouped into basins (multistart).
     """
     if not problem.variables:
         raise UsageError(problem.no_variables(f"to {'maximize' if settings.maximize else 'minimize'} over"))
     sense = -1.0 if settings.maximize else 1.0
     objective = -problem.expr if settings.maximize else problem.expr
     f = TFFunction(objective, problem.dtype, first_order=settings.keras)
-    box = local.Box.of(problem.variables, settings.bounds_map)
+    box = Box.of(problem.variables, settings.bounds_map)
     start = {v: float(np.clip(start[v], box.lo[j], box.hi[j])) for j, v in enumerate(problem.variables)}
     if settings.starts == 1:
         reason = check_start(problem, f, start)
@@ -353,7 +135,7 @@ def minimize(
         outcome = run(f, start, problem.params, settings, reporter)
         report = MinimizeReport(problem, settings, dict(start), outcome)
     else:
-        report = _minimize_batch(problem, f, start, box, settings, reporter or _Silent())
+        report = _minimize_batch(problem, f, start, box, settings, reporter or Silent())
     if sense < 0:
         _flip(report.outcome)
     _judge(report)
@@ -380,7 +162,7 @@ def _minimize_batch(
     problem: Problem,
     f: TFFunction,
     origin: Mapping[str, float],
-    box: local.Box,
+    box: Box,
     settings: MinimizeSettings,
     reporter: Reporter,
 ) -> MinimizeReport:
@@ -391,18 +173,18 @@ def _minimize_batch(
         starts = draw_starts(lo, hi, settings.starts, settings.seed)
     else:
         starts = np.array([[origin[v] for v in names]])
-    batch = local.Batch(f, names, problem.params)
+    batch = BatchObjective(f, names, problem.params)
     steps, every = settings.steps, settings.row_every
     if settings.optimizer == "newton":
-        result = local.newton(batch, starts, box, steps, settings.gtol, every, reporter, settings.graph)
+        result = newton(batch, starts, box, steps, settings.gtol, every, reporter, settings.graph)
     elif settings.optimizer in ("lbfgs", "bfgs") and settings.starts > 1:
-        from . import quasi_newton
+        from .solve import tfp_batched
 
-        result = quasi_newton.minimize(settings.optimizer, batch, starts, box, steps, settings.gtol, every, reporter)
-    elif settings.optimizer in local.SCIPY_METHODS:
-        result = local.scipy_minimize(batch, settings.optimizer, starts, box, steps, settings.gtol, reporter)
+        result = tfp_batched.minimize(settings.optimizer, batch, starts, box, steps, settings.gtol, every, reporter)
+    elif settings.optimizer in SCIPY_METHODS:
+        result = scipy_minimize(batch, settings.optimizer, starts, box, steps, settings.gtol, reporter)
     else:
-        result = local.keras_batch(
+        result = keras_batch(
             batch,
             settings.optimizer,
             settings.learning_rate,
@@ -414,7 +196,7 @@ def _minimize_batch(
             settings.mode,
             reporter,
         )
-    usable = np.isfinite(result.f) & np.isfinite(result.x).all(axis=1) & (result.status != local.DIVERGED)
+    usable = np.isfinite(result.f) & np.isfinite(result.x).all(axis=1) & (result.status != DIVERGED)
     found, label = group(result.x, result.f, usable, radius(result.x, lo, hi, dt))
     sense = -1.0 if settings.maximize else 1.0
     verdicts = _verdicts(problem, np.array([b.x for b in found]).reshape(len(found), len(names)), settings)
@@ -436,8 +218,8 @@ def _minimize_batch(
     best = found[0].index if found else int(np.argmin(np.where(finite, result.f, np.inf)))
     y, g = batch.derivatives(batch.tf.constant(result.x[best : best + 1], f.dtype), 1)
     gradient = {n: float(v) for n, v in zip(names, g.numpy()[0])}
-    status = "interrupted" if result.interrupted else local.STATUS[int(result.status[best])]
-    shown = local.projected(result.x[best : best + 1], g.numpy(), box)
+    status = "interrupted" if result.interrupted else STATUS[int(result.status[best])]
+    shown = projected(result.x[best : best + 1], g.numpy(), box)
     if status == "converged" and not _within_tol(shown, settings):
         # the method judged its own last evaluation (compiled, batched: rounded otherwise in
         # float32); the gradient shown is this one, and converged must hold for it too
@@ -447,7 +229,7 @@ def _minimize_batch(
         f=float(y.numpy()[0]),
         gradient=gradient,
         # with bounds, the length of the projected gradient: what pushes against a bound held is left out
-        grad_norm=float(local.row_length(shown)[0]),
+        grad_norm=float(row_length(shown)[0]),
         steps=int(result.iterations[best]),
         status=status,
         mode=settings.mode,
@@ -480,7 +262,7 @@ def _within_tol(projected: np.ndarray, settings: MinimizeSettings) -> bool:
     """The convergence test of the method that ran, on one (1, d) projected gradient: its
     length within --tol for Keras optimizers, its largest component within it otherwise."""
     if settings.keras:
-        return settings.tol is not None and float(local.row_length(projected)[0]) <= settings.tol
+        return settings.tol is not None and float(row_length(projected)[0]) <= settings.tol
     return float(np.max(np.abs(projected), initial=0.0)) <= settings.gtol
 
 
@@ -501,9 +283,10 @@ def _verdicts(problem: Problem, points: np.ndarray, settings: MinimizeSettings) 
     g = np.stack([d.gradient[n] for n in names], axis=1)
     h = np.stack([np.stack([d.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
     tol = 0.0 if settings.keras else settings.gtol
-    box = local.Box.of(names, settings.bounds_map)
+    box = Box.of(names, settings.bounds_map)
     sense = -1.0 if settings.maximize else 1.0
-    return classify(points, g, h, problem.dtype, tol, (box.lo, box.hi), sense, _hessian_at(f, problem))
+    hessians = hessian_at(f, problem.variables, problem.params)
+    return classify(points, g, h, problem.dtype, tol, (box.lo, box.hi), sense, hessians)
 
 
 def _kink(report: MinimizeReport, x: np.ndarray) -> bool:
@@ -511,7 +294,7 @@ def _kink(report: MinimizeReport, x: np.ndarray) -> bool:
     p, s = report.problem, report.settings
     f = TFFunction(p.expr, p.dtype)
     g = np.array([report.outcome.gradient[v] for v in p.variables])
-    box = local.Box.of(p.variables, s.bounds_map)
+    box = Box.of(p.variables, s.bounds_map)
 
     def values(points: np.ndarray) -> np.ndarray:
         return derivatives(f, points, p.variables, p.params, p.variables, (), 1).value

@@ -26,8 +26,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .config import Problem, parse_point
-from .errors import UsageError
+from .errors import UsageError, listing
+from .settings import Problem, parse_point
 
 OPTION = "--at-file"
 
@@ -233,7 +233,7 @@ class PointReader:
             return text[start:], line
         for c in header:
             if c not in self.names:
-                why = self.problem.absent(c, self.names) if self.problem else f" (it has {_listing(self.names)})"
+                why = self.problem.absent(c, self.names) if self.problem else f" (it has {listing(self.names)})"
                 raise self._error(line, f"column {c!r} is not a variable of the expression{why}")
         for c in header:
             if header.count(c) > 1:
@@ -343,7 +343,3 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _listing(names: Sequence[str]) -> str:
-    return ", ".join(names) if names else "no variables"

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from .errors import AutodiffError, UsageError
-from .parse import canonical, normalize, parse, tokenize, variables
+from .errors import AutodiffError, BudgetError, UsageError, listing
+from .language.parse import canonical, normalize, parse, tokenize, variables
+from .solve.registry import OPTIMIZERS, optimizer_name
+from .solve.types import MinimizeSettings
 
 DEFAULT_EXPRESSION = "a*x**2 + b*x + c"
 DEFAULT_PARAMS = {"a": 1.0, "b": -2.0, "c": 1.0}
@@ -59,7 +61,7 @@ class Problem:
         """Why ``name`` is not among ``names`` (the variables, or every name): to follow a message."""
         if self.simplified and (name in self.vanished or not names):
             return f": {self.simplified}"
-        return f" (it has {_listing(names)})"
+        return f" (it has {listing(names)})"
 
     def no_variables(self, purpose: str) -> str:
         """The message for an expression without variables, saying why: the constant, the
@@ -170,13 +172,13 @@ def parse_point(
             euler = " (e is a variable here; Euler's number is E, as in E**x or exp(x))" if "e" in names else ""
             raise UsageError(
                 f"{option}: {text!r} gives no names, but the expression has variables "
-                f"{_listing(names)}; write {write if file else f'{option} {write}'}{euler}"
+                f"{listing(names)}; write {write if file else f'{option} {write}'}{euler}"
             )
         return {names[0]: number(text, option)}
     given = parse_assignments([text], option, joint=", " if file else " ")
     for name in given:
         if name not in names:
-            why = problem.absent(name, names) if problem else f" (it has {_listing(names)})"
+            why = problem.absent(name, names) if problem else f" (it has {listing(names)})"
             raise UsageError(f"{option}: {name!r} is not a variable of the expression{why}")
     return {n: given.get(n, 0.0) for n in names}
 
@@ -194,7 +196,7 @@ def parse_range(text: str, names: Sequence[str], option: str = "--range") -> tup
         name, span = names[0], text
     name = name.strip()
     if name not in names:
-        raise UsageError(f"{option}: {name!r} is not a variable of the expression (it has {_listing(names)})")
+        raise UsageError(f"{option}: {name!r} is not a variable of the expression (it has {listing(names)})")
     lo_text, colon, hi_text = span.partition(":")
     if not colon:
         raise UsageError(f"{option}: expected {name}=LO:HI, got {text!r}")
@@ -214,7 +216,7 @@ def parse_names(text: str | None, allowed: Sequence[str], option: str, *, proble
         if not name:
             raise UsageError(f"{option}: empty name in {text!r}")
         if name not in allowed:
-            why = problem.absent(name, allowed) if problem else f" (it has {_listing(allowed)})"
+            why = problem.absent(name, allowed) if problem else f" (it has {listing(allowed)})"
             raise UsageError(f"{option}: {name!r} is not in the expression{why}")
         if name in out:
             raise UsageError(f"{option}: {name!r} is given twice")
@@ -233,7 +235,7 @@ def parse_bounds(text: str | None, names: Sequence[str], option: str = "--bounds
         if not sep or not name:
             raise UsageError(f"{option}: expected NAME=LO:HI, got {part!r}")
         if name not in names:
-            raise UsageError(f"{option}: {name!r} is not a variable of the expression (it has {_listing(names)})")
+            raise UsageError(f"{option}: {name!r} is not a variable of the expression (it has {listing(names)})")
         if name in out:
             raise UsageError(f"{option}: {name!r} is given twice")
         low, colon, high = span.partition(":")
@@ -277,6 +279,50 @@ def _commas(text: str) -> list[str]:
     return [*parts, text[start:]]
 
 
-def _listing(names: Sequence[str] | Mapping[str, object]) -> str:
-    names = list(names)
-    return ", ".join(names) if names else "no variables"
+
+def minimize_settings(
+    problem: Problem,
+    maximize: bool,
+    opt: str,
+    lr: float | None,
+    steps: int,
+    starts: int,
+    bounds: str | None,
+    seed: int,
+    graph: bool,
+    jit: bool,
+    style: str,
+    tol: float | None,
+    every: int | None,
+) -> MinimizeSettings:
+    """The options of ``minimize`` and ``maximize``, checked, as one frozen settings object."""
+    method = optimizer_name(opt)
+    keras = method in OPTIMIZERS
+    if not keras and lr is not None:
+        raise UsageError(f"--lr: {method} chooses its own step length by line search; --lr is for Keras optimizers")
+    if not keras and style.lower() != "tape":
+        raise UsageError(f"--style {style}: is for Keras optimizers, not {method}")
+    at_least(starts, 1, "--starts")
+    at_least(seed, 0, "--seed")
+    box = parse_bounds(bounds, problem.variables)
+    if method == "bfgs" and box:
+        raise UsageError("--bounds: bfgs takes no bounds (SciPy's BFGS is unconstrained); use --opt lbfgs (L-BFGS-B)")
+    width = len(problem.variables) * (len(problem.variables) if method in ("newton", "bfgs") else 1)
+    if starts * max(width, 1) > MAX_BATCH_VALUES:
+        raise BudgetError(
+            f"--starts {starts:,} x {width} values per start is over the limit of {MAX_BATCH_VALUES:,}"
+        )
+    return MinimizeSettings(
+        optimizer=method,
+        learning_rate=positive(0.01 if lr is None else lr, "--lr"),
+        steps=at_least(steps, 1, "--steps"),
+        graph=graph,
+        jit=jit,
+        style=style.lower(),
+        tol=None if tol is None else positive(tol, "--tol"),
+        every=None if every is None else at_least(every, 1, "--every"),
+        starts=starts,
+        seed=seed,
+        bounds=tuple((n, lo, hi) for n, (lo, hi) in box.items()),
+        maximize=maximize,
+    )

@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .derivatives import Derivatives
+from .calculus.derivatives import Derivatives
 from .errors import AutodiffError
-from .reports import Batch, GradReport, GradRequest, GradRun
+from .grad import GradChunk, GradReport, GradRequest, GradRun
 
 KEEP = 16  # first points kept for a table (8 shown) and a picture (10 marked)
 
@@ -41,13 +41,13 @@ def grad_stream(
     The returned report holds the first points' results, the symbolic derivatives, the
     warnings of the whole run and the number of points.
     """
-    from . import render
+    from .output import serialize
 
     write = _whole(write)
     run = GradRun(req)
     dtype = req.problem.dtype
-    writer = render.GradJson(run, write) if fmt == "json" else None
-    head: list[Batch] = []
+    writer = serialize.GradJson(run, write) if fmt == "json" else None
+    head: list[GradChunk] = []
     kept = 0
     resident = Resident()
     try:
@@ -59,7 +59,7 @@ def grad_stream(
             if writer is not None:
                 writer.batch(batch)
             elif fmt == "plain":
-                write(render.grad_plain_batch(batch, dtype))
+                write(serialize.grad_plain_batch(batch, dtype))
             if progress is not None:
                 progress.advance(run.count)
             resident.check()
@@ -93,7 +93,7 @@ def _whole(write: Callable[[Any], None]) -> Callable[[Any], None]:
     return whole
 
 
-def _first(batches: list[Batch], n: int) -> tuple[np.ndarray, Derivatives]:
+def _first(batches: list[GradChunk], n: int) -> tuple[np.ndarray, Derivatives]:
     """The first ``n`` points of a run and their results, as one batch."""
     points = np.concatenate([b.points for b in batches])[:n]
 

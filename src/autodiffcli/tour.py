@@ -10,10 +10,11 @@ import click
 import numpy as np
 from rich.console import Console
 
-from .config import load_problem
-from .optimize import MinimizeSettings
-from .render import dumps
-from .reports import grad, grad_request, minimize
+from .grad import grad, grad_request
+from .minimize import minimize
+from .output.serialize import dumps
+from .settings import load_problem
+from .solve.types import MinimizeSettings
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ the batch is, entry by entry, each point's own gradient.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .runtime import tensorflow
+from ..runtime import tensorflow
 from .tf_build import TFFunction
 
 Level = dict[tuple[str, ...], Any]  # names differentiated by -> tensor of shape (points,)
@@ -93,3 +93,13 @@ def derivatives(
         (only,) = sources
         higher = [host(levels[k][(only,) * k]) for k in range(1, order + 1)]
     return Derivatives(value, gradient, hessian, higher)
+
+
+def hessian_at(f: TFFunction, names: Sequence[str], params: Mapping[str, float]) -> Callable[[np.ndarray], np.ndarray]:
+    """Hessians over ``names`` at a batch of points (points, d) -> (points, d, d), from nested tapes."""
+
+    def hessians(points: np.ndarray) -> np.ndarray:
+        d = derivatives(f, points, names, params, names, (), 2)
+        return np.stack([np.stack([d.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
+
+    return hessians

@@ -9,7 +9,7 @@ import numpy as np
 import sympy
 from sympy.codegen import cfunctions
 
-from .parse import canonical
+from ..language.parse import canonical
 from .tf_build import TFFunction
 
 
@@ -38,7 +38,7 @@ def plain_text(columns: list[np.ndarray | None], dtype: str) -> bytes:
     a million rows take well under a second. Returns UTF-8 bytes, every line ending in a
     newline.
     """
-    from .runtime import tensorflow
+    from ..runtime import tensorflow
 
     tf = tensorflow()
     rows = max((len(c) for c in columns if c is not None), default=0)

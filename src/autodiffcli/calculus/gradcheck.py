@@ -29,10 +29,10 @@ import numpy as np
 import sympy
 from sympy.core.evalf import PrecisionExhausted
 
+from ..errors import UsageError
+from ..language.parse import LIMITS, time_limit
+from ..runtime import tensorflow
 from .derivatives import Derivatives
-from .errors import UsageError
-from .parse import LIMITS, time_limit
-from .runtime import tensorflow
 from .tf_build import TFFunction
 
 EXACT_DIGITS = 40

@@ -14,9 +14,9 @@ from typing import Any
 import sympy
 from sympy.codegen import cfunctions
 
-from . import functions
-from .errors import ExpressionError, NumericError
-from .runtime import tensorflow
+from ..errors import ExpressionError, NumericError
+from ..language import functions
+from ..runtime import tensorflow
 
 Env = Mapping[str, Any]  # name -> tf.Tensor (a Variable or a constant)
 Node = Callable[[Env], Any]

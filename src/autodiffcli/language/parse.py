@@ -12,7 +12,6 @@ implicit multiplication explicit. Python's
 from __future__ import annotations
 
 import ast
-import difflib
 import functools
 import keyword
 import math
@@ -29,8 +28,8 @@ import sympy
 from sympy.codegen import cfunctions
 from sympy.printing.str import StrPrinter
 
+from ..errors import BudgetError, ExpressionError, did_you_mean
 from . import functions
-from .errors import BudgetError, ExpressionError
 
 
 @dataclass(frozen=True)
@@ -693,14 +692,6 @@ def _log10(n: int) -> float:
 def _short(value: sympy.Expr) -> str:
     text = str(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def did_you_mean(name: str, known: dict[str, object] | list[str], cutoff: float = 0.6) -> str:
-    """`` (did you mean 'sin'?)`` or an empty string."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff) or difflib.get_close_matches(
-        name.lower(), list(known), n=1, cutoff=cutoff
-    )
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class _Printer(StrPrinter):

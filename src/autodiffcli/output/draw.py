@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import PlotFileError
-from .figures import Landscape, Panel, Picture, Series
+from ..errors import PlotFileError
+from .pictures import Landscape, Panel, Picture, Series
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 

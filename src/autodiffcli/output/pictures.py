@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import Problem
-from .derivatives import derivatives
-from .errors import UsageError
-from .reports import GradReport, MinimizeReport
-from .search import box_for_starts
-from .tf_build import TFFunction
+from ..calculus.derivatives import derivatives
+from ..calculus.tf_build import TFFunction
+from ..errors import UsageError
+from ..grad import GradReport
+from ..minimize import MinimizeReport
+from ..settings import Problem
+from ..solve.multistart import box_for_starts
 
 GRID_1D = 401  # points along x for f over a range
 GRID_2D = 161  # points along each axis of a landscape

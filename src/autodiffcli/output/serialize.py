@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from .config import Problem
-from .derivatives import Derivatives
-from .gradcheck import Check, Entry
-from .numerics import plain_text, rounded
-from .optimize import display_name
-from .reports import Batch, GradReport, GradRun, MinimizeReport
+from ..calculus.derivatives import Derivatives
+from ..calculus.faults import plain_text, rounded
+from ..calculus.gradcheck import Check, Entry
+from ..grad import GradChunk, GradReport, GradRun
+from ..minimize import MinimizeReport
+from ..settings import Problem
+from ..solve.registry import display_name
 
 GRAD_SCHEMA = "autodiff.grad/1"
 MINIMIZE_SCHEMA = "autodiff.minimize/1"
@@ -28,7 +29,7 @@ MINIMIZE_SCHEMA = "autodiff.minimize/1"
 def grad_json(report: GradReport) -> dict[str, Any]:
     """The whole ``autodiff.grad/1`` document of a report, as a dict."""
     req, p = report.request, report.request.problem
-    batch = Batch(req.points, report.result, 0, report.verdicts, report.checks)
+    batch = GradChunk(req.points, report.result, 0, report.verdicts, report.checks)
     return {
         **_grad_head(p),
         "results": [_grad_item(batch, i, req.order, p) for i in range(len(req.points))],
@@ -51,7 +52,7 @@ class GradJson:
         self.started = False
         self._first = True
 
-    def batch(self, batch: Batch) -> None:
+    def batch(self, batch: GradChunk) -> None:
         p, order = self.run.request.problem, self.run.request.order
         head = ""
         if not self.started:
@@ -82,7 +83,7 @@ def _grad_head(p: Problem) -> dict[str, Any]:
     }
 
 
-def _grad_item(batch: Batch, i: int, order: int, p: Problem) -> dict[str, Any]:
+def _grad_item(batch: GradChunk, i: int, order: int, p: Problem) -> dict[str, Any]:
     r, dt = batch.result, p.dtype
 
     def num(v: float | None) -> float | None:
@@ -199,7 +200,7 @@ def grad_plain(report: GradReport) -> bytes:
     return plain_text(list(report.result.gradient.values()), report.request.problem.dtype)
 
 
-def grad_plain_batch(batch: Batch, dtype: str) -> bytes:
+def grad_plain_batch(batch: GradChunk, dtype: str) -> bytes:
     """The same for one batch of a stream: whole lines, so what is written stays valid."""
     return plain_text(list(batch.result.gradient.values()), dtype)
 

@@ -22,11 +22,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .gradcheck import Check
-from .numerics import fmt
-from .optimize import OPTIMIZERS, Row, display_name
-from .reports import GradReport, MinimizeReport
-from .verdict import Verdict
+from ..calculus.faults import fmt
+from ..calculus.gradcheck import Check
+from ..grad import GradReport
+from ..minimize import MinimizeReport
+from ..solve.registry import OPTIMIZERS, display_name
+from ..solve.types import Row
+from ..solve.verdict import Verdict
 
 MAX_TABLE_POINTS = 8
 MAX_TABLE_BASINS = 20

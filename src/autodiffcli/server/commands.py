@@ -1,4 +1,4 @@
-"""``autodiff server start|stop|status|restart``: the click commands around server.py.
+"""``autodiff server start|stop|status|restart``: the click commands around daemon.py.
 
 Importing this module imports click only; the server module (which imports TensorFlow
 when it serves) is imported inside the commands.
@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from .errors import AutodiffError, ExitCode, UsageError
+from ..errors import AutodiffError, ExitCode, UsageError
 
 
 @click.group(name="server")
@@ -33,9 +33,9 @@ def server_group() -> None:
 @click.option("--idle", type=float, default=None, help="Exit after this many seconds without a request [default: 900].")
 def server_start(idle: float | None) -> int:
     """Start the server in the background (nothing happens if one runs)."""
-    from . import server
+    from . import daemon
 
-    running = server.request("status")
+    running = daemon.request("status")
     if running is not None:
         click.echo(f"autodiff server already running (pid {running['pid']}, version {running['version']})")
         return ExitCode.OK
@@ -64,9 +64,9 @@ def server_status(fmt: str) -> int:
     """Say whether a server runs: pid, version, uptime, requests served (exit 1 if none)."""
     import json
 
-    from . import server
+    from . import daemon
 
-    status = server.request("status")
+    status = daemon.request("status")
     if fmt == "json":
         click.echo(json.dumps(status or {"running": False}))
     elif status is None:
@@ -75,7 +75,7 @@ def server_status(fmt: str) -> int:
         click.echo(
             f"autodiff server running: pid {status['pid']}, version {status['version']}, "
             f"up {status['uptime_s']:.0f} s, {status['requests']} requests served, idle exit after "
-            f"{status['idle_s']:g} s, socket {server.socket_path()}"
+            f"{status['idle_s']:g} s, socket {daemon.socket_path()}"
         )
     return ExitCode.OK if status is not None else ExitCode.NUMERIC
 
@@ -84,12 +84,12 @@ def _start_server(idle: float | None) -> int:
     import subprocess
     import time
 
-    from . import server
+    from . import daemon
 
     if idle is not None and not idle > 0:
         raise UsageError(f"--idle: must be > 0, got {idle:g}")
-    server.prepare_dir(server.socket_dir())
-    argv = [sys.executable, "-m", "autodiffcli.server", *([] if idle is None else [str(idle)])]
+    daemon.prepare_dir(daemon.socket_dir())
+    argv = [sys.executable, "-m", "autodiffcli.serve", *([] if idle is None else [str(idle)])]
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -100,7 +100,7 @@ def _start_server(idle: float | None) -> int:
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        status = server.request("status")
+        status = daemon.request("status")
         if status is not None:
             click.echo(f"autodiff server started (pid {status['pid']}, version {status['version']})")
             return ExitCode.OK
@@ -114,13 +114,13 @@ def _start_server(idle: float | None) -> int:
 def _stop_server() -> bool:
     import time
 
-    from . import server
+    from . import daemon
 
-    status = server.request("stop")
+    status = daemon.request("stop")
     if status is None:
         return False
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and server.request("status") is not None:
+    while time.monotonic() < deadline and daemon.request("status") is not None:
         time.sleep(0.05)
     click.echo(f"autodiff server stopped (pid {status['pid']}, {status['requests']} requests served)")
     return True

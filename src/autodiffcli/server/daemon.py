@@ -5,7 +5,7 @@ runtime threads and can fork safely. Requests are served by workers forked from 
 starts TensorFlow's runtime once, then serves requests one at a time, each in its main
 thread (so every budget, the SIGALRM wall clock included, holds as in a cold run) with the
 client's own standard streams, working directory and environment, restored afterwards.
-A worker keeps what it compiled (see ``optimize.run``'s cache), so a repeated command
+A worker keeps what it compiled (see ``keras_loop.run``'s cache), so a repeated command
 skips tracing and XLA compilation.
 
 The pool is elastic: the most recently used idle worker takes the next request (its
@@ -28,13 +28,14 @@ import os
 import select
 import signal
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__
-from .client import PROTOCOL, peer_uid, receive, send, socket_dir, socket_path
+import click
+
+from .. import __version__
+from .protocol import PROTOCOL, Lines, connect, peer_uid, receive, send, socket_dir, socket_path
 from .worker import quiet_stdio, run_worker
 
 IDLE_S = 900.0  # a server with no request for this long exits (AUTODIFF_SERVER_IDLE, or --idle)
@@ -67,6 +68,7 @@ class Job:
 class Server:
     listener: socket.socket
     idle_s: float
+    app: click.Command  # what a worker runs for each request: the command-line app, passed in
     started: float = field(default_factory=time.time)
     served: int = 0
     jobs: dict[int, Job] = field(default_factory=dict)  # by the client socket's fileno
@@ -96,20 +98,26 @@ class Server:
 
 def warm() -> None:
     """Import what every command needs, and warm SymPy, without running any TensorFlow op."""
-    from . import cli, config, optimize, render, reports, stream, tables  # noqa: F401
-    from .runtime import tensorflow
+    from .. import grad, minimize, settings, stream  # noqa: F401
+    from ..output import serialize, tables  # noqa: F401
+    from ..runtime import tensorflow
+    from ..solve import keras_loop  # noqa: F401
 
     tensorflow()
     import keras  # noqa: F401
     import scipy.optimize  # noqa: F401
 
     # SymPy imports parts of itself and fills caches on first use: a quarter of a worker's time
-    problem = config.load_problem("x**3*y + sin(x)*exp(y)/(1 + x**2)", (), "float32")
-    reports.symbolic_derivatives(reports.grad_request(problem, None, [], [], 2))
+    problem = settings.load_problem("x**3*y + sin(x)*exp(y)/(1 + x**2)", (), "float32")
+    grad.symbolic_derivatives(grad.grad_request(problem, None, [], [], 2))
 
 
-def serve(idle_s: float = IDLE_S) -> None:
-    """Listen until stopped or idle for ``idle_s``; the socket is removed on the way out."""
+def serve(app: click.Command, idle_s: float = IDLE_S) -> None:
+    """Serve ``app`` until stopped or idle for ``idle_s``; the socket is removed on the way out.
+
+    The app is passed in (by ``autodiffcli.serve``, the composition root) so that nothing
+    in this package imports the command line.
+    """
     directory, path = socket_dir(), socket_path()
     prepare_dir(directory)
     warm()
@@ -122,7 +130,7 @@ def serve(idle_s: float = IDLE_S) -> None:
     finally:
         os.umask(old)
     listener.listen(64)
-    server = Server(listener, idle_s)
+    server = Server(listener, idle_s, app)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "stopping", True))
     try:
         _top_up(server)
@@ -304,7 +312,7 @@ def _spawn(server: Server) -> Worker:
                 os.dup2(fd, 3)
             os.closerange(4, os.sysconf("SC_OPEN_MAX"))
         finally:
-            run_worker(socket.socket(fileno=3))  # never returns
+            run_worker(socket.socket(fileno=3), server.app)  # never returns
     theirs.close()
     return Worker(pid, ours)
 
@@ -324,7 +332,7 @@ def _kill(pid: int) -> None:
 
 def request(op: str, timeout: float = 5.0) -> dict[str, Any] | None:
     """Ask the running server for ``status`` or to ``stop``; None when none answers."""
-    from .client import Lines, connect
+
 
     conn = connect(timeout)
     if conn is None:
@@ -335,13 +343,3 @@ def request(op: str, timeout: float = 5.0) -> dict[str, Any] | None:
             return Lines(conn).next()
         except OSError:
             return None
-
-
-def main() -> None:
-    """``python -m autodiffcli.server [IDLE_S]``: run in the foreground (``autodiff server start`` detaches it)."""
-    idle = float(sys.argv[1]) if len(sys.argv) > 1 else float(os.environ.get("AUTODIFF_SERVER_IDLE", IDLE_S))
-    serve(idle)
-
-
-if __name__ == "__main__":
-    main()

@@ -16,21 +16,23 @@ import socket
 import sys
 from typing import Any
 
-from .client import receive, send
-from .errors import ExitCode
+import click
+
+from ..errors import ExitCode
+from .protocol import receive, send
 
 RECYCLE = int(os.environ.get("AUTODIFF_SERVER_RECYCLE", "200"))  # commands one worker serves at most
 MAX_RSS = 2 << 30  # bytes: a worker that has grown past this exits after its command
 
 
-def run_worker(control: socket.socket) -> None:
+def run_worker(control: socket.socket, app: click.Command) -> None:
     """In a forked worker: start TensorFlow's runtime, then serve requests until told to stop."""
     code = 0
     try:
         _die_with_parent()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        from .runtime import tensorflow
+        from ..runtime import tensorflow
 
         tensorflow().constant(1.0) + 1.0  # the runtime's threads start here, not in a request
         home = dict(os.environ)
@@ -39,7 +41,7 @@ def run_worker(control: socket.socket) -> None:
                 message, fds = receive(control, 4)
             except (OSError, ValueError):
                 return  # the server closed our socket: exit
-            exit_code, clean = _serve(message, fds[1:], home)
+            exit_code, clean = _serve(app, message, fds[1:], home)
             reuse = clean and served < RECYCLE and _rss() < MAX_RSS
             send(control, {"done": True, "reuse": reuse})
             _answer(fds[0], exit_code)
@@ -51,7 +53,7 @@ def run_worker(control: socket.socket) -> None:
         os._exit(code)
 
 
-def _serve(message: dict[str, Any], fds: list[int], home: dict[str, str]) -> tuple[int, bool]:
+def _serve(app: click.Command, message: dict[str, Any], fds: list[int], home: dict[str, str]) -> tuple[int, bool]:
     """Run one command as the client's process, with the client's fds 0-2.
 
     Returns its exit code, and whether it ended cleanly (then this worker can serve again).
@@ -77,10 +79,8 @@ def _serve(message: dict[str, Any], fds: list[int], home: dict[str, str]) -> tup
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         argv = [str(a) for a in message.get("argv", [])]
         sys.argv = ["autodiff", *argv]
-        from .cli import cli
-
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        code = int(cli.main(argv, standalone_mode=False))
+        code = int(app.main(argv, standalone_mode=False))
         clean = code != ExitCode.INTERRUPTED
     except BaseException:
         clean = False

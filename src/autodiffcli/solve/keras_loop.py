@@ -9,65 +9,17 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
-from .errors import UsageError
-from .interrupts import deferred
-from .parse import did_you_mean
-from .runtime import grappler_free, tensorflow
-from .tf_build import TFFunction
+from ..calculus.tf_build import TFFunction
+from ..interrupts import deferred
+from ..runtime import grappler_free, tensorflow
+from .registry import OPTIMIZERS, optimizer_name
+from .types import CONVERGED, DIVERGED, RUNNING, STATUS, MinimizeSettings, Outcome, Reporter, Row, Silent
 
-# Every optimizer Keras 3 ships, by the lower-case name users type. A test checks this
-# table against keras.optimizers, so it cannot drift from the installed Keras.
-OPTIMIZERS: dict[str, str] = {
-    "adadelta": "Adadelta",
-    "adafactor": "Adafactor",
-    "adagrad": "Adagrad",
-    "adam": "Adam",
-    "adamax": "Adamax",
-    "adamw": "AdamW",
-    "ftrl": "Ftrl",
-    "lamb": "Lamb",
-    "lion": "Lion",
-    "muon": "Muon",
-    "nadam": "Nadam",
-    "rmsprop": "RMSprop",
-    "schedulefreeadamw": "ScheduleFreeAdamW",
-    "sgd": "SGD",
-}
-
-# Newton's method and SciPy's quasi-Newton methods (see local.py), by the name users type
-METHODS: dict[str, str] = {"newton": "Newton", "bfgs": "BFGS", "lbfgs": "L-BFGS-B"}
-# their convergence test, when --tol is not given: the gradient's largest component
-DEFAULT_GTOL = 1e-5  # SciPy's own default
-
-RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 CHUNK_S = 0.2  # wall time of one chunk: progress and Ctrl-C wait at most about this long
 CACHE_SIZE = 16  # compiled loops kept per process (the warm server's workers reuse them)
-STATUS = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged"}
-
-
-def optimizer_name(name: str) -> str:
-    """The registry key for ``name`` (case-insensitive), or a UsageError naming the closest one."""
-    key = name.lower().replace("-", "").replace("_", "")
-    known = {**OPTIMIZERS, **METHODS}
-    if key not in known:
-        raise UsageError(
-            f"--opt: unknown optimizer {name!r}{did_you_mean(key, known)}; choose from {', '.join(sorted(known))}"
-        )
-    return key
-
-
-def display_name(key: str, starts: int = 1) -> str:
-    """``Adam``, ``Newton``, ``L-BFGS-B``: the class or method behind an --opt name.
-
-    ``lbfgs`` and ``bfgs`` from several starts are TensorFlow Probability's batched L-BFGS and
-    BFGS (quasi_newton.py).
-    """
-    if key in ("lbfgs", "bfgs") and starts > 1:
-        return {"lbfgs": "L-BFGS", "bfgs": "BFGS"}[key] + " (TFP)"
-    return OPTIMIZERS.get(key) or METHODS[key]
 
 
 def make_optimizer(name: str, learning_rate: float, dtype: str = "float32") -> Any:
@@ -107,81 +59,6 @@ def minimize(optimizer: Any, loss: Callable[[], Any], var_list: Sequence[Any]) -
     grads = tape.gradient(value, var_list, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     optimizer.apply_gradients(zip(grads, var_list))
     return value, grads
-
-
-@dataclass(frozen=True)
-class MinimizeSettings:
-    optimizer: str = "sgd"
-    learning_rate: float = 0.01
-    steps: int = 1000
-    graph: bool = True
-    jit: bool = True
-    style: str = "tape"  # "tape" (cell 4) or "minimize" (cell 5)
-    tol: float | None = None
-    every: int | None = None  # history row every K steps; None: about 20 rows
-    starts: int = 1  # with more than 1, drawn uniformly in the box
-    seed: int = 0
-    bounds: tuple[tuple[str, float, float], ...] = ()  # (name, lo, hi)
-    maximize: bool = False
-
-    @property
-    def keras(self) -> bool:
-        return self.optimizer in OPTIMIZERS
-
-    @property
-    def mode(self) -> str:
-        jit = self.jit and self.keras  # Newton's and SciPy's functions are compiled without XLA
-        return "eager" if not self.graph else "xla" if jit else "graph"
-
-    @property
-    def bounds_map(self) -> dict[str, tuple[float, float]]:
-        return {n: (lo, hi) for n, lo, hi in self.bounds}
-
-    @property
-    def gtol(self) -> float:
-        """The convergence tolerance of Newton and the quasi-Newton methods."""
-        return self.tol if self.tol is not None else DEFAULT_GTOL
-
-    @property
-    def row_every(self) -> int:
-        """About 20 rows for a Keras optimizer; Newton and SciPy's methods take few iterations, so more."""
-        return self.every or max(1, self.steps // (20 if self.keras else 200))
-
-
-@dataclass(frozen=True)
-class Row:
-    step: int
-    x: dict[str, float]
-    f: float
-    grad_norm: float
-
-
-@dataclass
-class Outcome:
-    x: dict[str, float]
-    f: float
-    gradient: dict[str, float]
-    grad_norm: float
-    steps: int
-    status: str
-    mode: str
-    history: list[Row] = field(default_factory=list)
-    optimize_s: float = 0.0
-    traces: int = 0
-    evaluations: int = 0  # computations of f and its gradient, summed over starts
-
-
-class Reporter(Protocol):
-    def row(self, row: Row) -> None: ...
-    def progress(self, done: int, total: int) -> None: ...
-
-
-class _Silent:
-    def row(self, row: Row) -> None:
-        pass
-
-    def progress(self, done: int, total: int) -> None:
-        pass
 
 
 class Objective:
@@ -238,7 +115,7 @@ def run(
 ) -> Outcome:
     """Minimize f from ``start``. Stops on convergence, divergence, ``steps`` or Ctrl-C."""
     began = time.perf_counter()
-    reporter = reporter or _Silent()
+    reporter = reporter or Silent()
     loop = _compiled(f, start, params, settings)
     problem, optimizer = loop.problem, loop.optimizer
     tf = problem.tf

@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from .interrupts import deferred
-from .local import CONVERGED, DIVERGED, RUNNING, STALLED, Batch, BatchResult, Box, _history_row, projected, row_length
-from .optimize import Row
+from ..interrupts import deferred
+from .batch import BatchObjective
+from .types import CONVERGED, DIVERGED, RUNNING, STALLED, BatchResult, Box, Row, history_row, projected, row_length
 
 MEMORY = 10  # correction pairs kept per start, as SciPy's L-BFGS-B (maxcor)
 LINE_SEARCH = 50  # most evaluations of one Hager-Zhang line search (TFP's default)
@@ -207,7 +207,7 @@ class _Working:
 
 def minimize(
     method: str,
-    batch: Batch,
+    batch: BatchObjective,
     starts: np.ndarray,
     box: Box,
     steps: int,
@@ -280,7 +280,7 @@ def minimize(
 
     def record(step: int, last: bool = False) -> None:
         size = row_length(projected(X, Gx, box))  # rows show |projected grad|, as every method's
-        row = _history_row(batch.names, X, np.where(status == DIVERGED, np.nan, F), size, step)
+        row = history_row(batch.names, X, np.where(status == DIVERGED, np.nan, F), size, step)
         if row is None or (history and history[-1] == row):
             return
         if history and history[-1].step == row.step:

@@ -49,7 +49,7 @@ class Verdict:
 
 def eigenvalues(hessians: np.ndarray) -> np.ndarray:
     """Ascending eigenvalues of a batch of symmetric matrices (points, d, d), with tf.linalg.eigvalsh."""
-    from .runtime import tensorflow
+    from ..runtime import tensorflow
 
     tf = tensorflow()
     h = tf.constant(hessians)

@@ -1,0 +1,205 @@
+"""Newton's method from a batch of starts, with the Hessian from nested tapes, safeguarded.
+
+Written here because no maintained TensorFlow library offers a batched, bounded Newton
+method. See :func:`newton` for the safeguards."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+import numpy as np
+
+from ..interrupts import deferred
+from ..runtime import without_grappler
+from .batch import BatchObjective, column, projected_gradient
+from .types import CONVERGED, DIVERGED, RUNNING, STALLED, BatchResult, Box, Row, history_row, projected, row_length
+
+ARMIJO = 1e-4  # sufficient decrease: f(x + a p) <= f(x) + ARMIJO * grad . (step taken)
+HALVINGS = 40  # most halvings of the Newton step in one line search
+SHRINK_FROM = 10_000  # Newton from this many starts drops the stopped ones from its batch
+
+
+def newton(
+    batch: BatchObjective,
+    starts: np.ndarray,
+    box: Box,
+    steps: int,
+    tol: float,
+    every: int,
+    reporter: Any,
+    graph: bool = True,
+) -> BatchResult:
+    """Safeguarded Newton's method on every start at once.
+
+    Each iteration takes the exact gradient g and Hessian H (nested tapes), and the step
+    ``p = -Q diag(1/max(|lambda|, delta)) Q^T g`` from H's eigendecomposition: eigenvalues
+    are replaced by their absolute values, floored at ``delta = eps**(3/4) * max(1, max |lambda|)``
+    (a condition number up to 1.5e5 in float32, 5.5e11 in float64 keeps Newton's step).
+    Where H is positive definite this is Newton's step (quadratic convergence near a
+    minimum); elsewhere it is still a descent direction, which turns away from maxima and
+    saddles instead of walking to them ("saddle-free Newton"). A backtracking line search
+    halves the step until f falls by at least ``ARMIJO`` times the predicted decrease
+    (Armijo), so every iteration lowers f. With bounds, each trial point is projected into
+    the box and the search is on the projected path; the convergence test uses the
+    projected gradient. A start stops when its (projected) gradient's largest component
+    is at most ``tol`` (converged), when no halving lowers f (stalled: f cannot be lowered
+    at the dtype's precision), or when f or its derivatives are not finite (diverged).
+    """
+    tf = batch.tf
+    dtype = batch.f.dtype
+    eps = float(np.finfo(dtype.as_numpy_dtype).eps)
+    lo = tf.constant(box.lo, dtype)
+    hi = tf.constant(box.hi, dtype)
+    bounded = box.bounded
+    # "within e of a bound": e is the projected gradient's length, at most 1e-3 of the box
+    near = tf.constant(np.where(np.isfinite(box.hi - box.lo), 1e-3 * (box.hi - box.lo), np.inf), dtype)
+    d = starts.shape[1]
+    traces = [0]
+    n = len(starts)
+    # From many starts, the starts that have stopped leave the batch: one trace serves every
+    # batch size. From fewer, they stay (f and its derivatives are recomputed where they
+    # stopped): a trace for batches of any size has about 50 ms more to do, more than
+    # carrying them costs.
+    shrink = n >= SHRINK_FROM
+
+    def iterate(X: Any, status: Any) -> tuple[Any, ...]:
+        """One iteration on every start; returns (X, status, f, |projected grad|, alpha).
+
+        Every start that moved is still running; its step was ``alpha`` times p.
+        """
+        traces[0] += 1
+        y, g, H = batch.derivatives(X, 2)
+        pg = projected_gradient(tf, X, g, lo, hi)
+        gnorm, glen = tf.reduce_max(tf.abs(pg), axis=1), tf.norm(pg, axis=1)
+        finite_g, finite_H = tf.math.is_finite(g), tf.math.is_finite(H)
+        finite = tf.math.is_finite(y) & tf.reduce_all(finite_g, axis=1) & tf.reduce_all(finite_H, axis=[1, 2])
+        status = tf.where(tf.equal(status, RUNNING) & ~finite, DIVERGED, status)
+        # a start with a non-finite f or derivative has stopped; finite stand-ins keep eigh safe
+        eye = tf.constant(np.eye(d), dtype)
+        Hs = tf.where(finite_H, H, eye)
+        gs = tf.where(finite_g, g, tf.zeros_like(g))
+        if bounded:
+            # Bertsekas' projected Newton: a variable at (or within e of) a bound that its
+            # gradient pushes against is held there; the Newton step is taken in the others
+            e = tf.minimum(column(glen), near)
+            held = ((X <= lo + e) & (gs > 0)) | ((X >= hi - e) & (gs < 0))
+            free = ~held
+            Hs = tf.where(free[:, :, None] & free[:, None, :], Hs, eye)
+        lam, Q = tf.linalg.eigh(0.5 * (Hs + tf.linalg.matrix_transpose(Hs)))
+        scale = tf.maximum(tf.reduce_max(tf.abs(lam), axis=1), 1.0)
+        floor = math.sqrt(eps) * scale  # curvature below it, negative, is a saddle's or maximum's
+        coeff = tf.linalg.matvec(Q, tf.where(free, gs, 0) if bounded else gs, transpose_a=True)
+        p = -tf.linalg.matvec(Q, coeff / tf.maximum(tf.abs(lam), column(eps**0.75 * scale)))
+        if bounded:  # a held variable steps outwards, and the projection keeps it on its bound
+            p = tf.where(held, -gs, p)
+        # a stationary point with negative curvature is a saddle or a maximum: step off it
+        # along the most negative curvature instead of stopping there
+        lowest, q = tf.unstack(lam, num=d, axis=1)[0], tf.unstack(Q, num=d, axis=2)[0]
+        stationary = tf.equal(status, RUNNING) & (gnorm <= tol)
+        escape = stationary & (lowest < -floor)
+        reach = tf.maximum(tf.reduce_max(tf.abs(X), axis=1), 1.0)
+        reach = tf.where(tf.reduce_sum(gs * q, axis=1) > 0, -reach, reach)
+        p = tf.where(column(escape), column(reach) * q, p)
+        status = tf.where(stationary & ~escape, CONVERGED, status)
+        active = tf.equal(status, RUNNING)
+        bend = 0.5 * tf.minimum(lowest, 0.0)  # predicted change includes negative curvature
+
+        def trial(alpha: Any) -> Any:
+            return tf.clip_by_value(X + column(alpha) * p, lo, hi)
+
+        def search_cond(k: Any, alpha: Any, done: Any, fell: Any) -> Any:
+            return (k < HALVINGS) & tf.reduce_any(~done)
+
+        def search_body(k: Any, alpha: Any, done: Any, fell: Any) -> tuple[Any, ...]:
+            if shrink:  # only the starts still searching: the others would pay for the longest search
+                at = tf.where(~done)
+
+                def pick(t: Any) -> Any:
+                    return tf.gather(t, at[:, 0])
+
+            else:  # a few thousand starts: computing them all costs less than tracing the gathers
+
+                def pick(t: Any) -> Any:
+                    return t
+
+            a, Xa, pa = pick(alpha), pick(X), pick(p)
+            t = tf.clip_by_value(Xa + column(a) * pa, lo, hi)
+            s = t - Xa
+            yt = batch.value(t)
+            decrease = tf.reduce_sum(pick(gs) * s, axis=1) + pick(bend) * tf.reduce_sum(s * s, axis=1)
+            ok = tf.math.is_finite(yt) & (yt <= pick(y) + ARMIJO * decrease) & (decrease < 0)
+            down = tf.equal(yt, -np.inf)  # f fell past the dtype's range: unbounded below, this way
+            if shrink:
+                return (
+                    k + 1,
+                    tf.tensor_scatter_nd_update(alpha, at, tf.where(ok, a, a / 2)),
+                    tf.tensor_scatter_nd_update(done, at, ok | down),
+                    tf.tensor_scatter_nd_update(fell, at, down),
+                )
+            return k + 1, tf.where(done | ok, alpha, alpha / 2), done | ok | down, fell | (~done & down)
+
+        none = tf.zeros_like(active)
+        _, alpha, found, fell = tf.while_loop(
+            search_cond, search_body, (tf.constant(0), tf.ones_like(y), ~active, none)
+        )
+        moved = active & found & ~fell
+        status = tf.where(active & fell, DIVERGED, tf.where(active & ~found, STALLED, status))
+        return tf.where(column(moved), trial(alpha), X), status, y, gnorm, glen, alpha
+
+    signature = [tf.TensorSpec([None, d], dtype), tf.TensorSpec([None], tf.int32)] if shrink else None
+    compiled = tf.function(iterate, autograph=False, input_signature=signature) if graph else iterate
+    plain = without_grappler() if graph else contextlib.nullcontext()
+    X = np.array(starts, dtype=dtype.as_numpy_dtype)  # every start's point, f and |projected grad|
+    y, gnorm = np.full(n, np.nan, X.dtype), np.full(n, np.inf, X.dtype)
+    glen = np.full(n, np.inf, X.dtype)  # |projected grad|: the largest component decides, rows show the length
+    status = np.full(n, RUNNING, np.int32)
+    going = np.arange(n)  # the starts each iteration computes
+    iterations = np.zeros(n, dtype=np.int64)
+    evaluations = 0
+    history: list[Row] = []
+    interrupted = False
+
+    def record(row: Row | None) -> None:
+        if row is not None and (not history or history[-1].step != row.step):
+            history.append(row)
+            reporter.row(row)
+
+    try:
+        # one trace, instantiated and run without Grappler (see runtime.without_grappler); Ctrl-C
+        # stops the loop between iterations (interrupts.deferred)
+        with plain, deferred() as ctrl_c:
+            for it in range(steps):
+                if not (status[going] == RUNNING).any():  # all stopped, where f and its gradient were just computed
+                    break
+                out = compiled(tf.constant(X[going]), tf.constant(status[going]))
+                Xk, after, yk, gk, lk, alpha = (t.numpy() for t in out)
+                y[going], gnorm[going], glen[going] = yk, gk, lk
+                if it % every == 0:
+                    record(history_row(batch.names, X, y, glen, it))
+                moved = after == RUNNING  # every start still running took a step
+                stalled = (after == STALLED) & (status[going] == RUNNING)
+                fell = (after == DIVERGED) & (status[going] == RUNNING) & np.isfinite(yk)
+                # f evaluations: one for the derivatives, and one per step length tried
+                tried = 1 - np.rint(np.log2(alpha))
+                trials = np.where(moved | fell, tried, np.where(stalled, HALVINGS, 0))
+                evaluations += len(going) + int(trials.sum())
+                X[going], status[going] = Xk, after
+                iterations[going[moved]] += 1
+                if shrink:
+                    going = going[moved]
+                reporter.progress(it + 1, steps)
+                ctrl_c.check()
+    except KeyboardInterrupt:
+        interrupted = True
+    going = going[status[going] == RUNNING]
+    if len(going):  # stopped by --steps or Ctrl-C: f and the gradient where the running starts are now
+        yk, g = batch.derivatives(tf.constant(X[going]), 1)
+        y[going] = yk.numpy()
+        pg = projected(X[going], g.numpy(), box)
+        gnorm[going], glen[going] = np.abs(pg).max(axis=1), row_length(pg)
+        evaluations += len(going)
+    status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
+    record(history_row(batch.names, X, y, glen, int(iterations.max(initial=0))))
+    return BatchResult(X, y, iterations, status, evaluations, history, interrupted, traces[0])

@@ -1,0 +1,54 @@
+"""The names ``--opt`` takes, and what each runs. Standard library only (completion reads it).
+
+A test checks the Keras table against ``keras.optimizers``, so it cannot drift from the
+installed Keras.
+"""
+
+from __future__ import annotations
+
+from ..errors import UsageError, did_you_mean
+
+# Every optimizer Keras 3 ships, by the lower-case name users type. A test checks this
+# table against keras.optimizers, so it cannot drift from the installed Keras.
+OPTIMIZERS: dict[str, str] = {
+    "adadelta": "Adadelta",
+    "adafactor": "Adafactor",
+    "adagrad": "Adagrad",
+    "adam": "Adam",
+    "adamax": "Adamax",
+    "adamw": "AdamW",
+    "ftrl": "Ftrl",
+    "lamb": "Lamb",
+    "lion": "Lion",
+    "muon": "Muon",
+    "nadam": "Nadam",
+    "rmsprop": "RMSprop",
+    "schedulefreeadamw": "ScheduleFreeAdamW",
+    "sgd": "SGD",
+}
+
+# Newton's method and SciPy's quasi-Newton methods (see local.py), by the name users type
+METHODS: dict[str, str] = {"newton": "Newton", "bfgs": "BFGS", "lbfgs": "L-BFGS-B"}
+# their convergence test, when --tol is not given: the gradient's largest component
+DEFAULT_GTOL = 1e-5  # SciPy's own default
+
+def optimizer_name(name: str) -> str:
+    """The registry key for ``name`` (case-insensitive), or a UsageError naming the closest one."""
+    key = name.lower().replace("-", "").replace("_", "")
+    known = {**OPTIMIZERS, **METHODS}
+    if key not in known:
+        raise UsageError(
+            f"--opt: unknown optimizer {name!r}{did_you_mean(key, known)}; choose from {', '.join(sorted(known))}"
+        )
+    return key
+
+
+def display_name(key: str, starts: int = 1) -> str:
+    """``Adam``, ``Newton``, ``L-BFGS-B``: the class or method behind an --opt name.
+
+    ``lbfgs`` and ``bfgs`` from several starts are TensorFlow Probability's batched L-BFGS and
+    BFGS (quasi_newton.py).
+    """
+    if key in ("lbfgs", "bfgs") and starts > 1:
+        return {"lbfgs": "L-BFGS", "bfgs": "BFGS"}[key] + " (TFP)"
+    return OPTIMIZERS.get(key) or METHODS[key]

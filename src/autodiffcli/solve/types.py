@@ -1,0 +1,151 @@
+"""The types every method shares: settings, status codes, the batch result, history rows, the reporter.
+
+Standard library and NumPy only: the use cases, the output and the methods all import
+from here, and nothing here imports them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from .registry import DEFAULT_GTOL, OPTIMIZERS
+
+# A start's status while and after it runs (integers, for NumPy and TensorFlow alike)
+RUNNING, CONVERGED, DIVERGED, STALLED = 0, 1, 2, 3
+STATUS = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged", STALLED: "stalled"}
+
+
+@dataclass(frozen=True)
+class MinimizeSettings:
+    optimizer: str = "sgd"
+    learning_rate: float = 0.01
+    steps: int = 1000
+    graph: bool = True
+    jit: bool = True
+    style: str = "tape"  # "tape" (cell 4) or "minimize" (cell 5)
+    tol: float | None = None
+    every: int | None = None  # history row every K steps; None: about 20 rows
+    starts: int = 1  # with more than 1, drawn uniformly in the box
+    seed: int = 0
+    bounds: tuple[tuple[str, float, float], ...] = ()  # (name, lo, hi)
+    maximize: bool = False
+
+    @property
+    def keras(self) -> bool:
+        return self.optimizer in OPTIMIZERS
+
+    @property
+    def mode(self) -> str:
+        jit = self.jit and self.keras  # Newton's and SciPy's functions are compiled without XLA
+        return "eager" if not self.graph else "xla" if jit else "graph"
+
+    @property
+    def bounds_map(self) -> dict[str, tuple[float, float]]:
+        return {n: (lo, hi) for n, lo, hi in self.bounds}
+
+    @property
+    def gtol(self) -> float:
+        """The convergence tolerance of Newton and the quasi-Newton methods."""
+        return self.tol if self.tol is not None else DEFAULT_GTOL
+
+    @property
+    def row_every(self) -> int:
+        """About 20 rows for a Keras optimizer; Newton and SciPy's methods take few iterations, so more."""
+        return self.every or max(1, self.steps // (20 if self.keras else 200))
+
+
+@dataclass(frozen=True)
+class Row:
+    step: int
+    x: dict[str, float]
+    f: float
+    grad_norm: float
+
+
+@dataclass
+class Outcome:
+    x: dict[str, float]
+    f: float
+    gradient: dict[str, float]
+    grad_norm: float
+    steps: int
+    status: str
+    mode: str
+    history: list[Row] = field(default_factory=list)
+    optimize_s: float = 0.0
+    traces: int = 0
+    evaluations: int = 0  # computations of f and its gradient, summed over starts
+
+
+class Reporter(Protocol):
+    def row(self, row: Row) -> None: ...
+    def progress(self, done: int, total: int) -> None: ...
+
+
+class Silent:
+    """A reporter that shows nothing."""
+
+    def row(self, row: Row) -> None:
+        pass
+
+    def progress(self, done: int, total: int) -> None:
+        pass
+
+
+@dataclass
+class BatchResult:
+    """Per start: end point (starts, d), f, iterations, status code; evaluations summed over starts."""
+
+    x: np.ndarray
+    f: np.ndarray
+    iterations: np.ndarray
+    status: np.ndarray
+    evaluations: int
+    history: list[Row] = field(default_factory=list)  # the best start at each recorded step
+    interrupted: bool = False
+    traces: int = 0
+
+
+@dataclass(frozen=True)
+class Box:
+    """Bounds per variable, as arrays in variable order (-inf/inf where unbounded)."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @property
+    def bounded(self) -> bool:
+        return bool(np.isfinite(self.lo).any() or np.isfinite(self.hi).any())
+
+    @staticmethod
+    def of(names: Sequence[str], bounds: Mapping[str, tuple[float, float]]) -> Box:
+        lo = np.array([bounds.get(n, (-math.inf, math.inf))[0] for n in names], dtype=np.float64)
+        hi = np.array([bounds.get(n, (-math.inf, math.inf))[1] for n in names], dtype=np.float64)
+        return Box(lo, hi)
+
+
+def projected(x: np.ndarray, g: np.ndarray, box: Box) -> np.ndarray:
+    """:func:`projected_gradient` in numpy, for points (starts, d) and their gradients."""
+    with np.errstate(invalid="ignore"):
+        step = x - g
+        return np.where(step < box.lo, x - box.lo, np.where(step > box.hi, x - box.hi, g))
+
+
+def row_length(v: np.ndarray) -> np.ndarray:
+    """Each row's Euclidean length; inf, not an overflow, past the largest float (a run off to 1e200)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.hypot.reduce(np.asarray(v, dtype=np.float64), axis=-1)
+
+
+def history_row(names: Sequence[str], X: np.ndarray, y: np.ndarray, gnorm: np.ndarray, step: int) -> Row | None:
+    """The best finite start's row at ``step``, or None when no start is finite."""
+    finite = np.isfinite(y)
+    if not finite.any():
+        return None
+    i = int(np.argmin(np.where(finite, y, np.inf)))
+    return Row(step, {n: float(X[i, j]) for j, n in enumerate(names)}, float(y[i]), float(gnorm[i]))
