@@ -50,9 +50,7 @@ class ChunkClock:
         return (self.ticks[0] - self.started) - median(chunks)
 
 
-def ours(
-    steps: int, *, graph: bool, optimizer: str, every: int | None = None, reporter: Any = None
-) -> types.Outcome:
+def ours(steps: int, *, graph: bool, optimizer: str, every: int | None = None, reporter: Any = None) -> types.Outcome:
     settings = types.MinimizeSettings(optimizer=optimizer, steps=steps, graph=graph, jit=graph, every=every)
     keras_loop.forget_compiled()  # every run sets up, traces and compiles, as a cold command does (goal 13: warm)
     return keras_loop.run(TFFunction(PROBLEM.expr, first_order=True), START, PROBLEM.params, settings, reporter)

@@ -230,5 +230,3 @@ def _grad_verdicts(req: GradRequest, f: TFFunction, points: np.ndarray, r: Deriv
     # the check at the stationary point nearby moves every variable: only when all are differentiated
     at = hessian_at(f, p.variables, p.params) if tuple(names) == tuple(p.variables) else None
     return classify(x, g, h, p.dtype, hessian_at=at)
-
-

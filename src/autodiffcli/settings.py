@@ -279,7 +279,6 @@ def _commas(text: str) -> list[str]:
     return [*parts, text[start:]]
 
 
-
 def minimize_settings(
     problem: Problem,
     maximize: bool,
@@ -309,9 +308,7 @@ def minimize_settings(
         raise UsageError("--bounds: bfgs takes no bounds (SciPy's BFGS is unconstrained); use --opt lbfgs (L-BFGS-B)")
     width = len(problem.variables) * (len(problem.variables) if method in ("newton", "bfgs") else 1)
     if starts * max(width, 1) > MAX_BATCH_VALUES:
-        raise BudgetError(
-            f"--starts {starts:,} x {width} values per start is over the limit of {MAX_BATCH_VALUES:,}"
-        )
+        raise BudgetError(f"--starts {starts:,} x {width} values per start is over the limit of {MAX_BATCH_VALUES:,}")
     return MinimizeSettings(
         optimizer=method,
         learning_rate=positive(0.01 if lr is None else lr, "--lr"),

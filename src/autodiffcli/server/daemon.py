@@ -333,7 +333,6 @@ def _kill(pid: int) -> None:
 def request(op: str, timeout: float = 5.0) -> dict[str, Any] | None:
     """Ask the running server for ``status`` or to ``stop``; None when none answers."""
 
-
     conn = connect(timeout)
     if conn is None:
         return None

@@ -32,6 +32,7 @@ METHODS: dict[str, str] = {"newton": "Newton", "bfgs": "BFGS", "lbfgs": "L-BFGS-
 # their convergence test, when --tol is not given: the gradient's largest component
 DEFAULT_GTOL = 1e-5  # SciPy's own default
 
+
 def optimizer_name(name: str) -> str:
     """The registry key for ``name`` (case-insensitive), or a UsageError naming the closest one."""
     key = name.lower().replace("-", "").replace("_", "")
