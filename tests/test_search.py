@@ -589,7 +589,7 @@ def lbfgs_batch(
 
     objective = Recording(TFFunction(problem.expr, dtype), problem.variables, {})
     box = types.Box(np.full(starts.shape[1], lo), np.full(starts.shape[1], hi))
-    return tfp_batched.minimize(method, objective, starts, box, 1000, 1e-5, 10**6, Silent())
+    return tfp_batched.quasi_newton(method, objective, starts, box, 1000, 1e-5, 10**6, Silent())
 
 
 @pytest.mark.parametrize("method, bounded", [("lbfgs", False), ("lbfgs", True), ("bfgs", False)])

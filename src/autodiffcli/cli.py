@@ -311,9 +311,9 @@ def grad(
     if span is not None and not (plot or plot_file):
         raise UsageError("--range: only with --plot or --plot-file")
     if plot or plot_file:
-        from .output.pictures import check_grad
+        from .output.pictures import require_one_variable
 
-        check_grad(problem)
+        require_one_variable(problem)
     x_range = settings.parse_range(span, problem.variables) if span is not None else None
     names = [*problem.variables, *problem.params]
     if at_file and expr == "-":

@@ -15,10 +15,11 @@ import numpy as np
 import sympy
 
 from .calculus.derivatives import Derivatives, derivatives, hessian_at
-from .calculus.faults import explain_derivative, explain_value, point_text
+from .calculus.faults import explain_derivative, explain_value
 from .calculus.gradcheck import Check, Checker
 from .calculus.tf_build import TFFunction
 from .errors import ExitCode, UsageError
+from .formatting import point_text
 from .language.parse import LIMITS, canonical, time_limit
 from .settings import Problem
 from .solve.verdict import Verdict, classify

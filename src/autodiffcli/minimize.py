@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .calculus.derivatives import derivatives, hessian_at
-from .calculus.faults import explain_derivative, explain_value, fmt, point_text
+from .calculus.faults import explain_derivative, explain_value
 from .calculus.tf_build import TFFunction
 from .errors import ExitCode, UsageError
+from .formatting import fmt, point_text
 from .settings import Problem
 from .solve.batch import BatchObjective
 from .solve.keras_batch import keras_batch
@@ -180,7 +181,7 @@ def _minimize_batch(
     elif settings.optimizer in ("lbfgs", "bfgs") and settings.starts > 1:
         from .solve import tfp_batched
 
-        result = tfp_batched.minimize(settings.optimizer, batch, starts, box, steps, settings.gtol, every, reporter)
+        result = tfp_batched.quasi_newton(settings.optimizer, batch, starts, box, steps, settings.gtol, every, reporter)
     elif settings.optimizer in SCIPY_METHODS:
         result = scipy_minimize(batch, settings.optimizer, starts, box, steps, settings.gtol, reporter)
     else:

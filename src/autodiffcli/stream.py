@@ -8,7 +8,6 @@ whole lines; JSON: the document is ended, with an ``error`` key).
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
@@ -19,6 +18,7 @@ import numpy as np
 from .calculus.derivatives import Derivatives
 from .errors import AutodiffError
 from .grad import GradChunk, GradReport, GradRequest, GradRun
+from .runtime import resident_bytes
 
 KEEP = 16  # first points kept for a table (8 shown) and a picture (10 marked)
 
@@ -126,22 +126,16 @@ class Resident:
         try:
             import ctypes
 
-            self._trim = ctypes.CDLL(None).malloc_trim
-            self._page = os.sysconf("SC_PAGE_SIZE")
-            self._rss()
+            self._trim = ctypes.CDLL(None).malloc_trim if resident_bytes() else None
         except (OSError, AttributeError, ValueError):
             self._trim = None
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * self._page
 
     def check(self) -> None:
         if self._trim is None:
             return
-        rss = self._rss()
+        rss = resident_bytes()
         if self.base is None:
             self.base = rss
         elif rss > self.base + self.slack:
             self._trim(0)
-            self.base = max(self.base, self._rss() - self.slack // 2)  # what cannot be handed back is kept
+            self.base = max(self.base, resident_bytes() - self.slack // 2)  # what cannot be handed back is kept

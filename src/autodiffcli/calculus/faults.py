@@ -5,70 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import numpy as np
 import sympy
 from sympy.codegen import cfunctions
 
+from ..formatting import fmt, point_text
 from ..language.parse import canonical
 from .tf_build import TFFunction
-
-
-def fmt(value: float, dtype: str = "float64") -> str:
-    """Shortest text that reads back to the same number in ``dtype`` (0.1, not 0.100000001)."""
-    if value is None:
-        return "null"
-    value = value + 0.0  # -0.0 prints as 0.0
-    return str(np.float32(value) if dtype == "float32" else np.float64(value))
-
-
-def rounded(value: float | None, dtype: str) -> float | None:
-    """The number as JSON will carry it: shortest decimal in its dtype, None if not finite."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(fmt(value, dtype)) + 0.0
-
-
-PLAIN_BLOCK = 32_768  # rows formatted at a time
-
-
-def plain_text(columns: list[np.ndarray | None], dtype: str) -> bytes:
-    """One line per row, columns space-separated, each number as ``tf.print`` writes it
-    (9 significant digits for float32, 17 for float64: enough to read the exact value
-    back); a column of None prints ``null``. Formatted by TensorFlow's C++ string ops, so
-    a million rows take well under a second. Returns UTF-8 bytes, every line ending in a
-    newline.
-    """
-    from ..runtime import tensorflow
-
-    tf = tensorflow()
-    rows = max((len(c) for c in columns if c is not None), default=0)
-    digits = 9 if dtype == "float32" else 17
-
-    def block(lo: int, hi: int) -> bytes:
-        cells = [
-            tf.fill([hi - lo], "null")
-            if c is None
-            else tf.strings.as_string(_plus(c[lo:hi]), precision=digits, shortest=True)
-            for c in columns
-        ]
-        parts = [piece for cell in cells for piece in (cell, " ")]
-        parts[-1] = "\n"
-        return tf.strings.reduce_join(tf.strings.join(parts)).numpy()
-
-    # blocks of rows keep the intermediate strings small enough to stay in cache
-    return b"".join(block(lo, min(rows, lo + PLAIN_BLOCK)) for lo in range(0, rows, PLAIN_BLOCK))
-
-
-def _plus(values: np.ndarray) -> np.ndarray:
-    """-0.0 as 0.0, and every NaN as NaN: x86's invalid operations give a NaN with its sign
-    bit set, which TensorFlow writes as "-nan" (a NaN has no sign)."""
-    values = np.asarray(values) + 0.0
-    return np.where(np.isnan(values), np.abs(values), values)
-
-
-def point_text(point: Mapping[str, float], dtype: str = "float64") -> str:
-    return ",".join(f"{k}={fmt(v, dtype)}" for k, v in point.items())
-
 
 # (SymPy class, lowest and highest argument, whether the ends are inside): the real domain
 # of functions that are not defined everywhere; poles and log-type ends are named below

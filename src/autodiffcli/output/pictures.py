@@ -102,7 +102,7 @@ def grad_picture(report: GradReport, span: tuple[float, float] | None = None) ->
     """
     req = report.request
     p = req.problem
-    check_grad(p)
+    require_one_variable(p)
     (name,) = p.variables
     at = req.points[:MARKED, 0]  # the points marked, with a tangent each
     seen = req.points[:, 0] if report.extent is None else report.extent[:, 0]  # a stream keeps only its extent
@@ -134,7 +134,7 @@ def grad_picture(report: GradReport, span: tuple[float, float] | None = None) ->
     return Picture(f"autodiff grad: f = {p.canonical}", (f_panel, d_panel))
 
 
-def check_grad(problem: Problem) -> None:
+def require_one_variable(problem: Problem) -> None:
     """grad pictures are of one variable: refuse others before any work is done."""
     if len(problem.variables) != 1:
         has = f"has {', '.join(problem.variables)}" if problem.variables else "has no variable"

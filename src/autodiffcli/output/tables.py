@@ -22,8 +22,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..calculus.faults import fmt
 from ..calculus.gradcheck import Check
+from ..formatting import fmt
 from ..grad import GradReport
 from ..minimize import MinimizeReport
 from ..solve.registry import OPTIMIZERS, display_name

@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from ..errors import ExitCode
+from ..runtime import resident_bytes
 from .protocol import receive, send
 
 RECYCLE = int(os.environ.get("AUTODIFF_SERVER_RECYCLE", "200"))  # commands one worker serves at most
@@ -42,7 +43,7 @@ def run_worker(control: socket.socket, app: click.Command) -> None:
             except (OSError, ValueError):
                 return  # the server closed our socket: exit
             exit_code, clean = _serve(app, message, fds[1:], home)
-            reuse = clean and served < RECYCLE and _rss() < MAX_RSS
+            reuse = clean and served < RECYCLE and resident_bytes() < MAX_RSS
             send(control, {"done": True, "reuse": reuse})
             _answer(fds[0], exit_code)
             if not reuse:
@@ -122,15 +123,6 @@ def quiet_stdio() -> None:
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 - they live as long as the worker
     sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-
-
-def _rss() -> int:
-    """This process's resident memory in bytes (Linux), or 0 where it cannot be read."""
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def _die_with_parent() -> None:

@@ -47,7 +47,7 @@ def make_optimizer(name: str, learning_rate: float, dtype: str = "float32") -> A
     return cls(learning_rate=learning_rate, **defaults)
 
 
-def minimize(optimizer: Any, loss: Callable[[], Any], var_list: Sequence[Any]) -> tuple[Any, list[Any]]:
+def minimize_step(optimizer: Any, loss: Callable[[], Any], var_list: Sequence[Any]) -> tuple[Any, list[Any]]:
     """One step of Keras 2's ``Optimizer.minimize(loss, var_list)``, which Keras 3 dropped.
 
     Computes ``loss()`` under a tape, applies the gradients, and returns the loss and the
@@ -278,7 +278,7 @@ class _Loop:
         """One step of the seed's loop, in the chosen style."""
         p = self.problem
         if self.settings.style == "minimize":
-            minimize(self.optimizer, p.loss, p.variables)
+            minimize_step(self.optimizer, p.loss, p.variables)
         else:
             grads = p.value_and_grad()[1]
             self.optimizer.apply_gradients(zip(grads, p.variables))
@@ -310,7 +310,7 @@ class _Loop:
 
         def update(g: list[Any]) -> tuple[Any, list[Any]]:
             if self.settings.style == "minimize":
-                minimize(self.optimizer, self.problem.loss, variables)
+                minimize_step(self.optimizer, self.problem.loss, variables)
             else:
                 self.optimizer.apply_gradients(zip(g, variables))
             return self.problem.value_and_grad()

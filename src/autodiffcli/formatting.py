@@ -1,0 +1,27 @@
+"""Numbers as text: the shortest decimal that reads back to the same number in its dtype."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+
+def fmt(value: float, dtype: str = "float64") -> str:
+    """Shortest text that reads back to the same number in ``dtype`` (0.1, not 0.100000001)."""
+    if value is None:
+        return "null"
+    value = value + 0.0  # -0.0 prints as 0.0
+    return str(np.float32(value) if dtype == "float32" else np.float64(value))
+
+
+def rounded(value: float | None, dtype: str) -> float | None:
+    """The number as JSON will carry it: shortest decimal in its dtype, None if not finite."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(fmt(value, dtype)) + 0.0
+
+
+def point_text(point: Mapping[str, float], dtype: str = "float64") -> str:
+    return ",".join(f"{k}={fmt(v, dtype)}" for k, v in point.items())
