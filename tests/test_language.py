@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 from autodiffcli.calculus.derivatives import derivatives
 from autodiffcli.calculus.tf_build import TFFunction
 from autodiffcli.errors import ExpressionError
-from autodiffcli.language.parse import ALIASES, FUNCTIONS, canonical, parse
+from autodiffcli.language.parse import parse
+from autodiffcli.language.printing import canonical
+from autodiffcli.language.vocabulary import ALIASES, FUNCTIONS
 
 from conftest import invoke
 

@@ -26,7 +26,8 @@ import pytest
 import sympy
 
 from autodiffcli.calculus import tf_build
-from autodiffcli.language.parse import FUNCTIONS, parse
+from autodiffcli.language.parse import parse
+from autodiffcli.language.vocabulary import FUNCTIONS
 from autodiffcli.runtime import tensorflow
 
 from conftest import error_lines, invoke, json_of

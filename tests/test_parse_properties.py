@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, event, example, given, reject, settings
 from hypothesis import strategies as st
 
 from autodiffcli.errors import BudgetError, ExpressionError
-from autodiffcli.language.parse import ALIASES, FUNCTIONS, canonical, parse
+from autodiffcli.language.parse import parse
+from autodiffcli.language.printing import canonical
+from autodiffcli.language.vocabulary import ALIASES, FUNCTIONS
 
 SETTINGS = settings(
     max_examples=300,

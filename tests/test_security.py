@@ -290,7 +290,7 @@ def test_wall_clock_budget_fires_even_when_the_alarm_lands_in_a_finalizer() -> N
     one during symbolic differentiation, which then ran on for 12 s.
     """
     from autodiffcli.errors import BudgetError
-    from autodiffcli.language.parse import time_limit
+    from autodiffcli.language.budgets import time_limit
 
     class SlowFinalizer:
         def __del__(self) -> None:
@@ -310,7 +310,7 @@ def test_wall_clock_budget_fires_even_when_the_alarm_lands_in_a_gc_callback() ->
     import gc
 
     from autodiffcli.errors import BudgetError
-    from autodiffcli.language.parse import time_limit
+    from autodiffcli.language.budgets import time_limit
 
     def slow_callback(phase: str, info: dict) -> None:
         if phase == "start":

@@ -199,7 +199,7 @@ def _complete_dtype(ctx: click.Context, param: click.Parameter, incomplete: str)
 def _read_expr(expr: str | None) -> str | None:
     if expr != "-":
         return expr
-    from .language.parse import LIMITS
+    from .language.budgets import LIMITS
 
     text = sys.stdin.read(LIMITS.max_length + 1)
     if len(text) > LIMITS.max_length:

@@ -20,7 +20,8 @@ from .calculus.gradcheck import Check, Checker
 from .calculus.tf_build import TFFunction
 from .errors import ExitCode, UsageError
 from .formatting import point_text
-from .language.parse import LIMITS, canonical, time_limit
+from .language.budgets import LIMITS, time_limit
+from .language.printing import canonical
 from .settings import Problem
 from .solve.verdict import Verdict, classify
 

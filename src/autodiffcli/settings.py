@@ -14,7 +14,9 @@ import numpy as np
 import sympy
 
 from .errors import AutodiffError, BudgetError, UsageError, listing
-from .language.parse import canonical, normalize, parse, tokenize, variables
+from .language.lexer import normalize, tokenize
+from .language.parse import parse
+from .language.printing import canonical, variables
 from .solve.registry import OPTIMIZERS, optimizer_name
 from .solve.types import MinimizeSettings
 

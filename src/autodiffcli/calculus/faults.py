@@ -9,7 +9,7 @@ import sympy
 from sympy.codegen import cfunctions
 
 from ..formatting import fmt, point_text
-from ..language.parse import canonical
+from ..language.printing import canonical
 from .tf_build import TFFunction
 
 # (SymPy class, lowest and highest argument, whether the ends are inside): the real domain

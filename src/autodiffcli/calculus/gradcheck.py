@@ -30,7 +30,7 @@ import sympy
 from sympy.core.evalf import PrecisionExhausted
 
 from ..errors import UsageError
-from ..language.parse import LIMITS, time_limit
+from ..language.budgets import LIMITS, time_limit
 from ..runtime import tensorflow
 from .derivatives import Derivatives
 from .tf_build import TFFunction
