@@ -205,7 +205,7 @@ class _Working:
         self.Y[-2, first] = 0
 
 
-def minimize(
+def quasi_newton(
     method: str,
     batch: BatchObjective,
     starts: np.ndarray,
