@@ -21,9 +21,9 @@ from pathlib import Path
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything can import TensorFlow
 
-from measure import FULL, QUICK, Measurement, Plan  # noqa: E402
-from report import markdown, print_table  # noqa: E402
-from rich.console import Console  # noqa: E402
+from measure import FULL, QUICK, Measurement, Plan
+from report import markdown, print_table
+from rich.console import Console
 
 HERE = Path(__file__).resolve().parent
 Goal = Callable[[Plan, Callable[[str], None]], list[Measurement]]

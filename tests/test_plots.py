@@ -230,7 +230,7 @@ def test_plot_keeps_json_and_plain_output_as_they_are():
         without = invoke(*args, "--format", fmt)
         with_plot = invoke(*args, "--format", fmt, "--plot")
         assert with_plot.exit_code == without.exit_code == 0
-        strip = lambda s: re.sub(r'"optimize_s": [0-9.e-]+', "", s)  # noqa: E731
+        strip = lambda s: re.sub(r'"optimize_s": [0-9.e-]+', "", s)
         assert strip(with_plot.stdout) == strip(without.stdout)
         assert without.stderr == ""
         assert "levels of f" in with_plot.stderr  # the picture went to stderr

@@ -172,6 +172,7 @@ CONFUSABLES = dict(
     zip(
         "аеорсухіјѕԁһӏԛԝАВЕКМНОРСТХУЅІЈοαινκρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
         "aeopcyxijsdhlqwABEKMHOPCTXYSIJoaivkptuxABEZHIKMNOPTYX",
+        strict=True,
     )
 )
 
