@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "autodiffcli"
 
 LAYERS = [  # (layer, modules or subpackages in it), lowest first
-    ("base", ["autodiffcli", "errors", "interrupts", "runtime", "server.protocol"]),
+    ("base", ["autodiffcli", "errors", "formatting", "interrupts", "runtime", "server.protocol"]),
     ("language", ["language"]),
     ("calculus", ["calculus"]),
     ("solve", ["solve"]),
