@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: run test bench lint clean constraints
+.PHONY: run test check lint snapshots bench clean constraints
 
 # Every install is pinned to the versions in constraints.txt, which the suite passed with,
 # so a new release of TensorFlow, Keras or SymPy cannot break `make test` overnight.
@@ -28,11 +28,19 @@ run: $(VENV)/.installed  ## minimize the seed's default expression
 test: $(VENV)/.installed-test  ## the whole test suite
 	$(BIN)/python -m pytest
 
+snapshots: $(VENV)/.installed-test  ## rewrite the docs' examples, docs/json.md's schemas and the plot snapshots
+	AUTODIFF_UPDATE_SNAPSHOTS=1 $(BIN)/python -m pytest -q tests/test_readme.py tests/test_plots.py
+
 bench: $(VENV)/.installed-test  ## timings, as ratios measured side by side (not tests)
 	$(BIN)/python benchmarks/run.py
 
+check: lint  ## what CI runs before the tests: lint, format, types, the package's layout
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q tests/test_layout.py
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 constraints:  ## re-resolve the newest versions into constraints.txt; then run make test
 	rm -rf .venv-constraints

@@ -8,6 +8,7 @@ gradient, ``np.savetxt``. Until the CLI has ``--at-file`` the goal reports "not 
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Callable
@@ -132,7 +133,7 @@ def _time_batches(
     """
     autodiff_job(files[1], work / "out-1.txt")  # warms the page cache; untimed
     tasks: dict[Any, Callable[[], float]] = {
-        ("ours", n): (lambda n=n: autodiff_job(files[n], work / f"out-{n}.txt")) for n in files
+        ("ours", n): functools.partial(autodiff_job, files[n], work / f"out-{n}.txt") for n in files
     }
     tasks["start-up again"] = lambda: autodiff_job(files[1], work / "out-1.txt")
     tasks["numpy"] = lambda: numpy_job(files[BIG], work / "numpy.txt")

@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
+K = TypeVar("K", bound=Hashable)
 
 
 class BenchError(RuntimeError):
@@ -121,11 +122,11 @@ def affordable(time_for: Callable[[int], float], n1: int, n2: int, floor: int, b
 
 
 def interleave(
-    tasks: Mapping[Hashable, Callable[[], float]],
+    tasks: Mapping[K, Callable[[], float]],
     reps: int,
     warmup: int = 0,
     progress: Callable[[str], None] | None = None,
-) -> dict[Hashable, list[float]]:
+) -> dict[K, list[float]]:
     """Run every task once per repetition, rotating the order; each task returns seconds.
 
     ``warmup`` rounds run first and are thrown away (page cache, lazy initialisation).
@@ -134,7 +135,7 @@ def interleave(
     for _ in range(warmup):
         for name in names:
             tasks[name]()
-    samples: dict[Hashable, list[float]] = {name: [] for name in names}
+    samples: dict[K, list[float]] = {name: [] for name in names}
     for rep in range(reps):
         if progress:
             progress(f"repetition {rep + 1}/{reps}")

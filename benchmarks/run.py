@@ -21,11 +21,12 @@ from pathlib import Path
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything can import TensorFlow
 
-from measure import FULL, QUICK, Measurement, Plan  # noqa: E402
-from report import markdown, print_table  # noqa: E402
-from rich.console import Console  # noqa: E402
+from measure import FULL, QUICK, Measurement, Plan
+from report import markdown, print_table
+from rich.console import Console
 
 HERE = Path(__file__).resolve().parent
+NOTES = "<!-- notes: benchmarks/run.py rewrites the table above and keeps everything from here on -->"
 Goal = Callable[[Plan, Callable[[str], None]], list[Measurement]]
 
 # number, title, module, function. Subprocess goals come first: the in-process ones
@@ -96,9 +97,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     complete = not args.quick and wanted >= {g[0] for g in GOALS}
     output = args.output or (HERE / "results.md" if complete else None)
     if output:
-        output.write_text(markdown(rows, title))
+        write_results(output, markdown(rows, title))
         log.print(f"wrote {output}")
     return 1 if args.strict and any(m.passed is False for m in rows) else 0
+
+
+def write_results(path: Path, table: str) -> None:
+    """The new table, then the notes the old file kept below NOTES (written by hand)."""
+    old = path.read_text() if path.exists() else ""
+    notes = old[old.index(NOTES) :] if NOTES in old else ""
+    path.write_text(table + ("\n" + notes if notes else ""))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ hand-written batched Keras loop compiled with XLA.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -114,7 +115,7 @@ class HandBatchAdam:
                 x, y = self.x, self.y
                 loss = tf.reduce_sum((x * x + y - 11.0) ** 2 + (x + y * y - 7.0) ** 2)
             grads = tape.gradient(loss, [self.x, self.y])
-            self.opt.apply_gradients(zip(grads, [self.x, self.y]))
+            self.opt.apply_gradients(zip(grads, [self.x, self.y], strict=True))
         return loss
 
     def __call__(self, steps: int) -> float:
@@ -136,10 +137,10 @@ def goal10_adam_starts(plan: Plan, progress: Callable[[str], None]) -> list[Meas
 
     traces: list[int] = []
     hand(10)  # trace and compile once: a warm baseline, as a user's loop would be
-    tasks = {(w, n): (lambda w=w, n=n: (ours if w == "ours" else hand)(n)) for w in ("ours", "hand") for n in (n1, n2)}
+    tasks = {(w, n): functools.partial(ours if w == "ours" else hand, n) for w in ("ours", "hand") for n in (n1, n2)}
     samples = interleave(tasks, reps=3, warmup=0, progress=progress)
     per = {
-        w: [(b - a) / ((n2 - n1) * starts) for a, b in zip(samples[(w, n1)], samples[(w, n2)])]
+        w: [(b - a) / ((n2 - n1) * starts) for a, b in zip(samples[(w, n1)], samples[(w, n2)], strict=True)]
         for w in ("ours", "hand")
     }
     return [
@@ -191,9 +192,7 @@ def goal11_local_per_start(plan: Plan, progress: Callable[[str], None]) -> list[
             o = run(HIMMELBLAU, "float64", optimizer=opt, starts=starts, bounds=box if bounded else ()).outcome
             return o.optimize_s / starts
 
-        samples = interleave(
-            {"ours": ours, "scipy": lambda bounded=bounded: scipy_loop(bounded)}, reps=3, progress=progress
-        )
+        samples = interleave({"ours": ours, "scipy": functools.partial(scipy_loop, bounded)}, reps=3, progress=progress)
         where = "--bounds x=-5:5,y=-5:5" if bounded else "no bounds"
         rows.append(
             Measurement(

@@ -1,27 +1,44 @@
-"""The README's console examples: parse them, run them, and (with --update) refresh them.
+"""The documentation's console examples and generated sections: find them, run them, refresh them.
 
-An example is a ```console block whose first line is ``$ autodiff ...``; the rest of the
-block is what the command prints (stdout, then stderr). Commands run through click's
-CliRunner, with ``--format table`` added when the example gives no format, since that is
-the default on a terminal. Every example exits 0 unless EXIT_CODES says otherwise.
+An example is a ```console block whose first line is ``$ autodiff ...``, in the README or in
+any other page of the documentation (PAGES); the rest of the block is what the command
+prints (stdout, then stderr). Commands run through click's CliRunner, with ``--format
+table`` added when the example gives no format, since that is the default on a terminal.
+Every example exits 0 unless EXIT_CODES says otherwise.
+
+docs/json.md ends with the JSON schemas, generated from output/schema.py between two
+markers. ``AUTODIFF_UPDATE_SNAPSHOTS=1`` (``make snapshots``) rewrites every example's output
+and that section from what the code does now; read the diff before committing it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+JSON_DOCS = ROOT / "docs" / "json.md"
+# the README first, then the other pages at the top and the manual in docs/
+PAGES = [README, *sorted(p for p in ROOT.glob("*.md") if p != README), *sorted((ROOT / "docs").glob("*.md"))]
+UPDATE = bool(os.environ.get("AUTODIFF_UPDATE_SNAPSHOTS"))
+
 BLOCK = re.compile(r"```console\n\$ (autodiff[^\n]*)\n(.*?)```", re.DOTALL)
 VARYING = [  # timings change from run to run
     (re.compile(r"optimize time │ [0-9.]+ s"), "optimize time │ * s"),
     (re.compile(r'"optimize_s": [0-9.e-]+'), '"optimize_s": *'),
 ]
+GENERATED = re.compile(
+    r"(<!-- generated from src/autodiffcli/output/schema.py: begin -->\n)(.*?)"
+    r"(<!-- generated from src/autodiffcli/output/schema.py: end -->)",
+    re.DOTALL,
+)
 
 
 # The examples that show a failure, and the exit code each must end with (README, Exit codes).
@@ -42,6 +59,7 @@ EXIT_CODES = {
 class Example:
     command: str
     output: str
+    page: str = "README.md"  # where it is shown, relative to the repository
 
     @property
     def exit_code(self) -> int:
@@ -53,8 +71,13 @@ class Example:
         return args if "--format" in args or "--help" in args else [*args, "--format", "table"]
 
 
-def examples(text: str) -> list[Example]:
-    return [Example(m.group(1), m.group(2)) for m in BLOCK.finditer(text)]
+def examples(text: str, page: str = "README.md") -> list[Example]:
+    return [Example(m.group(1), m.group(2), page) for m in BLOCK.finditer(text)]
+
+
+def all_examples() -> list[Example]:
+    """Every example of every page, in the order of PAGES."""
+    return [e for page in PAGES for e in examples(page.read_text(), str(page.relative_to(ROOT)))]
 
 
 def invoke(example: Example) -> Result:
@@ -75,15 +98,34 @@ def normalize(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines())
 
 
+def schema_section() -> str:
+    """The JSON schemas as docs/json.md shows them, one folded block each."""
+    from autodiffcli.output import schema
+
+    parts = []
+    for name, document in schema.SCHEMAS.items():
+        text = json.dumps(document, indent=2, ensure_ascii=False)
+        parts.append(f"<details><summary><code>{name}</code></summary>\n\n```json\n{text}\n```\n\n</details>\n")
+    return "\n".join(parts)
+
+
+def generated_section(text: str) -> str | None:
+    m = GENERATED.search(text)
+    return m.group(2) if m else None
+
+
 def update() -> None:
-    text = README.read_text()
+    """Rewrite every example's output, and the generated schema section, from the code."""
+    for page in PAGES:
+        text = page.read_text()
 
-    def fill(m: re.Match[str]) -> str:
-        return f"```console\n$ {m.group(1)}\n{run(Example(m.group(1), ''))}```"
+        def fill(m: re.Match[str]) -> str:
+            output = run(Example(m.group(1), ""))
+            if normalize(output) == normalize(m.group(2)):
+                output = m.group(2)  # unchanged but for timings: keep the page as it is
+            return f"```console\n$ {m.group(1)}\n{output}```"
 
-    README.write_text(BLOCK.sub(fill, text))
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--update"]:
-        update()
+        text = BLOCK.sub(fill, text)
+        if page == JSON_DOCS:
+            text = GENERATED.sub(lambda m: m.group(1) + schema_section() + m.group(3), text)
+        page.write_text(text)

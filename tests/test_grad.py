@@ -253,3 +253,13 @@ def test_plain_output_writes_nan_without_a_sign():
     assert result.exit_code == 1
     assert result.stdout == "nan\n"
     assert math.isnan(float(result.stdout))
+
+
+def test_a_domain_function_of_a_non_finite_argument_is_a_numeric_error():
+    """asin's argument exp(1000) overflows float64: no domain can be tested, and the run
+    says f is not finite (exit 1) instead of failing inside the domain test."""
+    result = invoke("grad", "asin(exp(x))", "--at", "1000", "--format", "plain")
+    assert result.exit_code == 1
+    assert 1000 > math.log(float.fromhex("0x1.fffffffffffffp+1023"))  # exp(1000) is beyond float64
+    (line,) = error_lines(result.stderr)
+    assert "not finite" in line and "internal error" not in line

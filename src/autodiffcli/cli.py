@@ -10,7 +10,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -18,16 +18,31 @@ from . import __version__
 from .errors import AutodiffError, BudgetError, ExitCode, UsageError
 from .server.commands import server_group
 
+if TYPE_CHECKING:  # imported when a command runs: they bring SymPy and TensorFlow
+    from .minimize import MinimizeReport
+    from .settings import Problem
+    from .solve.types import MinimizeSettings
+
 FORMATS = ("table", "json", "plain")
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 class AutodiffGroup(click.Group):
     """Runs every command inside the one error boundary."""
 
-    def main(self, args: Sequence[str] | None = None, *a: Any, standalone_mode: bool = True, **kw: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        kw.setdefault("prog_name", "autodiff")  # also under python -m; completion reads _AUTODIFF_COMPLETE
-        code = boundary(lambda: super(AutodiffGroup, self).main(argv, *a, standalone_mode=False, **kw), argv)
+        name = prog_name or "autodiff"  # also under python -m; completion reads _AUTODIFF_COMPLETE
+        code = boundary(
+            lambda: super(AutodiffGroup, self).main(argv, name, complete_var, standalone_mode=False, **extra), argv
+        )
         if standalone_mode:
             sys.exit(code)
         return code
@@ -95,34 +110,33 @@ def _traceback_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     """EXPR, -p, --dtype, --format and --traceback, shared by grad and minimize."""
-    for decorator in reversed(
-        [
-            click.argument("expr", required=False),
-            click.option(
-                "-p",
-                "--param",
-                "params",
-                multiple=True,
-                metavar="NAME=VALUE",
-                help="Bind a parameter (a constant, like a, b, c in the seed). Repeatable.",
-            ),
-            click.option(
-                "--dtype",
-                default="float32",
-                show_default=True,
-                shell_complete=_complete_dtype,
-                help="float32 or float64.",
-            ),
-            click.option(
-                "--format",
-                "fmt",
-                type=click.Choice(FORMATS, case_sensitive=False),
-                default=None,
-                help="table (default on a terminal), json, or plain (default when piped).",
-            ),
-            _traceback_option,
-        ]
-    ):
+    decorators: list[Decorator] = [
+        click.argument("expr", required=False),
+        click.option(
+            "-p",
+            "--param",
+            "params",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="Bind a parameter (a constant, like a, b, c in the seed). Repeatable.",
+        ),
+        click.option(
+            "--dtype",
+            default="float32",
+            show_default=True,
+            shell_complete=_complete_dtype,
+            help="float32 or float64.",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS, case_sensitive=False),
+            default=None,
+            help="table (default on a terminal), json, or plain (default when piped).",
+        ),
+        _traceback_option,
+    ]
+    for decorator in reversed(decorators):
         f = decorator(f)
     return f
 
@@ -374,65 +388,60 @@ def _grad_stream(request: Any, batches: Any, reader: Any, fmt: str) -> Any:
 
 def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options of minimize and maximize."""
-    for decorator in reversed(
-        [
-            _common,
-            click.option(
-                "--opt",
-                "opt",
-                default="sgd",
-                show_default=True,
-                metavar="NAME",
-                shell_complete=lambda ctx, param, incomplete: _completion().optimizers(ctx, param, incomplete),
-                help="newton, bfgs, lbfgs, or any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam, ...",
-            ),
-            click.option("--lr", type=float, default=None, help="Learning rate of a Keras optimizer [default: 0.01]."),
-            click.option("--steps", type=int, default=1000, show_default=True, help="Most steps (iterations) to take."),
-            click.option(
-                "--from", "start", metavar="POINT", default=None, help="Start point (default: every variable 0)."
-            ),
-            click.option(
-                "--starts",
-                type=int,
-                default=1,
-                show_default=True,
-                help="Run this many starts at once, drawn uniformly in the --bounds box, and list the basins found.",
-            ),
-            click.option(
-                "--bounds",
-                metavar="NAME=LO:HI,...",
-                default=None,
-                help="Keep every iterate in this box; starts are drawn in it (a name without bounds: its "
-                "--from value +-10).",
-            ),
-            click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random starts."),
-            click.option(
-                "--graph/--eager",
-                default=True,
-                show_default=True,
-                help="One compiled tf.function loop, or a Python loop of eager steps.",
-            ),
-            click.option("--jit/--no-jit", default=True, show_default=True, help="Compile the graph loop with XLA."),
-            click.option(
-                "--style",
-                type=click.Choice(["tape", "minimize"], case_sensitive=False),
-                default="tape",
-                show_default=True,
-                help="GradientTape + apply_gradients, or a loss callable (Keras 2's minimize).",
-            ),
-            click.option(
-                "--tol",
-                type=float,
-                default=None,
-                help="Stop when |grad| <= TOL (exit 3 if never reached). newton, bfgs, lbfgs: their "
-                "gradient tolerance [default: 1e-5].",
-            ),
-            click.option(
-                "--every", type=int, default=None, help="A history row every K steps (default: about 20 rows)."
-            ),
-            _plot_options,
-        ]
-    ):
+    decorators: list[Decorator] = [
+        _common,
+        click.option(
+            "--opt",
+            "opt",
+            default="sgd",
+            show_default=True,
+            metavar="NAME",
+            shell_complete=lambda ctx, param, incomplete: _completion().optimizers(ctx, param, incomplete),
+            help="newton, bfgs, lbfgs, or any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam, ...",
+        ),
+        click.option("--lr", type=float, default=None, help="Learning rate of a Keras optimizer [default: 0.01]."),
+        click.option("--steps", type=int, default=1000, show_default=True, help="Most steps (iterations) to take."),
+        click.option("--from", "start", metavar="POINT", default=None, help="Start point (default: every variable 0)."),
+        click.option(
+            "--starts",
+            type=int,
+            default=1,
+            show_default=True,
+            help="Run this many starts at once, drawn uniformly in the --bounds box, and list the basins found.",
+        ),
+        click.option(
+            "--bounds",
+            metavar="NAME=LO:HI,...",
+            default=None,
+            help="Keep every iterate in this box; starts are drawn in it (a name without bounds: its "
+            "--from value +-10).",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random starts."),
+        click.option(
+            "--graph/--eager",
+            default=True,
+            show_default=True,
+            help="One compiled tf.function loop, or a Python loop of eager steps.",
+        ),
+        click.option("--jit/--no-jit", default=True, show_default=True, help="Compile the graph loop with XLA."),
+        click.option(
+            "--style",
+            type=click.Choice(["tape", "minimize"], case_sensitive=False),
+            default="tape",
+            show_default=True,
+            help="GradientTape + apply_gradients, or a loss callable (Keras 2's minimize).",
+        ),
+        click.option(
+            "--tol",
+            type=float,
+            default=None,
+            help="Stop when |grad| <= TOL (exit 3 if never reached). newton, bfgs, lbfgs: their "
+            "gradient tolerance [default: 1e-5].",
+        ),
+        click.option("--every", type=int, default=None, help="A history row every K steps (default: about 20 rows)."),
+        _plot_options,
+    ]
+    for decorator in reversed(decorators):
         f = decorator(f)
     return f
 
@@ -519,7 +528,7 @@ def _optimize(
     return report.exit_code
 
 
-def _run_minimize(problem: Any, origin: dict[str, float], settings: Any, fmt: str) -> Any:
+def _run_minimize(problem: Problem, origin: dict[str, float], settings: MinimizeSettings, fmt: str) -> MinimizeReport:
     from . import minimize
 
     if fmt == "json" or not sys.stderr.isatty():
@@ -532,7 +541,7 @@ def _run_minimize(problem: Any, origin: dict[str, float], settings: Any, fmt: st
         return minimize.minimize(problem, origin, settings, live)
 
 
-def _show_minimize(report: Any, fmt: str) -> None:
+def _show_minimize(report: MinimizeReport, fmt: str) -> None:
     from .output import serialize
 
     if fmt == "json":

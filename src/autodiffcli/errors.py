@@ -97,7 +97,7 @@ def _columns(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
 
 
-def did_you_mean(name: str, known: dict[str, object] | list[str], cutoff: float = 0.6) -> str:
+def did_you_mean(name: str, known: Iterable[str], cutoff: float = 0.6) -> str:
     """`` (did you mean 'sin'?)`` or an empty string."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff) or difflib.get_close_matches(
         name.lower(), list(known), n=1, cutoff=cutoff

@@ -201,7 +201,10 @@ def _minimize_batch(
     found, label = group(result.x, result.f, usable, radius(result.x, lo, hi, dt))
     sense = -1.0 if settings.maximize else 1.0
     verdicts = _verdicts(problem, np.array([b.x for b in found]).reshape(len(found), len(names)), settings)
-    basins = [BasinReport(dict(zip(names, map(float, b.x))), sense * b.f, b.count, v) for b, v in zip(found, verdicts)]
+    basins = [
+        BasinReport(dict(zip(names, map(float, b.x), strict=True)), sense * b.f, b.count, v)
+        for b, v in zip(found, verdicts, strict=True)
+    ]
     report_warnings: list[str] = []
     dropped = int((~usable).sum())
     finite = np.isfinite(result.f) & np.isfinite(result.x).all(axis=1)
@@ -218,7 +221,7 @@ def _minimize_batch(
         )
     best = found[0].index if found else int(np.argmin(np.where(finite, result.f, np.inf)))
     y, g = batch.derivatives(batch.tf.constant(result.x[best : best + 1], f.dtype), 1)
-    gradient = {n: float(v) for n, v in zip(names, g.numpy()[0])}
+    gradient = {n: float(v) for n, v in zip(names, g.numpy()[0], strict=True)}
     status = "interrupted" if result.interrupted else STATUS[int(result.status[best])]
     shown = projected(result.x[best : best + 1], g.numpy(), box)
     if status == "converged" and not _within_tol(shown, settings):
@@ -226,7 +229,7 @@ def _minimize_batch(
         # float32); the gradient shown is this one, and converged must hold for it too
         status = "stalled"
     outcome = Outcome(
-        x=dict(zip(names, map(float, result.x[best]))),
+        x=dict(zip(names, map(float, result.x[best]), strict=True)),
         f=float(y.numpy()[0]),
         gradient=gradient,
         # with bounds, the length of the projected gradient: what pushes against a bound held is left out
@@ -281,7 +284,7 @@ def _verdicts(problem: Problem, points: np.ndarray, settings: MinimizeSettings) 
     names = problem.variables
     f = TFFunction(problem.expr, problem.dtype)
     d = derivatives(f, points, names, problem.params, names, (), 2)
-    g = np.stack([d.gradient[n] for n in names], axis=1)
+    g = np.stack([d.gradient_by(n) for n in names], axis=1)
     h = np.stack([np.stack([d.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
     tol = 0.0 if settings.keras else settings.gtol
     box = Box.of(names, settings.bounds_map)

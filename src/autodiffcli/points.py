@@ -22,7 +22,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -334,7 +334,9 @@ def _ends_every(data: bytes, lo: int, hi: int, block: int) -> bool:
 
 
 def _stdin() -> BinaryIO:
-    return getattr(sys.stdin, "buffer", sys.stdin)
+    """Standard input as bytes; a stand-in without a ``buffer`` is bytes already."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    return buffer if buffer is not None else cast(BinaryIO, sys.stdin)
 
 
 def _is_number(text: str) -> bool:

@@ -45,7 +45,7 @@ def tensorflow() -> ModuleType:
 
 @contextmanager
 def _without_eager_keras() -> Iterator[None]:
-    """Skip the Keras import that ``import tensorflow`` does eagerly (about 0.3 s here).
+    """Skip the Keras import that ``import tensorflow`` does eagerly: start-up pays for it, nothing uses it.
 
     TensorFlow's ``__init__`` imports ``keras.src.optimizers`` up front "so that
     registrations happen", inside ``try/except ImportError``. With TF_USE_LEGACY_KERAS set
@@ -90,13 +90,11 @@ def without_grappler() -> Iterator[None]:
     """Call traced functions without TensorFlow's graph optimizer (Grappler), then restore it.
 
     Two uses. Newton's iteration is traced once per run and called a few dozen times, so
-    the time Grappler takes when the function is first called (about 25 ms for Himmelblau's,
-    a third of the cost of that first call) is not won back: the graph is already lean, and
-    100,000 starts run no slower without it. And the Keras loops in graph mode (not XLA):
-    with Grappler, a freshly compiled loop on a loaded machine now and then ended elsewhere
-    than the same loop run eagerly or with XLA (`minimize "(x-3)**2 + x*y + y**2" --opt adam
-    --lr 0.05 --steps 50 --graph --no-jit`: 6 of 300 runs ended 1e-4 to 4e-4 away; without
-    Grappler 0 of 300, side by side): its rewrites let the optimizer's reads and writes race.
+    the time Grappler takes when the function is first called is not won back: the graph is
+    already lean, and many starts run no slower without it. And the Keras loops in graph
+    mode (not XLA): with Grappler, a freshly compiled loop on a loaded machine can end
+    elsewhere than the same loop run eagerly or with XLA, since its rewrites let the
+    optimizer's reads and writes race; without Grappler the three agree.
 
     The setting is part of the key under which TensorFlow keeps a function's instantiation,
     so it must hold for every call of the function, and be restored exactly, byte for byte,

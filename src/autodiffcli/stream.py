@@ -104,7 +104,7 @@ def _first(batches: list[GradChunk], n: int) -> tuple[np.ndarray, Derivatives]:
     first = rs[0]
     return points, Derivatives(
         value=cut([r.value for r in rs]),
-        gradient={k: None if g is None else cut([r.gradient[k] for r in rs]) for k, g in first.gradient.items()},
+        gradient={k: None if g is None else cut([r.gradient_by(k) for r in rs]) for k, g in first.gradient.items()},
         hessian={a: {b: cut([r.hessian[a][b] for r in rs]) for b in row} for a, row in first.hessian.items()},
         higher=[cut([r.higher[k] for r in rs]) for k in range(len(first.higher))],
     )
@@ -113,16 +113,17 @@ def _first(batches: list[GradChunk], n: int) -> tuple[np.ndarray, Derivatives]:
 class Resident:
     """Keeps a long stream's resident memory near what its first chunk needed.
 
-    Reading and computing chunk after chunk fragments glibc's heap: resident memory grew by
-    about 3 MB a chunk (100 MB over 1e7 points) though nothing is kept. When it has grown by
-    ``slack`` since the first chunk, ``malloc_trim`` hands the free pages back. Trimming
-    after every chunk would cost a third more time (the pages are faulted in again), so it
-    happens only every few dozen chunks. Where there is no glibc or no /proc, nothing is done.
+    Reading and computing chunk after chunk fragments glibc's heap: resident memory grows
+    chunk by chunk though nothing is kept. When it has grown by ``slack`` since the first
+    chunk, ``malloc_trim`` hands the free pages back. Trimming after every chunk would cost
+    time (the pages are faulted in again), so it happens only once ``slack`` is reached.
+    Where there is no glibc or no /proc, nothing is done.
     """
 
     def __init__(self, slack: int = 64 << 20) -> None:
         self.slack = slack
         self.base: int | None = None
+        self._trim: Callable[[int], int] | None
         try:
             import ctypes
 

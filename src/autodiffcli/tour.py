@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import click
 import numpy as np
@@ -41,19 +42,19 @@ def _same(seed: float | None, ours: float | None) -> bool:
     return math.isclose(seed, ours, rel_tol=2e-7, abs_tol=1e-6)
 
 
-def _grad(wrt: str, watch: str = "", order: int = 1) -> dict[str, list[float | None]]:
+def _grad(wrt: str, watch: str = "", order: int = 1) -> dict[str, float | None]:
     problem = load_problem(None, (), "float32")
     req = grad_request(problem, None, wrt.split(","), [w for w in watch.split(",") if w], order)
     r = grad(req).result
-    out: dict[str, list[float | None]] = {n: None if g is None else float(g[0]) for n, g in r.gradient.items()}
+    out: dict[str, float | None] = {n: None if g is None else float(g[0]) for n, g in r.gradient.items()}
     if order >= 2:
         out["d2y/dx2"] = float(r.hessian["x"]["x"][0])
     return out
 
 
-def _min(**kw: object) -> dict[str, float | None]:
+def _min(**kw: Any) -> dict[str, float | None]:
     problem = load_problem(None, (), "float32")
-    o = minimize(problem, {"x": 0.0}, MinimizeSettings(**kw)).outcome  # type: ignore[arg-type]
+    o = minimize(problem, {"x": 0.0}, MinimizeSettings(**kw)).outcome
     return {"y": o.f, "x": o.x["x"]}
 
 

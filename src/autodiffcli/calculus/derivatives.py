@@ -42,7 +42,7 @@ def tower(f: TFFunction, env: Mapping[str, Any], sources: Mapping[str, Any], ord
         # the gradient of a tensor is that of its sum, without the Sum op and its gradient's
         # Reshape and Tile in the graph: the same numbers with fewer ops
         grads = tape.gradient(y, tensors, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        for name, g in zip(names, grads):
+        for name, g in zip(names, grads, strict=True):
             top[index + (name,)] = g
     del tape
     return levels + [top]
@@ -56,6 +56,13 @@ class Derivatives:
     gradient: dict[str, np.ndarray | None]  # None: a parameter that was not watched
     hessian: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     higher: list[np.ndarray] = field(default_factory=list)  # f', f'', ... for one name
+
+    def gradient_by(self, name: str) -> np.ndarray:
+        """The derivative by ``name`` at every point; ``name`` must have been differentiated by."""
+        column = self.gradient[name]
+        if column is None:
+            raise ValueError(f"no derivative by {name}: a parameter that was not watched")
+        return column
 
 
 def derivatives(
@@ -76,9 +83,9 @@ def derivatives(
     tf = tensorflow()
     n = len(points)
     env: dict[str, Any] = {v: tf.Variable(tf.cast(points[:, j], f.dtype), name=v) for j, v in enumerate(variables)}
-    for name, value in params.items():
+    for name, number in params.items():
         # watched parameters get one copy per point, so their gradient is per point too
-        env[name] = tf.fill([n], f.constant(value)) if name in watch else f.constant(value)
+        env[name] = tf.fill([n], f.constant(number)) if name in watch else f.constant(number)
     sources = {name: env[name] for name in wrt if name in variables or name in watch}
     levels = tower(f, env, sources, order)
 

@@ -37,8 +37,7 @@ def domain_error(expr: sympy.Expr, env: Mapping[str, float]) -> str | None:
         elif type(node) in _INTERVALS:
             lo, hi, closed = _INTERVALS[type(node)]
             arg = _value(node.args[0], env)
-            inside = (lo <= arg <= hi) if closed else (lo < arg < hi)
-            if arg is not None and not inside:
+            if arg is not None and not ((lo <= arg <= hi) if closed else (lo < arg < hi)):
                 span = f"[{lo}, {hi}]" if closed else f"({lo}, {hi})"
                 span = span.replace("inf]", "inf)")
                 name = type(node).__name__

@@ -113,24 +113,26 @@ class Checker:
         return [self._point(points[i], result, i) for i in range(len(points))]
 
     def _point(self, row: np.ndarray, r: Derivatives, i: int) -> Check:
-        env = {**self.params, **dict(zip(self.variables, (float(v) for v in row)))}
+        env = {**self.params, **dict(zip(self.variables, (float(v) for v in row), strict=True))}
         env = {k: float(self.dtype(v)) for k, v in env.items()}  # the values the tape saw
         self._at = env
         x = np.array([env[n] for n in self.sources], dtype=self.dtype)
         with time_limit(LIMITS.time_s, "the exact derivatives of --check"):
             exact_g = [self._exact(e, env) for e in self.exact_gradient]
             exact_h = [[self._exact(e, env) for e in row_] for row_ in self.exact_hessian]
-        tape_g = [float(r.gradient[n][i]) for n in self.sources]  # type: ignore[index]
+        tape_g = [float(r.gradient_by(n)[i]) for n in self.sources]
         fd_g = self._finite_difference(self._value, x)[0]
         tiny = float(np.finfo(self.dtype).tiny)
-        gradient = dict(zip(self.sources, _entries(tape_g, exact_g, list(fd_g), tiny)))
+        gradient = dict(zip(self.sources, _entries(tape_g, exact_g, list(fd_g), tiny), strict=True))
         hessian: dict[str, dict[str, Entry]] = {}
         if self.order >= 2:
             fd_h = self._finite_difference(self._gradient, x)
             tape_h = [[float(r.hessian[a][b][i]) for b in self.sources] for a in self.sources]
             flat = _entries(sum(tape_h, []), sum(exact_h, []), list(fd_h.reshape(-1)), tiny)
             d = len(self.sources)
-            hessian = {a: dict(zip(self.sources, flat[k * d : (k + 1) * d])) for k, a in enumerate(self.sources)}
+            hessian = {
+                a: dict(zip(self.sources, flat[k * d : (k + 1) * d], strict=True)) for k, a in enumerate(self.sources)
+            }
         return Check(gradient, hessian, self.tolerance)
 
     def _exact(self, expr: sympy.Expr, env: dict[str, float]) -> float | None:
@@ -199,7 +201,7 @@ def _entries(tape: list[float], exact: list[float | None], fd: list[float], tiny
     known = [abs(e) for e in exact if e is not None]
     scale = max(max(known), tiny) if known and max(known) > 0 else 1.0
     out = []
-    for t, e, d in zip(tape, exact, fd):
+    for t, e, d in zip(tape, exact, fd, strict=True):
         if e is None:
             out.append(Entry(t, None, float(d), None, None))
             continue

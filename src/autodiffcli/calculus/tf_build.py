@@ -92,7 +92,7 @@ def _extremum(tf: Any, pick: Callable[[Any, Any], Any], *args: Any) -> Any:
     ties = [tf.equal(a, value) for a in args]
     zero = tf.zeros_like(value)
     count = reduce(tf.math.add, [tf.cast(t, value.dtype) for t in ties])
-    mean = reduce(tf.math.add, [tf.where(t, a, zero) for t, a in zip(ties, args)]) / count
+    mean = reduce(tf.math.add, [tf.where(t, a, zero) for t, a in zip(ties, args, strict=True)]) / count
     slope = tf.where(tf.math.is_finite(value), mean - tf.stop_gradient(mean), zero)
     return tf.stop_gradient(value) + slope
 

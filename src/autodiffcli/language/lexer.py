@@ -49,6 +49,7 @@ CONFUSABLES = dict(
     zip(
         "аеорсухіјѕԁһӏԛԝАВЕКМНОРСТХУЅІЈοαινκρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
         "aeopcyxijsdhlqwABEKMHOPCTXYSIJoaivkptuxABEZHIKMNOPTYX",
+        strict=True,
     )
 )
 

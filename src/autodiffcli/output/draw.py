@@ -55,6 +55,7 @@ BASIN_LOOKS = [  # basins, best first: the digit is the basin's number in the ta
         zip(
             ["red", "green", "yellow", "cyan", "magenta", "blue", "red", "green", "yellow"],
             ["#ff7f00", "#ffff33", "#4daf4a", "#f781bf", "#a65628", "#984ea3", "#377eb8", "#999999", "#17becf"],
+            strict=True,
         )
     )
 ]
@@ -80,6 +81,7 @@ def _terminal_panel(panel: Panel | Landscape, width: int, color: bool) -> str:
     xs = [s.x for s in series]
     ys = [s.y for s in series]
     options: dict[str, Any] = {}
+    ylim: tuple[float, float] | None
     if isinstance(panel, Landscape):
         lx, ly = contour_points(panel)
         xs, ys, looks = [lx, *xs], [ly, *ys], [LEVEL_LOOK, *looks]
@@ -256,7 +258,7 @@ def draw(picture: Picture) -> Any:
     figure = Figure(figsize=(7.5, 2.2 + 3.6 * sum(heights)), layout="constrained", dpi=110)
     axes = figure.subplots(len(picture.panels), 1, squeeze=False, height_ratios=heights)[:, 0]
     figure.suptitle(picture.title)
-    for ax, panel in zip(axes, picture.panels):
+    for ax, panel in zip(axes, picture.panels, strict=True):
         if isinstance(panel, Landscape):
             _draw_landscape(ax, panel, figure)
         else:
@@ -265,7 +267,7 @@ def draw(picture: Picture) -> Any:
 
 
 def _draw_panel(ax: Any, panel: Panel) -> None:
-    for s, look in zip(panel.series, _looks(list(panel.series))):
+    for s, look in zip(panel.series, _looks(list(panel.series)), strict=True):
         _draw_series(ax, s, look)
     ax.set_title(panel.title)
     ax.set_xlabel(panel.xlabel)
@@ -288,7 +290,7 @@ def _draw_landscape(ax: Any, panel: Landscape, figure: Any) -> None:
         )
         ax.contour(panel.x, panel.y, z, levels=panel.levels, colors="white", linewidths=0.5, alpha=0.6)
         figure.colorbar(filled, ax=ax, label="f")
-    for s, look in zip(panel.series, _looks(list(panel.series))):
+    for s, look in zip(panel.series, _looks(list(panel.series)), strict=True):
         _draw_series(ax, s, look, on_map=True)
     ax.set_title(panel.title)
     ax.set_xlabel(panel.xlabel)
@@ -324,7 +326,7 @@ def _draw_series(ax: Any, s: Series, look: Look, on_map: bool = False) -> None:
             zorder=5,
         )
     if s.role == "basin" and s.group < len(BASIN_LOOKS):  # its number in the basins table
-        for x, y in zip(s.x, s.y):
+        for x, y in zip(s.x, s.y, strict=True):
             ax.annotate(
                 look.char, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=9, fontweight="bold",
                 color="white" if on_map else "black", zorder=6,

@@ -119,7 +119,10 @@ def grad_picture(report: GradReport, span: tuple[float, float] | None = None) ->
         gap = np.array([np.nan])
         xs = np.concatenate([np.concatenate([grid, gap]) for _ in at[usable]])
         ys = np.concatenate(
-            [np.concatenate([v + s * (grid - a), gap]) for a, v, s in zip(at[usable], fa[usable], slope[usable])]
+            [
+                np.concatenate([v + s * (grid - a), gap])
+                for a, v, s in zip(at[usable], fa[usable], slope[usable], strict=True)
+            ]
         )
         marks.append(Series("tangent" if usable.sum() == 1 else "tangents", xs, ys, "tangent"))
     marks.append(Series("f", grid, _finite(value[:n]), "curve"))
@@ -129,7 +132,7 @@ def grad_picture(report: GradReport, span: tuple[float, float] | None = None) ->
         marks.append(Series(label, at[shown], fa[shown], "point"))
     f_panel = Panel(f"f = {p.canonical}", name, "f", tuple(marks), (lo, hi), robust_limits([value]))
     labels = [_derivative_label(name, k) for k in range(1, req.order + 1)]
-    curves = tuple(Series(label, grid, _finite(h[:n]), "derivative") for label, h in zip(labels, higher))
+    curves = tuple(Series(label, grid, _finite(h[:n]), "derivative") for label, h in zip(labels, higher, strict=True))
     d_panel = Panel("derivatives (tape)", name, "", curves, (lo, hi), robust_limits([h[:n] for h in higher]))
     return Picture(f"autodiff grad: f = {p.canonical}", (f_panel, d_panel))
 
@@ -217,7 +220,7 @@ def basin_points(report: MinimizeReport) -> list[tuple[str, np.ndarray, float]]:
 
 def _extent(report: MinimizeReport, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per variable, the range to draw: the points with a margin, and the starts' box when there are several."""
-    lo, hi = zip(*(_cover(points[:, j]) for j in range(points.shape[1])))
+    lo, hi = zip(*(_cover(points[:, j]) for j in range(points.shape[1])), strict=True)
     lo_a, hi_a = np.array(lo), np.array(hi)
     if report.settings.starts > 1:
         box_lo, box_hi = box_for_starts(report.problem.variables, report.settings.bounds_map, report.start)

@@ -14,7 +14,7 @@ import numpy as np
 from ..calculus.derivatives import Derivatives
 from ..calculus.gradcheck import Check, Entry
 from ..formatting import rounded
-from ..grad import GradChunk, GradReport, GradRun
+from ..grad import GradChunk, GradReport, GradRun, Symbolic
 from ..minimize import MinimizeReport
 from ..settings import Problem
 from ..solve.registry import display_name
@@ -127,7 +127,7 @@ def _finite(value: float | None) -> float | None:
     return float(f"{value:.3g}") if value is not None and np.isfinite(value) else None
 
 
-def _grad_tail(p: Problem, symbolic: dict[str, object], warnings: list[str], result: Derivatives) -> dict[str, Any]:
+def _grad_tail(p: Problem, symbolic: Symbolic, warnings: list[str], result: Derivatives) -> dict[str, Any]:
     warnings = list(warnings)
     if p.vanished:
         warnings.append(p.dropped)

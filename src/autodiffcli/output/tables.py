@@ -52,16 +52,16 @@ def grad_table(report: GradReport, console: Console) -> None:
     table.add_row("f", p.canonical, *cells(r.value))
     sym = report.symbolic
     for name, g in r.gradient.items():
-        text = sym["gradient"][name]  # type: ignore[index]
+        text = sym["gradient"][name]
         values = ["None (not watched)"] * len(shown) if g is None else cells(g)
         table.add_row(f"df/d{name}", text, *values)
     for a, row in r.hessian.items():
         for b, h in row.items():
-            table.add_row(f"d2f/d{a}d{b}", sym["hessian"][a][b], *cells(h))  # type: ignore[index]
+            table.add_row(f"d2f/d{a}d{b}", sym["hessian"][a][b], *cells(h))
     if len(r.higher) > 2 or (r.higher and not r.hessian):
         (name,) = [n for n in req.sources]
         for k, d in enumerate(r.higher[2:], start=3):
-            table.add_row(f"d{k}f/d{name}{k}", sym["derivatives"][k - 1], *cells(d))  # type: ignore[index]
+            table.add_row(f"d{k}f/d{name}{k}", sym["derivatives"][k - 1], *cells(d))
     if report.verdicts:
         verdicts = report.verdicts[: len(shown)]
         table.add_row("verdict", "second-order test", *(v.kind for v in verdicts))
@@ -69,7 +69,7 @@ def grad_table(report: GradReport, console: Console) -> None:
             "eigenvalues", "of the Hessian", *(", ".join(fmt(e, dt) for e in v.eigenvalues) for v in verdicts)
         )
     console.print(table)
-    for point, check in zip(shown, report.checks):
+    for point, check in zip(shown, report.checks, strict=False):
         console.print(_check_table(point, check, dt))
     if p.vanished:
         console.print(f"note: {p.dropped}")

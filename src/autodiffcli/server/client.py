@@ -1,6 +1,6 @@
 """The thin client: hand this invocation to a warm server if one runs, else say to run it here.
 
-Imports only the standard library, so asking costs a few milliseconds. The server's worker
+Imports only the standard library, so asking is cheap. The server's worker
 writes to the very terminal, pipe or file this process was given (the protocol passes the
 standard streams as descriptors), so output, terminal detection and live progress are
 exactly those of a cold run.

@@ -23,7 +23,7 @@ class BatchObjective:
         return {**{p: self.f.constant(v) for p, v in self.params.items()}, **self.columns(X)}
 
     def columns(self, X: Any) -> dict[str, Any]:
-        return dict(zip(self.names, self.tf.unstack(X, num=len(self.names), axis=1)))
+        return dict(zip(self.names, self.tf.unstack(X, num=len(self.names), axis=1), strict=True))
 
     def per_start(self, t: Any, X: Any) -> Any:
         """t with one entry per row of X: broadcast only where it is not already (a constant)."""
@@ -36,7 +36,7 @@ class BatchObjective:
 
     def total(self, columns: Sequence[Any]) -> Any:
         """The sum of f over the starts, from one tensor per variable."""
-        env = {**{p: self.f.constant(v) for p, v in self.params.items()}, **dict(zip(self.names, columns))}
+        env = {**{p: self.f.constant(v) for p, v in self.params.items()}, **dict(zip(self.names, columns, strict=True))}
         return self.tf.reduce_sum(self.tf.broadcast_to(self.f(env), self.tf.shape(columns[0])))
 
     def derivatives(self, X: Any, order: int) -> tuple[Any, ...]:

@@ -12,7 +12,7 @@ from ..interrupts import deferred
 from ..runtime import grappler_free
 from .batch import BatchObjective, projected_gradient
 from .keras_loop import make_optimizer
-from .types import CONVERGED, DIVERGED, RUNNING, BatchResult, Box, Row, history_row
+from .types import CONVERGED, DIVERGED, RUNNING, BatchResult, Box, Reporter, Row, history_row
 
 # clipping and relative step) over a whole variable: with one entry per start, each start's
 # step would depend on the others. They run start by start, each as it would run alone.
@@ -29,7 +29,7 @@ def keras_batch(
     tol: float | None,
     every: int,
     mode: str,
-    reporter: Any,
+    reporter: Reporter,
 ) -> BatchResult:
     """A Keras optimizer on every start: one variable per name, one entry per start.
 
@@ -82,7 +82,7 @@ def keras_batch(
     )
 
 
-def _shifted(reporter: Any, offset: int, total: int) -> Callable[[int, int], None]:
+def _shifted(reporter: Reporter, offset: int, total: int) -> Callable[[int, int], None]:
     """Progress of one start, as progress over all of them."""
     return lambda done, _steps: reporter.progress(offset + done, total)
 
@@ -148,19 +148,24 @@ class _KerasLoop:
         grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         old = [tf.identity(v) for v in variables] if freezing else []
         with tf.control_dependencies(old):
-            self.optimizer.apply_gradients(zip(grads, variables))
+            self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         if not (self.bounded or freezing):
             return
-        for j, (v, a, b) in enumerate(zip(variables, self.lo, self.hi)):
+        for j, (v, a, b) in enumerate(zip(variables, self.lo, self.hi, strict=True)):
             new = tf.clip_by_value(v, a, b) if self.bounded else v
             v.assign(tf.where(self.frozen, old[j], new) if freezing else new)
 
     def chunk(self, count: Any) -> tuple[Any, Any]:
         tf = self.batch.tf
         self.traces += 1
-        # the body returns the loop variables as given (a one-item list): eagerly, while_loop runs it
-        # as a Python loop and does not pack a bare tensor
-        tf.while_loop(lambda i: i < count, lambda i: (self.step(), [i + 1])[1], [tf.constant(0)])
+
+        def body(i: Any) -> list[Any]:
+            # the loop variables as given (a one-item list): eagerly, while_loop runs the body
+            # as a Python loop and does not pack a bare tensor
+            self.step()
+            return [i + 1]
+
+        tf.while_loop(lambda i: i < count, body, [tf.constant(0)])
         y, g = self.batch.derivatives(self.X(), 1)
         return y, tf.norm(projected_gradient(tf, self.X(), g, tf.stack(self.lo), tf.stack(self.hi)), axis=1)
 
@@ -174,9 +179,9 @@ class _KerasLoop:
     ) -> BatchResult:
         """From ``starts`` (as many as the loop was built for) with a fresh optimizer, up to ``steps`` steps."""
         tf, tol = self.batch.tf, self.tol
-        for v, column in zip(self.variables, starts.T):
+        for v, column in zip(self.variables, starts.T, strict=True):
             v.assign(column)
-        for v, value in zip(self.optimizer.variables, self.fresh):
+        for v, value in zip(self.optimizer.variables, self.fresh, strict=True):
             v.assign(value)
         n = len(starts)
         y0, g0 = self.batch.derivatives(self.X(), 1)

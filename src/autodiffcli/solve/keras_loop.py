@@ -57,7 +57,7 @@ def minimize_step(optimizer: Any, loss: Callable[[], Any], var_list: Sequence[An
     with tf.GradientTape() as tape:
         value = loss()
     grads = tape.gradient(value, var_list, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    optimizer.apply_gradients(zip(grads, var_list))
+    optimizer.apply_gradients(zip(grads, var_list, strict=True))
     return value, grads
 
 
@@ -70,7 +70,10 @@ class Objective:
         self.f = f
         self.names = list(start)
         self.variables = [tf.Variable(float(start[n]), dtype=f.dtype, name=n) for n in self.names]
-        self.env = {**{p: f.constant(v) for p, v in params.items()}, **dict(zip(self.names, self.variables))}
+        self.env = {
+            **{p: f.constant(v) for p, v in params.items()},
+            **dict(zip(self.names, self.variables, strict=True)),
+        }
 
     def loss(self) -> Any:
         return self.f(self.env)
@@ -82,10 +85,10 @@ class Objective:
         return y, tape.gradient(y, self.variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
     def point(self) -> dict[str, float]:
-        return {n: float(v.numpy()) for n, v in zip(self.names, self.variables)}
+        return {n: float(v.numpy()) for n, v in zip(self.names, self.variables, strict=True)}
 
     def assign(self, point: Mapping[str, float]) -> None:
-        for n, v in zip(self.names, self.variables):
+        for n, v in zip(self.names, self.variables, strict=True):
             v.assign(point[n])
 
 
@@ -159,7 +162,7 @@ def run(
             problem.assign(best.x)
 
     y, grads = problem.value_and_grad()
-    gradient = {n: float(g) for n, g in zip(problem.names, grads)}
+    gradient = {n: float(g) for n, g in zip(problem.names, grads, strict=True)}
     outcome = Outcome(
         x=problem.point(),
         f=float(y),
@@ -236,7 +239,7 @@ class _Loop:
       checked once, at the end of the chunk. If they are not finite, the chunk is undone
       (variables and optimizer state restored) and replayed by the checked loop. The state
       it starts from is copied inside the same call, into shadow variables: copying it out
-      to numpy before each call cost about 0.5 ms, a quarter of a 100,000-step chunk.
+      to numpy before each call would cost a sizeable share of a chunk.
     * checked: every step evaluates the new point and stops at once on a non-finite
       value or gradient (restoring the previous point) or, with ``--tol``, on convergence.
     """
@@ -253,7 +256,7 @@ class _Loop:
         if settings.graph:
             self._fast = tf.function(self._fast_chunk, jit_compile=settings.jit, autograph=False)
             self._checked = tf.function(self._checked_chunk, jit_compile=settings.jit, autograph=False)
-            if not settings.jit:  # with Grappler, graph-mode loops now and then raced (runtime.without_grappler)
+            if not settings.jit:  # with Grappler, graph-mode loops can race (runtime.without_grappler)
                 self._fast, self._checked = grappler_free(self._fast), grappler_free(self._checked)
         else:
             self._fast, self._checked = self._fast_chunk, self._checked_chunk
@@ -269,7 +272,7 @@ class _Loop:
 
     def reset(self, start: Mapping[str, float]) -> None:
         """Back to the state just after building, from ``start``: the optimizer's slots and step count too."""
-        for v, value in zip(self._state(), self._initial):
+        for v, value in zip(self._state(), self._initial, strict=True):
             v.assign(value)
         self.problem.assign(start)
         self._grads = None
@@ -281,12 +284,12 @@ class _Loop:
             minimize_step(self.optimizer, p.loss, p.variables)
         else:
             grads = p.value_and_grad()[1]
-            self.optimizer.apply_gradients(zip(grads, p.variables))
+            self.optimizer.apply_gradients(zip(grads, p.variables, strict=True))
 
     def _fast_chunk(self, n: Any) -> tuple[Any, ...]:
         self.traces += self.settings.graph  # counts traces: in graph mode this runs only while tracing
         tf = self.problem.tf
-        for saved, v in zip(self._saved, self._state()):
+        for saved, v in zip(self._saved, self._state(), strict=True):
             saved.assign(v)
         if self.settings.graph:
             # cell 6's `for _ in tf.range(n)`, written as the tf.while_loop AutoGraph makes of
@@ -312,7 +315,7 @@ class _Loop:
             if self.settings.style == "minimize":
                 minimize_step(self.optimizer, self.problem.loss, variables)
             else:
-                self.optimizer.apply_gradients(zip(g, variables))
+                self.optimizer.apply_gradients(zip(g, variables, strict=True))
             return self.problem.value_and_grad()
 
         def cond(i: Any, status: Any, y: Any, norm: Any, g: list[Any], prev: list[Any]) -> Any:
@@ -349,7 +352,7 @@ class _Loop:
         i, status, y, norm, g, prev = self._checked(count, self._grads)
         taken, status = int(i), int(status)
         if status == DIVERGED:
-            for v, p in zip(self.problem.variables, prev):
+            for v, p in zip(self.problem.variables, prev, strict=True):
                 v.assign(p)
             taken -= 1
             y, g = self.problem.value_and_grad()
@@ -359,7 +362,7 @@ class _Loop:
 
     def _restore(self) -> None:
         """Back to the state the last fast chunk started from."""
-        for v, saved in zip(self._state(), self._saved):
+        for v, saved in zip(self._state(), self._saved, strict=True):
             v.assign(saved)
         self._grads = None
 

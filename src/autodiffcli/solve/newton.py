@@ -14,7 +14,19 @@ import numpy as np
 from ..interrupts import deferred
 from ..runtime import without_grappler
 from .batch import BatchObjective, column, projected_gradient
-from .types import CONVERGED, DIVERGED, RUNNING, STALLED, BatchResult, Box, Row, history_row, projected, row_length
+from .types import (
+    CONVERGED,
+    DIVERGED,
+    RUNNING,
+    STALLED,
+    BatchResult,
+    Box,
+    Reporter,
+    Row,
+    history_row,
+    projected,
+    row_length,
+)
 
 ARMIJO = 1e-4  # sufficient decrease: f(x + a p) <= f(x) + ARMIJO * grad . (step taken)
 HALVINGS = 40  # most halvings of the Newton step in one line search
@@ -28,7 +40,7 @@ def newton(
     steps: int,
     tol: float,
     every: int,
-    reporter: Any,
+    reporter: Reporter,
     graph: bool = True,
 ) -> BatchResult:
     """Safeguarded Newton's method on every start at once.
@@ -60,8 +72,7 @@ def newton(
     n = len(starts)
     # From many starts, the starts that have stopped leave the batch: one trace serves every
     # batch size. From fewer, they stay (f and its derivatives are recomputed where they
-    # stopped): a trace for batches of any size has about 50 ms more to do, more than
-    # carrying them costs.
+    # stopped): a trace for batches of any size has more to do than carrying them costs.
     shrink = n >= SHRINK_FROM
 
     def iterate(X: Any, status: Any) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..interrupts import deferred
 from .batch import BatchObjective
-from .types import CONVERGED, DIVERGED, RUNNING, STALLED, BatchResult, Box, history_row, projected, row_length
+from .types import CONVERGED, DIVERGED, RUNNING, STALLED, BatchResult, Box, Reporter, history_row, projected, row_length
 
 SCIPY_METHODS = {"bfgs": "BFGS", "lbfgs": "L-BFGS-B"}
 
@@ -25,7 +25,7 @@ def scipy_minimize(
     box: Box,
     steps: int,
     tol: float,
-    reporter: Any,
+    reporter: Reporter,
 ) -> BatchResult:
     """SciPy's ``minimize`` from each start in turn, with f and its gradient from one tape.
 
@@ -60,7 +60,7 @@ def scipy_minimize(
     status = np.full(n, RUNNING)
     evaluations = 0
     interrupted = False
-    bounds = list(zip(box.lo, box.hi)) if method == "lbfgs" and box.bounded else None
+    bounds = list(zip(box.lo, box.hi, strict=True)) if method == "lbfgs" and box.bounded else None
     best: dict[str, Any] = {}
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:

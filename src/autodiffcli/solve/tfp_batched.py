@@ -34,7 +34,19 @@ import numpy as np
 
 from ..interrupts import deferred
 from .batch import BatchObjective
-from .types import CONVERGED, DIVERGED, RUNNING, STALLED, BatchResult, Box, Row, history_row, projected, row_length
+from .types import (
+    CONVERGED,
+    DIVERGED,
+    RUNNING,
+    STALLED,
+    BatchResult,
+    Box,
+    Reporter,
+    Row,
+    history_row,
+    projected,
+    row_length,
+)
 
 MEMORY = 10  # correction pairs kept per start, as SciPy's L-BFGS-B (maxcor)
 LINE_SEARCH = 50  # most evaluations of one Hager-Zhang line search (TFP's default)
@@ -213,7 +225,7 @@ def quasi_newton(
     steps: int,
     tol: float,
     every: int,
-    reporter: Any,
+    reporter: Reporter,
 ) -> BatchResult:
     """L-BFGS (``method`` "lbfgs") or BFGS ("bfgs") from every start at once; ``steps`` caps the iterations.
 
