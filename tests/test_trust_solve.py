@@ -18,7 +18,7 @@ def run_json(command: str, *args: str, code: int = 0) -> dict:
 
 
 def exact(text: str, names: str = "x y") -> tuple[sympy.Expr, tuple[sympy.Symbol, ...]]:
-    symbols = sympy.symbols(names, real=True)
+    symbols = sympy.symbols(names, real=True, seq=True)
     return sympy.parse_expr(text, local_dict={s.name: s for s in symbols}), symbols
 
 
@@ -67,3 +67,48 @@ def test_an_exactly_singular_hessian_is_still_degenerate():
     for dtype in ("float32", "float64"):
         data = run_json("grad", text, "--at", "x=0,y=0,z=0", "--order", "2", "--dtype", dtype)
         assert data["results"][0]["verdict"] == "degenerate"
+
+
+# ---------------------------------------------------------------- item 8: status agrees with the exit code
+
+
+@pytest.mark.parametrize(
+    "command, text, opt, start, status",
+    [
+        ("minimize", "x**2 - y**2", "lbfgs", "x=0,y=0", "saddle"),
+        ("minimize", "x**2 - y**2", "bfgs", "x=1,y=0", "saddle"),  # y' = 0 stays 0 along BFGS's path
+        ("minimize", "x**2 - y**2 + z**2", "lbfgs", "x=1,y=0,z=2", "saddle"),
+        ("maximize", "x**2", "bfgs", "x=0", "minimum"),
+        ("maximize", "x**2 + y**2", "lbfgs", "x=0,y=0", "minimum"),
+        ("minimize", "1 - x**2", "bfgs", "x=0", "maximum"),
+    ],
+)
+def test_a_refuted_answer_is_never_called_converged(command, text, opt, start, status):
+    """The method's gradient test holds at a stationary point that is not what was asked for:
+    the exit status is 3, and the JSON status names the point (it said converged)."""
+    names = " ".join(part.split("=")[0] for part in start.split(","))
+    e, symbols = exact(text, names)
+    data = run_json(command, text, "--opt", opt, "--from", start, code=3)
+    point = {s: sympy.nsimplify(data["x"][s.name]) for s in symbols}
+    assert all(abs(sympy.diff(e, s).subs(point)) <= 1e-5 for s in symbols)  # SymPy: stationary
+    lam = [float(v) for v in sympy.hessian(e, symbols).subs(point).eigenvals(multiple=True)]
+    kind = "saddle" if min(lam) < 0 < max(lam) else "minimum" if min(lam) > 0 else "maximum"
+    assert (data["status"], data["verdict"]) == (status, kind)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("minimize", "(x-1)**2 + (y+2)**2", "--opt", "lbfgs"),
+        ("minimize", "x**2 - y**2", "--opt", "lbfgs"),
+        ("maximize", "x**2", "--opt", "bfgs"),
+        ("minimize", "x", "--opt", "newton", "--steps", "20"),
+        ("minimize", "x**2 - y**2", "--opt", "adam", "--from", "x=1,y=0", "--tol", "1e-3", "--lr", "0.1"),
+        ("minimize", "(x-1)**2 + (y+2)**2", "--opt", "lbfgs", "--starts", "5", "--bounds", "x=-3:3,y=-3:3"),
+    ],
+)
+def test_converged_means_exit_0_and_exit_3_is_never_converged(args):
+    result = invoke(*args, "--format", "json")
+    data = json_of(result, args[0], result.exit_code)
+    assert (data["status"] == "converged") <= (result.exit_code == 0)
+    assert (result.exit_code == 3) <= (data["status"] != "converged")
