@@ -124,7 +124,9 @@ MINIMIZE: dict[str, Any] = {
         "grad_norm": _NUM,
         "steps": {"type": "integer", "minimum": 0},
         # saddle, minimum, maximum: the method's test was met at a point the verdict refutes (exit 3)
-        "status": {"enum": ["converged", "max_steps", "stalled", "diverged", "interrupted", "saddle", "minimum", "maximum"]},
+        "status": {
+            "enum": ["converged", "max_steps", "stalled", "diverged", "interrupted", "saddle", "minimum", "maximum"]
+        },
         "history": {
             "type": "array",
             "items": {
