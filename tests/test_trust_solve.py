@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
+from scipy.optimize import minimize as scipy_minimize
 
 from conftest import invoke, json_of
 
@@ -112,3 +113,59 @@ def test_converged_means_exit_0_and_exit_3_is_never_converged(args):
     data = json_of(result, args[0], result.exit_code)
     assert (data["status"] == "converged") <= (result.exit_code == 0)
     assert (result.exit_code == 3) <= (data["status"] != "converged")
+
+
+# ---------------------------------------------------------------- item 3: a smooth valley is no kink
+
+ROSENBROCK = "(1-x)**2 + 100*(y-x**2)**2"
+
+
+def rosen(v: np.ndarray) -> float:
+    return float((1 - v[0]) ** 2 + 100 * (v[1] - v[0] ** 2) ** 2)
+
+
+def rosen_grad(v: np.ndarray) -> np.ndarray:
+    return np.array([-2 * (1 - v[0]) - 400 * v[0] * (v[1] - v[0] ** 2), 200 * (v[1] - v[0] ** 2)])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--opt", "lbfgs", "--steps", "34", "--from", "x=-1.2,y=1"),
+        ("--opt", "lbfgs", "--steps", "25", "--from", "x=-1.2,y=1"),
+        ("--opt", "bfgs", "--steps", "20", "--from", "x=-1.2,y=1"),
+        ("--opt", "lbfgs", "--starts", "20", "--steps", "3", "--bounds", "x=-2:2,y=-1:3"),
+        ("--opt", "newton", "--steps", "12", "--from", "x=-1.2,y=1"),
+    ],
+)
+def test_a_run_out_of_steps_in_a_smooth_valley_is_not_a_kink_minimum(args):
+    """SciPy: from (-1.2, 1) L-BFGS-B is still going after 34 iterations (status 1, the
+    iteration limit); Rosenbrock is smooth (SymPy), so no kink. It was called 'a minimum
+    where f has a kink', exit 0."""
+    ref = scipy_minimize(rosen, [-1.2, 1.0], jac=rosen_grad, method="L-BFGS-B", options={"maxiter": 34})
+    assert ref.status == 1 and np.max(np.abs(ref.jac)) > 1e-5  # the oracle: the limit was reached
+    data = run_json("minimize", ROSENBROCK, *args, code=3)
+    grad = rosen_grad(np.array([data["x"]["x"], data["x"]["y"]]))
+    assert np.max(np.abs(grad)) > 1e-4  # not stationary, by the exact gradient
+    assert (data["status"], data["verdict"]) == ("max_steps", "not stationary")
+    assert not any("kink" in w for w in data["warnings"])
+
+
+def test_the_kink_test_needs_a_jump_in_slope_not_just_a_rise_all_around():
+    """The float32 point where L-BFGS-B stopped after 34 iterations rises in every probe
+    direction (curvature 1000 across the valley beats the slope 0.065 at steps of 3e-4),
+    but the sum of the one-sided slopes along the gradient shrinks with the step: smooth.
+    At |x| + |y| and sqrt(x**2 + y**2) the slopes jump by 2 whatever the step."""
+    from autodiffcli.solve.verdict import rises_all_around
+
+    def f32(fn):
+        return lambda pts: np.array([fn(p) for p in pts.astype(np.float32)], dtype=np.float32)
+
+    point = np.array([0.9990671, 0.9982776], dtype=np.float32)
+    assert not rises_all_around(point, rosen_grad(point.astype(np.float64)), f32(rosen), "float32")
+    for fn, grad in [
+        (lambda p: abs(p[0]) + abs(p[1]), np.array([1.0, 1.0])),
+        (lambda p: np.float32(np.hypot(p[0], p[1])), np.array([1.0, 0.0])),
+    ]:
+        for dtype in ("float32", "float64"):
+            assert rises_all_around(np.zeros(2), grad, f32(fn), dtype)

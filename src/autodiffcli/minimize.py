@@ -326,7 +326,8 @@ def _judge(report: MinimizeReport) -> None:
     kind = report.verdict.kind
     if kind == wanted or o.status == "interrupted":
         return
-    if kind == NOT_STATIONARY and _kink(report, point[0]):
+    # a run stopped by --steps is on its way: never a kink, however f looks around it
+    if kind == NOT_STATIONARY and o.status != "max_steps" and _kink(report, point[0]):
         report.kink = True
         report.advice.append(
             f"the point found is not stationary (|grad| = {fmt(o.grad_norm, report.problem.dtype)}), but f "

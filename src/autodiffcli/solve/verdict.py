@@ -39,6 +39,7 @@ import numpy as np
 
 MINIMUM, MAXIMUM, SADDLE, DEGENERATE, NOT_STATIONARY = "minimum", "maximum", "saddle", "degenerate", "not stationary"
 KINDS = (MINIMUM, MAXIMUM, SADDLE, DEGENERATE, NOT_STATIONARY)
+KINK = 8.0  # a kink keeps the jump in slope as the step shrinks: J(h1) above KINK * (h1/h3) * J(h3)
 ZERO = 4.0  # an eigenvalue within ZERO * eps * max |lambda| of 0 is 0: what rounding leaves undecided
 
 
@@ -116,29 +117,47 @@ def rises_all_around(
     box: tuple[np.ndarray, np.ndarray] | None = None,
     sense: float = 1.0,
 ) -> bool:
-    """Does ``sense * f`` rise in every direction tried around x, a point that is not stationary?
+    """Is x, a point that is not stationary, a minimum of ``sense * f`` where f has a kink?
 
-    Such a point is a minimum where f has a kink (sqrt(x**2 + y**2) at 0, |x|): the
-    gradient there is a one-sided one, and the second-order test does not apply. Tried:
-    steps of eps**(1/2), eps**(1/3), eps**(1/4) times max(1, |x|) along each axis, both
-    ways, and down the gradient; points outside the box are brought back onto it (and
-    dropped if that leaves them at x). Every one must be finite and strictly higher.
+    Such a point (sqrt(x**2 + y**2) at 0, |x|) has a one-sided gradient, and the second-order
+    test does not apply. Tried: steps h of eps**(1/2), eps**(1/3), eps**(1/4) times max(1, |x|)
+    along each axis, both ways, and both ways along the gradient; points outside the box are
+    brought back onto it (and dropped if that leaves them at x). Every one must be finite and
+    strictly higher. And the slope must jump there: along the gradient, where
+    ``J(h) = (f(x + h u) + f(x - h u) - 2 f(x)) / h`` is the sum of the two one-sided slopes,
+    a kink keeps J as h shrinks while a smooth f's curvature makes it shrink with h (the
+    bottom of Rosenbrock's valley, seen from 1e-3 away in float32, rises all around too).
+    So J at the smallest step must exceed ``KINK`` times what curvature leaves of J at the
+    largest, ``J(h_1) > KINK * (h_1 / h_3) * J(h_3)``, plus what rounding f explains.
     """
     eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
     d = len(x)
     size = float(np.linalg.norm(gradient))
     directions = list(np.vstack([np.eye(d), -np.eye(d)]))
-    if size > 0 and np.isfinite(size):
-        directions.append(-gradient / size)
+    along = size > 0 and np.isfinite(size)
+    if along:
+        directions += [-gradient / size, gradient / size]
     scale = max(1.0, float(np.max(np.abs(x))))
-    probes = np.array([x + eps**power * scale * u for u in directions for power in (1 / 2, 1 / 3, 1 / 4)])
+    steps = np.array([eps ** (1 / 2), eps ** (1 / 3), eps ** (1 / 4)]) * scale
+    probes = np.array([x + h * u for u in directions for h in steps])
     if box is not None:
         probes = np.clip(probes, box[0], box[1])
-    probes = probes[np.any(probes != x, axis=1)]
-    if not len(probes):
+    moved = np.any(probes != x, axis=1)
+    if not moved.any():
         return False
     values = sense * f_at(np.vstack([x[None], probes]))
-    return bool(np.all(np.isfinite(values)) and np.all(values[1:] > values[0]))
+    f0, tried = values[0], values[1:][moved]
+    if not (np.all(np.isfinite(values)) and np.all(tried > f0)):
+        return False
+    if not along:
+        return True
+    down, up = values[1:][-2 * len(steps) :].reshape(2, len(steps))
+    exact = np.all(probes[-2 * len(steps) :] == np.array([x + h * u for u in directions[-2:] for h in steps]))
+    if not exact:  # the box cut the probes along the gradient: the rise all around decides
+        return True
+    jump = (down + up - 2 * f0) / steps
+    rounding = 8 * eps * (abs(f0) + np.abs(down) + np.abs(up)) / steps
+    return bool(jump[0] > KINK * (steps[0] / steps[-1]) * jump[-1] + rounding[0])
 
 
 def _at_the_stationary_point(
