@@ -169,3 +169,121 @@ def test_the_kink_test_needs_a_jump_in_slope_not_just_a_rise_all_around():
     ]:
         for dtype in ("float32", "float64"):
             assert rises_all_around(np.zeros(2), grad, f32(fn), dtype)
+
+
+# ---------------------------------------------------------------- item 1: a badly scaled function
+
+
+def exact_newton_step(text: str, point: dict[str, float]) -> np.ndarray:
+    """H^-1 grad at the point, from SymPy's exact gradient and Hessian (NumPy solves)."""
+    e, symbols = exact(text, " ".join(point))
+    at = {s: sympy.Float(point[s.name], 30) for s in symbols}
+    g = np.array([float(sympy.diff(e, s).subs(at)) for s in symbols])
+    h = np.array(sympy.hessian(e, symbols).subs(at).evalf(30).tolist(), dtype=float)
+    return np.linalg.solve(h, g)
+
+
+SCALED = [
+    ("1e-7*(x-1)**2 + 1e-7*(y+3)**2", {"x": 1.0, "y": -3.0}),
+    ("1e-9*((x-2)**2 + 3*(y+1)**2 + x*y)", None),
+    ("2e-8*(x+4)**2 + 5e-8*(y-2)**2", {"x": -4.0, "y": 2.0}),
+]
+
+
+@pytest.mark.parametrize("text, minimum", SCALED)
+def test_a_tiny_gradient_a_long_newton_step_from_the_minimum_is_not_stationary(text, minimum):
+    """At (0, 0) the gradient (6e-7 for the first) is far below any gradient tolerance, but
+    Newton's step, computed here from SymPy's derivatives, is several units long."""
+    step = exact_newton_step(text, {"x": 0.0, "y": 0.0})
+    assert np.max(np.abs(step)) > 1  # the oracle: the minimum is far away
+    (point,) = run_json("grad", text, "--at", "x=0,y=0", "--order", "2", "--dtype", "float64")["results"]
+    assert point["verdict"] == "not stationary"
+
+
+@pytest.mark.parametrize("text, minimum", SCALED)
+@pytest.mark.parametrize("opt", ["newton", "bfgs", "lbfgs"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_badly_scaled_function_is_minimized_where_its_minimum_is(text, minimum, opt, dtype):
+    """minimize 1e-7*(x-1)**2 + 1e-7*(y+3)**2 printed 0 0, converged, minimum, exit 0: every
+    gradient of a function of scale 1e-7 is below the default tolerance 1e-5."""
+    e, (x, y) = exact(text)
+    (solution,) = sympy.solve([sympy.diff(e, x), sympy.diff(e, y)], [x, y], dict=True)
+    expected = np.array([float(solution[x]), float(solution[y])])
+    if minimum:
+        assert tuple(expected) == pytest.approx((minimum["x"], minimum["y"]), abs=1e-12)
+    data = run_json("minimize", text, "--opt", opt, "--dtype", dtype)
+    found = np.array([data["x"]["x"], data["x"]["y"]])
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    # within the documented step tolerance, max(--tol, sqrt(eps)) * max(1, |x|), of the minimum
+    assert found == pytest.approx(expected, abs=3 * max(1e-5, float(np.sqrt(np.finfo(dtype).eps))) * scale)
+    step = exact_newton_step(text, data["x"])
+    assert np.max(np.abs(step)) <= 1e-3 * scale  # Newton's step from the point found: short
+    assert (data["status"], data["verdict"]) == ("converged", "minimum")
+
+
+def test_a_badly_scaled_function_from_many_starts():
+    text = "1e-7*(x-1)**2 + 1e-7*(y+3)**2"
+    for opt, box in (("lbfgs", "x=-5:5,y=-5:5"), ("newton", "x=-5:5,y=-5:5"), ("bfgs", None), ("lbfgs", None)):
+        bounds = ["--bounds", box] if box else []  # without: starts drawn within 10 of --from
+        data = run_json("minimize", text, "--opt", opt, "--starts", "8", *bounds)
+        assert (data["x"]["x"], data["x"]["y"]) == pytest.approx((1.0, -3.0), abs=1e-3)
+        assert [b["verdict"] for b in data["basins"]] == ["minimum"]
+        assert data["basins"][0]["count"] == 8
+
+
+# ---------------------------------------------------------------- item 4: a flat start is no stop
+
+
+@pytest.mark.parametrize(
+    "text, start, opt, dtype",
+    [
+        ("1-exp(-(x-3)**2)", "6.8", "newton", "float32"),
+        ("1-exp(-(x-3)**2)", "6.8", "bfgs", "float32"),
+        ("1-exp(-(x-3)**2)", "6.8", "lbfgs", "float32"),
+        ("1-exp(-(x-3)**2)", "10", "newton", "float64"),
+        ("1-exp(-(x-3)**2)", "-1.5", "newton", "float32"),
+        ("2-exp(-(x+1)**2/2)", "6", "newton", "float32"),
+        ("2-exp(-(x+1)**2/2)", "6", "lbfgs", "float32"),
+        ("2-exp(-(x+1)**2/2)", "9", "newton", "float64"),
+        ("1-exp(-(x-3)**2)", "10", "bfgs", "float64"),  # f = 1 exactly around 10: flat to rounding
+        ("1-exp(-(x-3)**2)", "10", "lbfgs", "float64"),
+    ],
+)
+def test_a_flat_start_with_negative_curvature_is_a_reason_to_step(text, start, opt, dtype):
+    """SymPy: at the start the slope is below the tolerance 1e-5 (or nearly 0) and the
+    curvature is negative, so it is no minimum; the only stationary point is the minimum.
+    It took 0 steps and reported the start, 'degenerate', exit 0."""
+    e, (x,) = exact(text, "x")
+    x0 = sympy.Rational(start)
+    assert abs(float(sympy.diff(e, x).subs(x, x0))) < 1e-5 and float(sympy.diff(e, x, 2).subs(x, x0)) < 0
+    (minimum,) = sympy.solve(sympy.diff(e, x), x)
+    assert float(sympy.diff(e, x, 2).subs(x, minimum)) > 0
+    data = run_json("minimize", text, "--opt", opt, "--from", start, "--dtype", dtype)
+    assert data["x"]["x"] == pytest.approx(float(minimum), abs=1e-3)
+    assert data["steps"] > 0 and data["verdict"] == "minimum"
+
+
+# ---------------------------------------------------------------- item 9: stationarity at a bound
+
+
+@pytest.mark.parametrize(
+    "text, box, starts",
+    [
+        ("(x+1)**2 + (y-x)**2", "x=0:2,y=-3:3", "50"),
+        ("(x+1)**2 + (y-x)**2", "x=0:2,y=-3:3", "7"),
+        ("(x-3)**2 + (y+4)**2 + x*y", "x=-1:1,y=-1:1", "30"),
+        ("(x+2)**2 + (y-x-1)**2", "x=-1:2,y=-3:3", "40"),
+    ],
+)
+def test_a_minimum_on_a_bound_from_many_starts_is_a_minimum(text, box, starts):
+    """The batched L-BFGS ends a hair (6e-13) inside the bound x = 0 that the gradient (2)
+    pushes against; the projected gradient there is 0 (SciPy's L-BFGS-B, with the bounds,
+    ends on the bound). It was 'not stationary', exit 3."""
+    e, (x, y) = exact(text)
+    fn = sympy.lambdify([(x, y)], e)
+    bounds = [tuple(map(float, part.split("=")[1].split(":"))) for part in box.split(",")]
+    ref = scipy_minimize(fn, [0.5 * sum(b) for b in bounds], method="L-BFGS-B", bounds=bounds,
+                         options={"gtol": 1e-12, "ftol": 1e-15})  # fmt: skip
+    data = run_json("minimize", text, "--opt", "lbfgs", "--starts", starts, "--bounds", box)
+    assert (data["x"]["x"], data["x"]["y"]) == pytest.approx(tuple(ref.x), abs=1e-3)
+    assert data["verdict"] == "minimum" and data["warnings"] == []
