@@ -29,6 +29,11 @@ from .solve.scipy_methods import SCIPY_METHODS, scipy_minimize
 from .solve.types import DIVERGED, STATUS, Box, MinimizeSettings, Outcome, Reporter, Silent, projected, row_length
 from .solve.verdict import DEGENERATE, MAXIMUM, MINIMUM, NOT_STATIONARY, Verdict, classify, rises_all_around
 
+# The status of a run whose method met its convergence test at a point the verdict refutes:
+# ``saddle``; ``maximum`` when minimizing, ``minimum`` when maximizing; ``stalled`` where the
+# point is not stationary (the test was met on a gradient too small to judge by).
+REFUTED_STATUS = {NOT_STATIONARY: "stalled"}
+
 
 @dataclass
 class MinimizeReport:
@@ -144,6 +149,10 @@ def minimize(
         o = report.outcome
         report.basins = [BasinReport(dict(o.x), o.f, 1, report.verdict)]
     o = report.outcome
+    if o.status == "converged" and report.exit_code == ExitCode.NOT_CONVERGED:
+        # the method's own test was met where the verdict refutes the answer: the status says
+        # what it stopped at, so that a script reading it agrees with the exit status
+        o.status = REFUTED_STATUS.get(report.verdict.kind, report.verdict.kind) if report.verdict else "stalled"
     if o.status == "diverged":
         report.warnings.append(
             f"diverged after step {o.steps}: f or its gradient became non-finite; "
@@ -321,7 +330,8 @@ def _judge(report: MinimizeReport) -> None:
     kind = report.verdict.kind
     if kind == wanted or o.status == "interrupted":
         return
-    if kind == NOT_STATIONARY and _kink(report, point[0]):
+    # a run stopped by --steps is on its way: never a kink, however f looks around it
+    if kind == NOT_STATIONARY and o.status != "max_steps" and _kink(report, point[0]):
         report.kink = True
         report.advice.append(
             f"the point found is not stationary (|grad| = {fmt(o.grad_norm, report.problem.dtype)}), but f "
@@ -329,7 +339,7 @@ def _judge(report: MinimizeReport) -> None:
             f"a kink (is not differentiable), as {'-' if s.maximize else ''}sqrt(x**2 + y**2) at 0"
         )
     elif kind == NOT_STATIONARY:
-        if o.status == "converged" and s.optimizer in ("bfgs", "lbfgs"):
+        if o.status == "converged" and not s.keras:
             # SciPy also calls a stop "converged" when f no longer falls relative to |f|
             # (L-BFGS-B's factr test); far out on f = x, or where float32 rounds every
             # step away, that is not convergence: the line search could not lower f

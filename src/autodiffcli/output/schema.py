@@ -123,7 +123,10 @@ MINIMIZE: dict[str, Any] = {
         "gradient": _POINT,
         "grad_norm": _NUM,
         "steps": {"type": "integer", "minimum": 0},
-        "status": {"enum": ["converged", "max_steps", "stalled", "diverged", "interrupted"]},
+        # saddle, minimum, maximum: the method's test was met at a point the verdict refutes (exit 3)
+        "status": {
+            "enum": ["converged", "max_steps", "stalled", "diverged", "interrupted", "saddle", "minimum", "maximum"]
+        },
         "history": {
             "type": "array",
             "items": {

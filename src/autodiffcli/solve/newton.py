@@ -24,11 +24,14 @@ from .types import (
     Reporter,
     Row,
     history_row,
+    newton_step_within,
     projected,
     row_length,
+    step_tolerance,
 )
 
 ARMIJO = 1e-4  # sufficient decrease: f(x + a p) <= f(x) + ARMIJO * grad . (step taken)
+ZERO = 4.0  # negative curvature beyond ZERO * eps * max|lambda| is decided (verdict.ZERO)
 HALVINGS = 40  # most halvings of the Newton step in one line search
 SHRINK_FROM = 10_000  # Newton from this many starts drops the stopped ones from its batch
 
@@ -47,8 +50,10 @@ def newton(
 
     Each iteration takes the exact gradient g and Hessian H (nested tapes), and the step
     ``p = -Q diag(1/max(|lambda|, delta)) Q^T g`` from H's eigendecomposition: eigenvalues
-    are replaced by their absolute values, floored at ``delta = eps**(3/4) * max(1, max |lambda|)``
-    (a condition number up to 1.5e5 in float32, 5.5e11 in float64 keeps Newton's step).
+    are replaced by their absolute values, floored at ``delta = eps**(3/4) * c``, with c the
+    largest |lambda| or, where f is flatter than that, |grad|_inf / max(1, |x|_inf): relative
+    to f's own scale, so that 1e-7*(x-1)**2 gets Newton's step (a condition number up to
+    1.5e5 in float32, 5.5e11 in float64 keeps Newton's step).
     Where H is positive definite this is Newton's step (quadratic convergence near a
     minimum); elsewhere it is still a descent direction, which turns away from maxima and
     saddles instead of walking to them ("saddle-free Newton"). A backtracking line search
@@ -56,12 +61,16 @@ def newton(
     (Armijo), so every iteration lowers f. With bounds, each trial point is projected into
     the box and the search is on the projected path; the convergence test uses the
     projected gradient. A start stops when its (projected) gradient's largest component
-    is at most ``tol`` (converged), when no halving lowers f (stalled: f cannot be lowered
+    is at most ``tol`` and Newton's step along each eigenvector is within
+    ``max(tol, sqrt(eps)) * max(1, |x|_inf)`` (converged: scale-aware, where every slope of
+    a function of scale 1e-7 is below tol), when no halving lowers f (stalled: f cannot be lowered
     at the dtype's precision), or when f or its derivatives are not finite (diverged).
     """
     tf = batch.tf
     dtype = batch.f.dtype
     eps = float(np.finfo(dtype.as_numpy_dtype).eps)
+    tiny = float(np.finfo(dtype.as_numpy_dtype).tiny)
+    step_tol = max(tol, math.sqrt(eps))  # times max(1, |x|): types.step_tolerance
     lo = tf.constant(box.lo, dtype)
     hi = tf.constant(box.hi, dtype)
     bounded = box.bounded
@@ -99,8 +108,12 @@ def newton(
             free = ~held
             Hs = tf.where(free[:, :, None] & free[:, None, :], Hs, eye)
         lam, Q = tf.linalg.eigh(0.5 * (Hs + tf.linalg.matrix_transpose(Hs)))
-        scale = tf.maximum(tf.reduce_max(tf.abs(lam), axis=1), 1.0)
-        floor = math.sqrt(eps) * scale  # curvature below it, negative, is a saddle's or maximum's
+        reach = tf.maximum(tf.reduce_max(tf.abs(X), axis=1), 1.0)
+        largest = tf.reduce_max(tf.abs(lam), axis=1)
+        # the eigenvalue floor, relative to f's own scale: its curvature, or where f has
+        # none, its slope over the distance |x| (a step at most 1/eps**(3/4) times |x|)
+        scale = tf.maximum(tf.maximum(largest, tf.reduce_max(tf.abs(gs), axis=1) / reach), tiny)
+        floor = ZERO * eps * largest  # curvature below -floor is a saddle's or maximum's (the verdict's zero)
         coeff = tf.linalg.matvec(Q, tf.where(free, gs, 0) if bounded else gs, transpose_a=True)
         p = -tf.linalg.matvec(Q, coeff / tf.maximum(tf.abs(lam), column(eps**0.75 * scale)))
         if bounded:  # a held variable steps outwards, and the projection keeps it on its bound
@@ -108,9 +121,11 @@ def newton(
         # a stationary point with negative curvature is a saddle or a maximum: step off it
         # along the most negative curvature instead of stopping there
         lowest, q = tf.unstack(lam, num=d, axis=1)[0], tf.unstack(Q, num=d, axis=2)[0]
-        stationary = tf.equal(status, RUNNING) & (gnorm <= tol)
+        # converged: the gradient within tol, and Newton's step (along each eigenvector,
+        # |q . g| / |lambda|) within the step tolerance: on f of scale 1e-7 every slope is below tol
+        short = tf.reduce_all(tf.abs(coeff) <= column(step_tol * reach) * tf.abs(lam), axis=1)
+        stationary = tf.equal(status, RUNNING) & (gnorm <= tol) & short
         escape = stationary & (lowest < -floor)
-        reach = tf.maximum(tf.reduce_max(tf.abs(X), axis=1), 1.0)
         reach = tf.where(tf.reduce_sum(gs * q, axis=1) > 0, -reach, reach)
         p = tf.where(column(escape), column(reach) * q, p)
         status = tf.where(stationary & ~escape, CONVERGED, status)
@@ -205,12 +220,15 @@ def newton(
     except KeyboardInterrupt:
         interrupted = True
     going = going[status[going] == RUNNING]
-    if len(going):  # stopped by --steps or Ctrl-C: f and the gradient where the running starts are now
-        yk, g = batch.derivatives(tf.constant(X[going]), 1)
-        y[going] = yk.numpy()
-        pg = projected(X[going], g.numpy(), box)
+    settled = np.zeros(n, dtype=bool)
+    if len(going):  # stopped by --steps or Ctrl-C: f and its derivatives where the running starts are now
+        yk, g, H = (t.numpy() for t in batch.derivatives(tf.constant(X[going]), 2))
+        y[going] = yk
+        pg = projected(X[going], g, box)
         gnorm[going], glen[going] = np.abs(pg).max(axis=1), row_length(pg)
+        held = pg != g  # the projection cut these: a bound holds them
+        settled[going] = newton_step_within(g, H, step_tolerance(X[going], tol, eps), held)
         evaluations += len(going)
-    status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
+    status = np.where((status == RUNNING) & (gnorm <= tol) & settled, CONVERGED, status)
     record(history_row(batch.names, X, y, glen, int(iterations.max(initial=0))))
     return BatchResult(X, y, iterations, status, evaluations, history, interrupted, traces[0])

@@ -10,8 +10,10 @@ between calls this module
 
 * drops the starts that have stopped, so the line searches run on the starts still going;
 * tests convergence itself: the gradient's largest component, projected onto the box, at
-  most ``tol`` (TFP also stops on a step that changes nothing, which is a stall, not a
-  minimum);
+  most ``tol``, and Newton's step there (exact Hessian) within ``types.step_tolerance``; a
+  start whose gradient is within tol a long step from its minimum (f of scale 1e-7) goes on
+  with a tighter gradient test (TFP also stops on a step that changes nothing, which is a
+  stall, not a minimum);
 * restarts a start whose line search failed with an empty memory (TFP's documented gap:
   it does not reset a direction that is not a descent direction); a start whose line search
   fails right after a restart is ``stalled``;
@@ -44,8 +46,10 @@ from .types import (
     Reporter,
     Row,
     history_row,
+    newton_step_within,
     projected,
     row_length,
+    step_tolerance,
 )
 
 MEMORY = 10  # correction pairs kept per start, as SciPy's L-BFGS-B (maxcor)
@@ -256,6 +260,21 @@ def quasi_newton(
         return batch.derivatives(X, 1)
 
     compiled = tf.function(derivatives, autograph=False, input_signature=[tf.TensorSpec([None, d], dtype)])
+    eps = float(np.finfo(npdtype).eps)
+    hessian = tf.function(
+        lambda X: batch.derivatives(X, 2)[2], autograph=False, input_signature=[tf.TensorSpec([None, d], dtype)]
+    )
+
+    def settled(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Per start of x (k, d), gradients g in x: is Newton's step (exact Hessian, over the
+        variables no bound holds) within the step tolerance? The gradient test alone is not
+        enough: every slope of a function of scale 1e-7 is below tol."""
+        if not len(x):
+            return np.zeros(0, dtype=bool)
+        h = hessian(tf.constant(x, dtype))
+        counted[0] += len(x)  # f and its derivatives, once more at these points
+        held = projected(x, g, box) != g  # the projection cut these: a bound holds them
+        return newton_step_within(g, h.numpy(), step_tolerance(x, tol, eps), held)
 
     def in_x(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y, g = compiled(tf.constant(x, dtype))
@@ -283,7 +302,13 @@ def quasi_newton(
     F, Gx = in_x(X)
     finite = np.isfinite(F) & np.isfinite(Gx).all(axis=1)
     gnorm = np.where(finite, _projected_gnorm(X, Gx, box), np.inf)
-    status = np.where(~finite, DIVERGED, np.where(gnorm <= tol, CONVERGED, RUNNING))
+    # each start's gradient tolerance: tol, lowered for a start whose gradient met it a long
+    # Newton step from its stationary point, until its Newton step is short
+    tols = np.full(n, tol)
+    met = finite & (gnorm <= tol)
+    met[met] = settled(X[met], Gx[met])
+    tols = np.where(finite & (gnorm <= tol) & ~met, 0.5 * gnorm, tols)
+    status = np.where(~finite, DIVERGED, np.where(met, CONVERGED, RUNNING))
     iterations = np.zeros(n, dtype=np.int64)
     history: list[Row] = []
     interrupted = False
@@ -336,7 +361,11 @@ def quasi_newton(
                 gx = np.where(np.isfinite(gx), gx, 0.0)  # at a bound exactly: dx/du = 0
                 Gx[i] = gx
                 gnorm[i] = _projected_gnorm(X[i], gx, box)
-                done = gnorm[i] <= tol
+                done = gnorm[i] <= tols[i]
+                if done.any():  # the gradient test met: and Newton's step short?
+                    long = np.flatnonzero(done)[~settled(X[i[done]], gx[done])]
+                    tols[i[long]] = 0.5 * gnorm[i[long]]  # not yet: go on, with a tighter gradient test
+                    done[long] = False
                 blown = ~finite[k] & ~done
                 stuck = ~ok[k] & ~done & ~blown
                 fresh = w.fresh[k]
@@ -375,7 +404,10 @@ def quasi_newton(
     F = np.where(good, y, F)
     Gx = np.where(good[:, None], g, Gx)
     gnorm = np.where(good, _projected_gnorm(X, g, box), gnorm)
-    status = np.where((status == CONVERGED) & ~(gnorm <= tol), STALLED, status)
-    status = np.where((status == RUNNING) & (gnorm <= tol), CONVERGED, status)
+    short = np.zeros(n, dtype=bool)
+    check = np.flatnonzero(good & (gnorm <= tol) & ((status == CONVERGED) | (status == RUNNING)))
+    short[check] = settled(X[check], Gx[check])
+    status = np.where((status == CONVERGED) & ~(short & (gnorm <= tol)), STALLED, status)
+    status = np.where((status == RUNNING) & short & (gnorm <= tol), CONVERGED, status)
     record(int(iterations.max(initial=0)), last=True)
     return BatchResult(X, F, iterations, status, counted[0], history, interrupted, traces[0])

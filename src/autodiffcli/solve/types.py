@@ -149,3 +149,49 @@ def history_row(names: Sequence[str], X: np.ndarray, y: np.ndarray, gnorm: np.nd
         return None
     i = int(np.argmin(np.where(finite, y, np.inf)))
     return Row(step, {n: float(X[i, j]) for j, n in enumerate(names)}, float(y[i]), float(gnorm[i]))
+
+
+def held_at_bounds(x: np.ndarray, g: np.ndarray, box: Box | None, near: np.ndarray | float) -> np.ndarray:
+    """Which variables of points x (starts, d) sit on a bound, or within ``near`` of it, that
+    their gradient g pushes against: held there, they are left out of stationarity."""
+    if box is None:
+        return np.zeros(np.shape(g), dtype=bool)
+    near = np.reshape(near, (-1, 1)) if np.ndim(near) else near
+    with np.errstate(invalid="ignore"):
+        return ((x - box.lo <= near) & (g > 0)) | ((box.hi - x <= near) & (g < 0))
+
+
+def newton_step_length(g: np.ndarray, hessian: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """The length of Newton's step ``H^-1 g`` over the free variables, as its largest component
+    along H's eigenvectors, ``max |v . g| / |w|``, per start, for gradients (starts, d) and
+    Hessians (starts, d, d). Where f has no curvature along v, a slope is an infinite step
+    and no slope a step of 0; a start whose gradient or Hessian is not finite gets inf."""
+    d = g.shape[1]
+    free = ~held
+    h = np.where(free[:, :, None] & free[:, None, :], hessian, np.eye(d))
+    gs = np.where(free, g, 0.0)
+    ok = np.isfinite(h).all(axis=(1, 2)) & np.isfinite(gs).all(axis=1)
+    out = np.full(len(g), np.inf)
+    if ok.any():
+        h = h[ok].astype(np.float64)
+        w, v = np.linalg.eigh(0.5 * (h + np.swapaxes(h, 1, 2)))
+        along = np.abs(np.einsum("nij,ni->nj", v, gs[ok].astype(np.float64)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[ok] = np.max(np.where(along == 0, 0.0, along / np.abs(w)), axis=1, initial=0.0)
+    return out
+
+
+def newton_step_within(g: np.ndarray, hessian: np.ndarray, allowed: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Is Newton's step (:func:`newton_step_length`) at most ``allowed`` (per start) long?
+
+    A slope of 6e-7 where the curvature is 2e-7 (a function of scale 1e-7) is a step of 3,
+    not a zero gradient, however small it is against a gradient tolerance.
+    """
+    return newton_step_length(g, hessian, held) <= np.reshape(allowed, -1)
+
+
+def step_tolerance(x: np.ndarray, tol: float, eps: float) -> np.ndarray:
+    """How far from the stationary point nearby the methods may stop: ``max(tol, sqrt(eps)) *
+    max(1, |x|_inf)`` per start. tol, the gradient tolerance, is also the relative distance in x;
+    a minimum can be located only to about sqrt(eps) relative (f is flat there)."""
+    return max(tol, math.sqrt(eps)) * np.maximum(1.0, np.max(np.abs(x), axis=1))

@@ -8,13 +8,18 @@ eigenvalue too close to 0 for the test to decide, as for x**4 at 0). Anything el
 
 Tolerances, with eps the dtype's machine epsilon (1.2e-7 in float32, 2.2e-16 in float64):
 
-* eigenvalue zero: ``|lambda| <= eps**(3/4) * max(1, max |lambda|)`` (Newton's eigenvalue floor);
+* eigenvalue zero: ``|lambda| <= 4 * eps * max |lambda|``: the tape Hessian is exact up to
+  rounding, and a symmetric eigensolver finds each eigenvalue within a few eps times the
+  Hessian's norm, so anything larger is a decided sign (1e6*x**2 + y**2 is a minimum in
+  float32, condition numbers up to 1e15 are decided in float64);
 * gradient zero: Newton's step ``H^-1 grad`` (the distance to the stationary point nearby)
-  is at most ``max(sqrt(eps) * max(1, |x|_inf), tol / min |lambda|)``, or
-  ``|grad|_inf <= tol``, or along each eigenvector v_i, ``|v_i . grad| <= sqrt(eps) *
-  max(1, |x|_inf) * |lambda_i|``.
-  A minimum can be located only to about sqrt(eps) relative in x (f is flat there), and
-  ``tol``, the method's own gradient tolerance, places a point within tol / (curvature).
+  is at most ``max(sqrt(eps), 10 * tol) * max(1, |x|_inf)`` along each eigenvector v_i of
+  H: ``|v_i . grad| <= that * |lambda_i|``. A minimum can be located only to about sqrt(eps)
+  relative in x (f is flat there); ``tol``, the method's own gradient tolerance, is also the
+  relative distance in x it stops within (``types.step_tolerance``), and the verdict allows
+  ten times that. The test is on the step, never on |grad| alone: on a function of scale
+  1e-7 every gradient is tiny, and a point a step of 3 from the minimum is not one.
+  Where f has no curvature along some v_i (f = x), no slope but 0 passes.
 
 A point judged stationary with a gradient that is small but not negligible lies a Newton
 step ``s = H^-1 grad`` away from the stationary point the test is really about. There the
@@ -34,8 +39,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .types import Box, held_at_bounds, newton_step_within, step_tolerance
+
 MINIMUM, MAXIMUM, SADDLE, DEGENERATE, NOT_STATIONARY = "minimum", "maximum", "saddle", "degenerate", "not stationary"
 KINDS = (MINIMUM, MAXIMUM, SADDLE, DEGENERATE, NOT_STATIONARY)
+LOOSE = 10.0  # the verdict allows a step LOOSE times the one the methods stop within
+KINK = 8.0  # a kink keeps the jump in slope as the step shrinks: J(h1) above KINK * (h1/h3) * J(h3)
+ZERO = 4.0  # an eigenvalue within ZERO * eps * max |lambda| of 0 is 0: what rounding leaves undecided
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,8 @@ def classify(
     """The verdict at each of a batch of points: x and gradient (points, d), hessian (points, d, d).
 
     With a ``box`` (lo, hi), a variable at a bound whose gradient pushes out of the box is
-    held there: the test runs over the other (free) variables, and a point where every
+    held there (as is one within the distance a point can be placed from it, as the
+    projected gradient's test would): the test runs over the other (free) variables, and a point where every
     variable is held is a minimum of ``sense * f`` (a corner where f falls outwards). The
     eigenvalues are then those over the free variables. ``sense`` is -1 when maximizing: the
     bound test is on -f, the verdict and eigenvalues are f's. ``hessian_at`` (points, d) ->
@@ -78,10 +89,11 @@ def classify(
     eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
     root = np.sqrt(eps)
     finite = np.isfinite(hessian).all(axis=(1, 2)) & np.isfinite(gradient).all(axis=1)
-    held = np.zeros(gradient.shape, dtype=bool)
-    if box is not None:
-        slope = sense * gradient
-        held = ((x <= box[0]) & (slope > 0)) | ((x >= box[1]) & (slope < 0))
+    # how far from its stationary point a point may be, in x: the methods' step tolerance, loosened
+    allowed = step_tolerance(x, LOOSE * tol, eps)
+    # a variable on a bound, or as near it as the point can be placed, that the slope of
+    # sense * f pushes against is held: its projected gradient is (about) 0
+    held = held_at_bounds(x, sense * gradient, Box(*box), allowed) if box is not None else np.zeros(x.shape, bool)
     lam = np.full(gradient.shape, np.nan)
     plain = finite & ~held.any(axis=1)
     if plain.any():
@@ -97,7 +109,7 @@ def classify(
             kind = MINIMUM if sense > 0 else MAXIMUM
         else:
             h = hessian[i][np.ix_(free, free)]
-            kind = _kind(x[i][free], gradient[i][free], 0.5 * (h + h.T), values, root, tol)
+            kind = _kind(gradient[i][free], 0.5 * (h + h.T), values, eps, float(allowed[i]))
         out.append(Verdict(kind, tuple(float(v) for v in values)))
     if hessian_at is not None:
         _at_the_stationary_point(out, x, gradient, hessian, lam, plain, root, hessian_at)
@@ -112,29 +124,47 @@ def rises_all_around(
     box: tuple[np.ndarray, np.ndarray] | None = None,
     sense: float = 1.0,
 ) -> bool:
-    """Does ``sense * f`` rise in every direction tried around x, a point that is not stationary?
+    """Is x, a point that is not stationary, a minimum of ``sense * f`` where f has a kink?
 
-    Such a point is a minimum where f has a kink (sqrt(x**2 + y**2) at 0, |x|): the
-    gradient there is a one-sided one, and the second-order test does not apply. Tried:
-    steps of eps**(1/2), eps**(1/3), eps**(1/4) times max(1, |x|) along each axis, both
-    ways, and down the gradient; points outside the box are brought back onto it (and
-    dropped if that leaves them at x). Every one must be finite and strictly higher.
+    Such a point (sqrt(x**2 + y**2) at 0, |x|) has a one-sided gradient, and the second-order
+    test does not apply. Tried: steps h of eps**(1/2), eps**(1/3), eps**(1/4) times max(1, |x|)
+    along each axis, both ways, and both ways along the gradient; points outside the box are
+    brought back onto it (and dropped if that leaves them at x). Every one must be finite and
+    strictly higher. And the slope must jump there: along the gradient, where
+    ``J(h) = (f(x + h u) + f(x - h u) - 2 f(x)) / h`` is the sum of the two one-sided slopes,
+    a kink keeps J as h shrinks while a smooth f's curvature makes it shrink with h (the
+    bottom of Rosenbrock's valley, seen from 1e-3 away in float32, rises all around too).
+    So J at the smallest step must exceed ``KINK`` times what curvature leaves of J at the
+    largest, ``J(h_1) > KINK * (h_1 / h_3) * J(h_3)``, plus what rounding f explains.
     """
     eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
     d = len(x)
     size = float(np.linalg.norm(gradient))
     directions = list(np.vstack([np.eye(d), -np.eye(d)]))
-    if size > 0 and np.isfinite(size):
-        directions.append(-gradient / size)
+    along = size > 0 and np.isfinite(size)
+    if along:
+        directions += [-gradient / size, gradient / size]
     scale = max(1.0, float(np.max(np.abs(x))))
-    probes = np.array([x + eps**power * scale * u for u in directions for power in (1 / 2, 1 / 3, 1 / 4)])
+    steps = np.array([eps ** (1 / 2), eps ** (1 / 3), eps ** (1 / 4)]) * scale
+    probes = np.array([x + h * u for u in directions for h in steps])
     if box is not None:
         probes = np.clip(probes, box[0], box[1])
-    probes = probes[np.any(probes != x, axis=1)]
-    if not len(probes):
+    moved = np.any(probes != x, axis=1)
+    if not moved.any():
         return False
     values = sense * f_at(np.vstack([x[None], probes]))
-    return bool(np.all(np.isfinite(values)) and np.all(values[1:] > values[0]))
+    f0, tried = values[0], values[1:][moved]
+    if not (np.all(np.isfinite(values)) and np.all(tried > f0)):
+        return False
+    if not along:
+        return True
+    down, up = values[1:][-2 * len(steps) :].reshape(2, len(steps))
+    exact = np.all(probes[-2 * len(steps) :] == np.array([x + h * u for u in directions[-2:] for h in steps]))
+    if not exact:  # the box cut the probes along the gradient: the rise all around decides
+        return True
+    jump = (down + up - 2 * f0) / steps
+    rounding = 8 * eps * (abs(f0) + np.abs(down) + np.abs(up)) / steps
+    return bool(jump[0] > KINK * (steps[0] / steps[-1]) * jump[-1] + rounding[0])
 
 
 def _at_the_stationary_point(
@@ -169,40 +199,13 @@ def _at_the_stationary_point(
             out[i] = Verdict(DEGENERATE, out[i].eigenvalues)
 
 
-def _kind(x: np.ndarray, g: np.ndarray, h: np.ndarray, lam: np.ndarray, root: float, tol: float) -> str:
+def _kind(g: np.ndarray, h: np.ndarray, lam: np.ndarray, eps: float, allowed: float) -> str:
     largest = float(np.max(np.abs(lam))) if lam.size else 0.0
-    scale_x = max(1.0, float(np.max(np.abs(x)))) if x.size else 1.0
-    zero = root**1.5 * max(1.0, largest)  # eps**(3/4): Newton's eigenvalue floor (local.newton)
-    if not _stationary(g, h, lam, scale_x, largest, zero, root, tol):
+    zero = ZERO * eps * largest  # a few eps times the Hessian's norm: eigh's accuracy
+    if not newton_step_within(g[None], h[None], np.array([allowed]), np.zeros((1, len(g)), bool))[0]:
         return NOT_STATIONARY
     if (lam < -zero).any() and (lam > zero).any():
         return SADDLE
     if (np.abs(lam) <= zero).any():
         return DEGENERATE
     return MINIMUM if (lam > 0).all() else MAXIMUM
-
-
-def _stationary(
-    g: np.ndarray, h: np.ndarray, lam: np.ndarray, scale_x: float, largest: float, zero: float, root: float, tol: float
-) -> bool:
-    """Is the gradient zero, up to the dtype and the method's tolerance?
-
-    Where H is not singular, the distance to the stationary point nearby is Newton's step
-    H^-1 g: it must be within sqrt(eps) of x's magnitude, or within tol / (smallest
-    curvature), which is as close as a gradient tolerance of tol can place a point.
-    Otherwise the gradient must be within tol, or along every eigenvector within
-    sqrt(eps) * max(1, |x|) * |lambda| there: where f has no curvature (f = x), no slope but 0
-    is zero.
-    """
-    if float(np.max(np.abs(g))) <= tol:
-        return True
-    # along each eigenvector, the slope within what locating x to sqrt(eps) allows there:
-    # where f has no curvature (the x of x + y**2), no slope but 0
-    w, v = np.linalg.eigh(h)
-    if bool(np.all(np.abs(v.T @ g) <= root * scale_x * np.abs(w))):
-        return True
-    smallest = float(np.min(np.abs(lam)))
-    if smallest <= zero:
-        return False
-    step = float(np.max(np.abs(np.linalg.solve(h, g))))
-    return step <= max(root * scale_x, tol / smallest)
