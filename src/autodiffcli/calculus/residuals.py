@@ -1,0 +1,162 @@
+"""The residuals of a model over a table of data, their exact Jacobian and the exact Hessian
+of their sum of squares, from TensorFlow tapes; and the same residuals in extended precision.
+
+The Jacobian is one batched reverse pass: each parameter is broadcast to one copy per row,
+so the gradient of the residual vector's sum with respect to that copy is the column
+d r_i / d p_j (row i depends on copy i only). No finite differences anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import reduce
+from typing import Any
+
+import numpy as np
+import sympy
+
+from ..runtime import tensorflow
+from .tf_build import TFFunction
+
+
+class ResidualModel:
+    """``r_i(p) = scale_i * (lhs_i - rhs_i(p))`` over the rows of ``data``.
+
+    ``expr`` is ``lhs - rhs`` with the fixed parameters already substituted; ``scale`` is
+    1/sigma or sqrt(weight) per row (or None). Every method takes and returns NumPy float64
+    arrays (float32 inside with ``dtype="float32"``).
+    """
+
+    def __init__(
+        self,
+        expr: sympy.Expr,
+        params: Sequence[str],
+        data: Mapping[str, np.ndarray],
+        scale: np.ndarray | None,
+        dtype: str = "float64",
+    ) -> None:
+        tf = tensorflow()
+        self.tf = tf
+        self.params = list(params)
+        self.rows = len(next(iter(data.values())))
+        self.function = TFFunction(expr, dtype)
+        self.dtype = self.function.dtype
+        self.columns = {name: tf.constant(values, dtype=self.dtype) for name, values in data.items()}
+        self.scale = None if scale is None else tf.constant(scale, dtype=self.dtype)
+        self.evaluations = 0  # residual vectors computed (each with its Jacobian)
+        self._both = tf.function(self._residuals_and_jacobian, reduce_retracing=True)
+        self._hessian = tf.function(self._sum_of_squares_hessian, reduce_retracing=True)
+
+    def _values(self, env: dict[str, Any]) -> Any:
+        tf = self.tf
+        r = self.function(env) * tf.ones([self.rows], self.dtype)  # a constant model still has one value a row
+        return r if self.scale is None else r * self.scale
+
+    def _residuals_and_jacobian(self, p: Any) -> tuple[Any, Any]:
+        tf = self.tf
+        copies = [tf.fill([self.rows], p[j]) for j in range(len(self.params))]
+        with tf.GradientTape() as tape:
+            tape.watch(copies)
+            r = self._values({**self.columns, **dict(zip(self.params, copies, strict=True))})
+        columns = tape.gradient(r, copies, unconnected_gradients="zero")
+        return r, tf.stack(columns, axis=1)
+
+    def _sum_of_squares_hessian(self, p: Any) -> Any:
+        tf = self.tf
+        scalars = [p[j] for j in range(len(self.params))]
+        with tf.GradientTape() as outer:
+            outer.watch(scalars)
+            with tf.GradientTape() as inner:
+                inner.watch(scalars)
+                r = self._values({**self.columns, **dict(zip(self.params, scalars, strict=True))})
+                total = tf.reduce_sum(r * r)
+            g = tf.stack(inner.gradient(total, scalars, unconnected_gradients="zero"))
+        return tf.stack(outer.jacobian(g, scalars, unconnected_gradients="zero"), axis=1)
+
+    def residuals_and_jacobian(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.evaluations += 1
+        r, jac = self._both(self.tf.constant(p, dtype=self.dtype))
+        return r.numpy().astype(np.float64), jac.numpy().astype(np.float64)
+
+    def hessian(self, p: np.ndarray) -> np.ndarray:
+        """The exact Hessian of sum(r**2) (nested tapes), float64."""
+        return self._hessian(self.tf.constant(p, dtype=self.dtype)).numpy().astype(np.float64)
+
+
+# ---------------------------------------------------------------- extended precision
+
+_LONG = np.longdouble
+_PI = _LONG("3.14159265358979323846264338327950288")
+_E = _LONG("2.71828182845904523536028747135266250")
+
+_UFUNCS: dict[type, Callable[..., Any]] = {
+    sympy.exp: np.exp,
+    sympy.log: np.log,
+    sympy.sin: np.sin,
+    sympy.cos: np.cos,
+    sympy.tan: np.tan,
+    sympy.asin: np.arcsin,
+    sympy.acos: np.arccos,
+    sympy.atan: np.arctan,
+    sympy.atan2: np.arctan2,
+    sympy.sinh: np.sinh,
+    sympy.cosh: np.cosh,
+    sympy.tanh: np.tanh,
+    sympy.asinh: np.arcsinh,
+    sympy.acosh: np.arccosh,
+    sympy.atanh: np.arctanh,
+    sympy.Abs: np.abs,
+}
+
+
+class Unsupported(Exception):
+    """The expression has a node without an extended-precision NumPy ufunc (erf, gamma, ...)."""
+
+
+def precise(expr: sympy.Expr) -> Callable[[Mapping[str, Any]], Any]:
+    """``f(env)`` evaluating ``expr`` in NumPy's long double (64-bit mantissa on x86), or raise
+    Unsupported. Numbers are made from their exact SymPy values, not from float64."""
+
+    def compile_(e: sympy.Expr) -> Callable[[Mapping[str, Any]], Any]:
+        if e.is_Symbol:
+            name = e.name
+            return lambda env: env[name]
+        if e is sympy.pi:
+            return lambda env: _PI
+        if e is sympy.E:
+            return lambda env: _E
+        if e.is_Rational:
+            value = _LONG(int(e.p)) / _LONG(int(e.q))
+            return lambda env: value
+        if e.is_Float:
+            value = _LONG(str(e))
+            return lambda env: value
+        if e.is_Add:
+            terms = [compile_(a) for a in e.args]
+            return lambda env: reduce(np.add, (t(env) for t in terms))
+        if e.is_Mul:
+            factors = [compile_(a) for a in e.args]
+            return lambda env: reduce(np.multiply, (f(env) for f in factors))
+        if e.is_Pow:
+            base = compile_(e.base)
+            if e.exp == -1:
+                return lambda env: _LONG(1) / base(env)
+            if e.exp == sympy.Rational(1, 2):
+                return lambda env: np.sqrt(base(env))
+            if e.exp.is_Integer and abs(int(e.exp)) <= 64:
+                n = int(e.exp)
+                return lambda env: base(env) ** n if n > 0 else _LONG(1) / base(env) ** (-n)
+            exponent = compile_(e.exp)
+            return lambda env: np.power(base(env), exponent(env))
+        op = _UFUNCS.get(type(e))
+        if op is None:
+            raise Unsupported(type(e).__name__)
+        args = [compile_(a) for a in e.args]
+        return lambda env: op(*(a(env) for a in args))
+
+    return compile_(expr)
+
+
+def extended_precision() -> bool:
+    """Whether NumPy's long double carries more digits than float64 on this platform."""
+    return bool(np.finfo(_LONG).eps < np.finfo(np.float64).eps / 100)
