@@ -31,7 +31,7 @@ import numpy as np
 
 STEP_TOL = 1e-6  # remaining step / standard error
 VALUE_TOL = 1e-12  # remaining step / |value|
-RANK_TOL = 1e-13  # singular values of J below this share of the largest: rank-deficient
+RANK_TOL = 1e-13  # singular values of the column-scaled J below this share of the largest: rank-deficient
 MAX_EVALUATIONS = 3000  # per run of least_squares
 POLISH_STEPS = 20
 # (method, x_scale) in the order they are tried from each start
@@ -260,13 +260,9 @@ def polish(
         stationary = bool(
             full_rank
             and step is not None
-            and np.all(
-                (np.abs(step) <= STEP_TOL * stderr) | (np.abs(step) <= VALUE_TOL * np.abs(p.astype(np.float64)))
-            )
+            and np.all((np.abs(step) <= STEP_TOL * stderr) | (np.abs(step) <= VALUE_TOL * np.abs(p.astype(np.float64))))
         )
-    return Run(
-        p.astype(np.float64), p, float(rss), r64, jac, stationary, full_rank, method, index, message
-    )
+    return Run(p.astype(np.float64), p, float(rss), r64, jac, stationary, full_rank, method, index, message)
 
 
 def _sum_squares(r: np.ndarray) -> np.floating:
@@ -298,12 +294,15 @@ def _rank_and_scale(jac: np.ndarray, r: np.ndarray) -> tuple[bool, np.ndarray]:
     n, d = jac.shape
     if d == 0:
         return True, np.zeros(0)
+    norms = np.linalg.norm(jac, axis=0)  # columns scaled to unit length: the test ignores units
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+        return False, np.full(d, np.inf)
     try:
-        _, sv, vt = np.linalg.svd(jac, full_matrices=False)
+        _, sv, vt = np.linalg.svd(jac / norms, full_matrices=False)
     except np.linalg.LinAlgError:
         return False, np.full(d, np.inf)
     if not np.all(np.isfinite(sv)) or sv[0] == 0 or sv[-1] <= RANK_TOL * sv[0]:
         return False, np.full(d, np.inf)
     s2 = float(r @ r) / max(n - d, 1)
-    variances = ((vt.T / sv) ** 2).sum(axis=1) * s2
+    variances = ((vt.T / sv) ** 2).sum(axis=1) / norms**2 * s2
     return True, np.sqrt(variances)
