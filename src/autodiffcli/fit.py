@@ -155,8 +155,8 @@ def _is_function(name: str) -> bool:
 
 
 def _one_off(a: str, b: str) -> bool:
-    """Whether ``a`` and ``b`` differ by one letter: changed, added or removed."""
-    if a == b or abs(len(a) - len(b)) > 1:
+    """Whether ``a`` and ``b`` differ by one letter (changed, added or removed) and share one."""
+    if a == b or abs(len(a) - len(b)) > 1 or not set(a) & set(b):
         return False
     if len(a) == len(b):
         return sum(x != y for x, y in zip(a, b)) == 1
@@ -314,7 +314,7 @@ def _report(settings, table, model, residuals, solution, weighting, scale) -> Fi
     rss = float(best.rss)
     s2 = rss / dof if dof > 0 else float("nan")
     cov, rank_ok, cond = _covariance(jac)
-    if weighting != "sigma":
+    if weighting != "sigma" and cov is not None:
         cov = cov * s2
     stderr = np.sqrt(np.clip(np.diag(cov), 0, None)) if cov is not None else np.full(d, np.nan)
     if weighting == "sigma":
