@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import invoke, json_of
 from scipy import stats
 from scipy.optimize import curve_fit
+
+from conftest import invoke, json_of
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "nist"
 if not SHARED.is_dir():
@@ -197,9 +198,7 @@ def test_non_identifiable_model_warns_and_names_the_parameters(decay_csv: str):
 
 
 def test_starts_list_distinct_fits(decay_csv: str):
-    out = json_of(
-        invoke("fit", "y = a*exp(-b*t) + c", "--data", decay_csv, "--starts", "4", "--format", "json"), "fit"
-    )
+    out = json_of(invoke("fit", "y = a*exp(-b*t) + c", "--data", decay_csv, "--starts", "4", "--format", "json"), "fit")
     assert out["fits"] and sum(f["starts"] for f in out["fits"]) >= 1
     assert out["fits"][0]["rss"] == out["rss"]
 
@@ -237,14 +236,14 @@ def small(tmp_path: Path) -> str:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["yy = a*x"], "the left side names 'yy', which is not a column of '{data}' (did you mean 'y'?) (columns: x, y, s)"),
-        (["y = a*xx + b"], "the right side uses no column of the data (columns: x, y, s); 'xx' is one letter off column 'x'"),
+        (["yy = a*x"], "the left side names 'yy', which is not a column of '{data}' (did you mean 'y'?) (columns: x, y, s)"),  # noqa: E501
+        (["y = a*xx + b"], "the right side uses no column of the data (columns: x, y, s); 'xx' is one letter off column 'x'"),  # noqa: E501
         (["y = 2*x"], "the model has no parameters to fit: every name on the right side is a column or fixed by -p"),
         (["y = a*x", "--sigma", "s"], "--sigma: column s is not positive on line 3"),
         (["y = a*x + b*x**2 + c + d"], "--data '{data}' has 3 observations, fewer than the 4 parameters to fit"),
-        (["y = a*log(x - 2)"], "the model is not finite at the start a=1 on lines 2, 3 of '{data}'; give a start where it is, with --from"),
+        (["y = a*log(x - 2)"], "the model is not finite at the start a=1 on lines 2, 3 of '{data}'; give a start where it is, with --from"),  # noqa: E501
         (["y = a*x", "-p", "q=1"], "-p/--param: 'q' is not a parameter of the model (parameters: a)"),
-        (["y = a*x", "--sigma", "s", "--weights", "s"], "--sigma and --weights cannot be given together: --sigma is absolute, --weights relative"),
+        (["y = a*x", "--sigma", "s", "--weights", "s"], "--sigma and --weights cannot be given together: --sigma is absolute, --weights relative"),  # noqa: E501
         (["y = a*exp[x)"], "')' closes '['"),
     ],
 )  # fmt: skip
@@ -259,8 +258,8 @@ def test_bad_input_one_error_line(small: str, args: list[str], message: str):
     "content, message",
     [
         ("x,y\n1,2\n2,abc\n", "--data '{data}' line 3: 'abc' is not a number (column y)"),
-        ("x,y\n1,2\n2,nan\n3,4\n4,inf\n", "--data '{data}': column y is not a finite number on lines 3, 5 (rows are never dropped: remove or fix them)"),
-        ("1,2\n2,3\n", "--data '{data}' line 1: the first line must name the columns (a header row such as y,x), or give --columns"),
+        ("x,y\n1,2\n2,nan\n3,4\n4,inf\n", "--data '{data}': column y is not a finite number on lines 3, 5 (rows are never dropped: remove or fix them)"),  # noqa: E501
+        ("1,2\n2,3\n", "--data '{data}' line 1: the first line must name the columns (a header row such as y,x), or give --columns"),  # noqa: E501
         ("x,y\n1,2,3\n", "--data '{data}' line 2: expected 2 values (x,y), found 3"),
         ("# nothing\nx,y\n", "--data: '{data}' has no rows of data"),
     ],

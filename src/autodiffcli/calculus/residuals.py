@@ -44,8 +44,10 @@ class ResidualModel:
         self.columns = {name: tf.constant(values, dtype=self.dtype) for name, values in data.items()}
         self.scale = None if scale is None else tf.constant(scale, dtype=self.dtype)
         self.evaluations = 0  # residual vectors computed (each with its Jacobian)
-        self._both = tf.function(self._residuals_and_jacobian, reduce_retracing=True)
-        self._hessian = tf.function(self._sum_of_squares_hessian, reduce_retracing=True)
+        # traced once (no autograph: the code has no Python control flow on tensors); the
+        # Hessian is run eagerly, since it is needed a few times a fit and tracing it costs more
+        self._both = tf.function(self._residuals_and_jacobian, reduce_retracing=True, autograph=False)
+        self._hessian = self._sum_of_squares_hessian
 
     def _values(self, env: dict[str, Any]) -> Any:
         tf = self.tf
@@ -64,14 +66,16 @@ class ResidualModel:
     def _sum_of_squares_hessian(self, p: Any) -> Any:
         tf = self.tf
         scalars = [p[j] for j in range(len(self.params))]
-        with tf.GradientTape() as outer:
+        with tf.GradientTape(persistent=True) as outer:
             outer.watch(scalars)
             with tf.GradientTape() as inner:
                 inner.watch(scalars)
                 r = self._values({**self.columns, **dict(zip(self.params, scalars, strict=True))})
                 total = tf.reduce_sum(r * r)
-            g = tf.stack(inner.gradient(total, scalars, unconnected_gradients="zero"))
-        return tf.stack(outer.jacobian(g, scalars, unconnected_gradients="zero"), axis=1)
+            g = inner.gradient(total, scalars, unconnected_gradients="zero")
+        rows = [tf.stack(outer.gradient(gj, scalars, unconnected_gradients="zero")) for gj in g]
+        del outer
+        return tf.stack(rows)
 
     def residuals_and_jacobian(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.evaluations += 1
@@ -80,7 +84,7 @@ class ResidualModel:
 
     def hessian(self, p: np.ndarray) -> np.ndarray:
         """The exact Hessian of sum(r**2) (nested tapes), float64."""
-        return self._hessian(self.tf.constant(p, dtype=self.dtype)).numpy().astype(np.float64)
+        return np.asarray(self._hessian(self.tf.constant(p, dtype=self.dtype)), dtype=np.float64)
 
 
 # ---------------------------------------------------------------- extended precision

@@ -353,7 +353,7 @@ def fit_picture(report: FitReport) -> Picture:
     grid = np.linspace(span[0], span[1], GRID_1D)
     curve = _fitted_curve(report, name, grid)
     top = Panel(
-        title, name, report.response,
+        "data and fit", name, report.response,
         (Series("data", x, report.observed, "data"), Series("fit", grid, curve, "curve")),
         span, robust_limits([report.observed, curve]), height=2.0,
     )  # fmt: skip
