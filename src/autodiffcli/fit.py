@@ -353,7 +353,7 @@ def _report(settings, table, model, residuals, solution, weighting, scale) -> Fi
 
     verdict = "unknown"
     try:
-        hess = residuals.hessian(x)
+        hess = best.hessian if best.hessian is not None else residuals.hessian(x)  # at the polish's start
         size = np.sqrt(np.abs(np.diag(hess)))
         size = np.where(size > 0, size, 1.0)
         lam = np.linalg.eigvalsh(hess / np.outer(size, size))  # in the parameters' own units

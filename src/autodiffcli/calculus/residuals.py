@@ -18,6 +18,56 @@ import sympy
 from ..runtime import tensorflow
 from .tf_build import TFFunction
 
+LARGE_ROWS = 20_000  # from this many rows the functions are compiled with XLA
+TRACED_KEPT = 16  # traced functions kept for later fits of the same model (the server, --starts, tests)
+
+
+class _Traced:
+    """The traced residual-and-Jacobian function of one model, the data passed as arguments,
+    so that fits of the same model to other data or from other starts reuse the trace."""
+
+    def __init__(self, expr: sympy.Expr, params: Sequence[str], names: Sequence[str], dtype: str, large: bool):
+        tf = tensorflow()
+        self.tf = tf
+        self.params = list(params)
+        self.names = list(names)
+        self.function = TFFunction(expr, dtype)
+        # no autograph: the code has no Python control flow on tensors; XLA fuses the per-row
+        # work of a large table
+        self.both = tf.function(self._residuals_and_jacobian, reduce_retracing=True, autograph=False, jit_compile=large)
+        self.hessian = tf.function(self._sum_of_squares_hessian, autograph=False, jit_compile=large)
+
+    def _values(self, env: dict[str, Any], columns: Sequence[Any], scale: Any) -> Any:
+        env.update(zip(self.names, columns, strict=True))
+        r = self.function(env) * self.tf.ones_like(columns[0])  # a constant model still has one value a row
+        return r if scale is None else r * scale
+
+    def _residuals_and_jacobian(self, p: Any, columns: Sequence[Any], scale: Any) -> tuple[Any, Any]:
+        tf = self.tf
+        copies = [tf.fill(tf.shape(columns[0]), p[j]) for j in range(len(self.params))]
+        with tf.GradientTape() as tape:
+            tape.watch(copies)
+            r = self._values(dict(zip(self.params, copies, strict=True)), columns, scale)
+        jac = tape.gradient(r, copies, unconnected_gradients="zero")
+        return r, tf.stack(jac, axis=1)
+
+    def _sum_of_squares_hessian(self, p: Any, columns: Sequence[Any], scale: Any) -> Any:
+        tf = self.tf
+        scalars = [p[j] for j in range(len(self.params))]
+        with tf.GradientTape(persistent=True) as outer:
+            outer.watch(scalars)
+            with tf.GradientTape() as inner:
+                inner.watch(scalars)
+                r = self._values(dict(zip(self.params, scalars, strict=True)), columns, scale)
+                total = tf.reduce_sum(r * r)
+            g = inner.gradient(total, scalars, unconnected_gradients="zero")
+        rows = [tf.stack(outer.gradient(gj, scalars, unconnected_gradients="zero")) for gj in g]
+        del outer
+        return tf.stack(rows)
+
+
+_TRACED: dict[tuple[object, ...], _Traced] = {}
+
 
 class ResidualModel:
     """``r_i(p) = scale_i * (lhs_i - rhs_i(p))`` over the rows of ``data``.
@@ -38,53 +88,29 @@ class ResidualModel:
         tf = tensorflow()
         self.tf = tf
         self.params = list(params)
-        self.rows = len(next(iter(data.values())))
-        self.function = TFFunction(expr, dtype)
-        self.dtype = self.function.dtype
-        self.columns = {name: tf.constant(values, dtype=self.dtype) for name, values in data.items()}
+        names = sorted(data)
+        self.rows = len(data[names[0]])
+        large = self.rows >= LARGE_ROWS
+        key = (sympy.srepr(expr), tuple(params), tuple(names), dtype, scale is None, large)
+        traced = _TRACED.pop(key, None) or _Traced(expr, params, names, dtype, large)
+        _TRACED[key] = traced  # the most recent last
+        while len(_TRACED) > TRACED_KEPT:
+            del _TRACED[next(iter(_TRACED))]
+        self.traced = traced
+        self.dtype = traced.function.dtype
+        self.columns = tuple(tf.constant(data[name], dtype=self.dtype) for name in names)
         self.scale = None if scale is None else tf.constant(scale, dtype=self.dtype)
         self.evaluations = 0  # residual vectors computed (each with its Jacobian)
-        # traced once (no autograph: the code has no Python control flow on tensors); the
-        # Hessian is run eagerly, since it is needed a few times a fit and tracing it costs more
-        self._both = tf.function(self._residuals_and_jacobian, reduce_retracing=True, autograph=False)
-        self._hessian = self._sum_of_squares_hessian
-
-    def _values(self, env: dict[str, Any]) -> Any:
-        tf = self.tf
-        r = self.function(env) * tf.ones([self.rows], self.dtype)  # a constant model still has one value a row
-        return r if self.scale is None else r * self.scale
-
-    def _residuals_and_jacobian(self, p: Any) -> tuple[Any, Any]:
-        tf = self.tf
-        copies = [tf.fill([self.rows], p[j]) for j in range(len(self.params))]
-        with tf.GradientTape() as tape:
-            tape.watch(copies)
-            r = self._values({**self.columns, **dict(zip(self.params, copies, strict=True))})
-        columns = tape.gradient(r, copies, unconnected_gradients="zero")
-        return r, tf.stack(columns, axis=1)
-
-    def _sum_of_squares_hessian(self, p: Any) -> Any:
-        tf = self.tf
-        scalars = [p[j] for j in range(len(self.params))]
-        with tf.GradientTape(persistent=True) as outer:
-            outer.watch(scalars)
-            with tf.GradientTape() as inner:
-                inner.watch(scalars)
-                r = self._values({**self.columns, **dict(zip(self.params, scalars, strict=True))})
-                total = tf.reduce_sum(r * r)
-            g = inner.gradient(total, scalars, unconnected_gradients="zero")
-        rows = [tf.stack(outer.gradient(gj, scalars, unconnected_gradients="zero")) for gj in g]
-        del outer
-        return tf.stack(rows)
 
     def residuals_and_jacobian(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.evaluations += 1
-        r, jac = self._both(self.tf.constant(p, dtype=self.dtype))
+        r, jac = self.traced.both(self.tf.constant(p, dtype=self.dtype), self.columns, self.scale)
         return r.numpy().astype(np.float64), jac.numpy().astype(np.float64)
 
     def hessian(self, p: np.ndarray) -> np.ndarray:
         """The exact Hessian of sum(r**2) (nested tapes), float64."""
-        return np.asarray(self._hessian(self.tf.constant(p, dtype=self.dtype)), dtype=np.float64)
+        h = self.traced.hessian(self.tf.constant(p, dtype=self.dtype), self.columns, self.scale)
+        return np.asarray(h, dtype=np.float64)
 
 
 # ---------------------------------------------------------------- extended precision

@@ -61,6 +61,7 @@ class Run:
     method: str
     start: int  # index of the start it came from
     message: str = ""
+    hessian: np.ndarray | None = None  # of the sum of squares, where the polish computed it
 
     @property
     def accepted(self) -> bool:
@@ -232,12 +233,13 @@ def polish(
     with np.errstate(all="ignore"):
         r = residuals(p)
         rss = _sum_squares(r)
+        hessian = _hessian(model, p)  # once: near the minimum it barely changes (chord Newton)
         for _ in range(POLISH_STEPS):
             if not np.isfinite(rss):
                 break
             _, jac = model.residuals_and_jacobian(p.astype(np.float64))
             r64 = r.astype(np.float64)
-            steps = [_newton_step(model, p, jac, r64), _gauss_newton_step(jac, r64)]
+            steps = [_newton_step(hessian, jac, r64), _gauss_newton_step(jac, r64)]
             moved = False
             for step in steps:
                 if step is None or not np.all(np.isfinite(step)):
@@ -269,9 +271,15 @@ def _sum_squares(r: np.ndarray) -> np.floating:
     return np.sum(r * r)
 
 
-def _newton_step(model: Residuals, p: np.ndarray, jac: np.ndarray, r: np.ndarray) -> np.ndarray | None:
+def _hessian(model: Residuals, p: np.ndarray) -> np.ndarray | None:
+    hess = model.hessian(p.astype(np.float64))
+    return hess if np.all(np.isfinite(hess)) else None
+
+
+def _newton_step(hess: np.ndarray | None, jac: np.ndarray, r: np.ndarray) -> np.ndarray | None:
+    if hess is None:
+        return None
     try:
-        hess = model.hessian(p.astype(np.float64))
         chol = np.linalg.cholesky(hess)
     except np.linalg.LinAlgError:
         return None
