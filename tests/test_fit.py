@@ -284,3 +284,21 @@ def test_data_budgets(tmp_path: Path):
     assert result.stderr == f"Error: --data '{long_line}' line 2: the line is longer than the limit of 65,536 bytes\n"
     missing = invoke("fit", "y = a*x", "--data", str(tmp_path / "none.csv"))
     assert missing.exit_code == 2 and missing.stderr.startswith("Error: --data: cannot read")
+
+
+def test_ctrl_c_reports_the_best_parameters_so_far(decay_csv: str, monkeypatch: pytest.MonkeyPatch):
+    from autodiffcli import interrupts
+
+    calls = {"n": 0}
+
+    def pressed_at_the_fifth_evaluation(self: interrupts.Request) -> None:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(interrupts.Request, "check", pressed_at_the_fifth_evaluation)
+    result = invoke("fit", "y = a*exp(-b*t) + c", "--data", decay_csv, "--format", "json")
+    out = json_of(result, "fit", 130)
+    assert out["status"] == "interrupted"
+    assert all(p["value"] is not None for p in out["parameters"].values())
+    assert result.stderr == "Error: interrupted; the best parameters so far are reported\n"
