@@ -348,6 +348,7 @@ def _is_number(text: str) -> bool:
 # ---------------------------------------------------------------- data tables for fit
 
 DATA_OPTION = "--data"
+NIST_HEAD = "NIST/ITL StRD"  # a NIST StRD file is read as it is: its data block, named by its "Data:" line
 PRECISE_ROWS = 200_000  # up to this many rows the table is also read in long double
 
 
@@ -378,6 +379,7 @@ class TableReader(PointReader):
         self._rows: list[np.ndarray] = []
         self._row_lines: list[np.ndarray] = []
         self._texts: list[bytes] | None = []  # the rows' text, while the table is small
+        self._nist = False  # inside the description of a NIST StRD file, before its data
 
     def _open(self) -> BinaryIO:
         try:
@@ -414,6 +416,12 @@ class TableReader(PointReader):
         keep = [k for k, line in enumerate(raw) if line.strip()]
         if not keep:
             return
+        if not self.names and not self._nist and raw[keep[0]].strip().startswith(NIST_HEAD):
+            self._nist = True
+        if self._nist:
+            keep = self._nist_description(raw, keep, first_line)
+            if not keep:
+                return
         if self._delimiter is None and not self.names:
             keep = self._table_header(raw, keep, first_line)
             if not keep:
@@ -428,6 +436,18 @@ class TableReader(PointReader):
                 self._texts = None
             else:
                 self._texts.append("\n".join(body).encode())
+
+    def _nist_description(self, raw: list[str], keep: list[int], first_line: int) -> list[int]:
+        """Skip a NIST StRD file's description up to its ``Data:  y  x`` line, which names
+        the columns; return the lines after it."""
+        for at, k in enumerate(keep):
+            fields = raw[k].split()
+            if fields[0] == "Data:" and len(fields) > 1 and all(f.isidentifier() for f in fields[1:]):
+                self._nist = False
+                self._delimiter = None
+                self.names = fields[1:]
+                return keep[at + 1 :]
+        return []
 
     def _table_header(self, raw: list[str], keep: list[int], first_line: int) -> list[int]:
         head = raw[keep[0]].strip()
