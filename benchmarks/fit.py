@@ -130,7 +130,7 @@ def scipy_fit(p: dict, start: int):
     return list(popt), list(np.sqrt(np.abs(np.diag(pcov)))), float(r @ r)
 
 
-def nist_part() -> None:
+def nist_part() -> tuple[float, float, int, int]:
     from autodiffcli.runtime import tensorflow
 
     tensorflow()
@@ -162,9 +162,10 @@ def nist_part() -> None:
           f"(curve_fit params>=4: {four}/54)")  # fmt: skip
     print(f"time of the 54 fits: autodiff fit {t_ours:.2f} s, curve_fit {t_scipy:.2f} s, "
           f"ratio {t_ours / t_scipy:.1f}x (goal <= 3x)")  # fmt: skip
+    return t_ours, t_scipy, ok, ok_scipy
 
 
-def rows_part(n: int) -> None:
+def rows_part(n: int) -> tuple[float, float, float]:
     from scipy.optimize import curve_fit
 
     from autodiffcli import fit
@@ -200,6 +201,23 @@ def rows_part(n: int) -> None:
     print(f"{n:,} rows (autodiff fit includes reading the CSV): autodiff fit {t_ours:.2f} s, "
           f"curve_fit+NumPy Jacobian {t_jac:.2f} s ({t_ours / t_jac:.2f}x, goal <= 1.0x), "
           f"curve_fit finite differences {t_fd:.2f} s ({t_ours / t_fd:.2f}x, goal <= 0.5x)")  # fmt: skip
+    return t_ours, t_jac, t_fd
+
+
+def goal14_fit(plan: object, progress) -> list:  # type: ignore[no-untyped-def]
+    """For benchmarks/run.py: the rows of the results table."""
+    from measure import Measurement
+
+    t_ours, t_scipy, ok, ok_scipy = nist_part()
+    progress(f"NIST: {ok}/54 certified, curve_fit {ok_scipy}/54")
+    t_fit, t_jac, t_fd = rows_part(1_000_000)
+    return [
+        Measurement("14 fit: NIST StRD 54 fits, in-process time vs curve_fit (defaults)", t_ours, t_scipy, 3.0),
+        Measurement(f"14 fit: NIST StRD fits certified, of 54 (curve_fit: {ok_scipy})", ok, 54, 1.0, unit="count",
+                    exact=True),
+        Measurement("14 fit: 10^6 rows, y = a*exp(-b*x) + c, vs curve_fit with a NumPy Jacobian", t_fit, t_jac, 1.0),
+        Measurement("14 fit: 10^6 rows vs curve_fit with finite differences", t_fit, t_fd, 0.5),
+    ]  # fmt: skip
 
 
 def main() -> None:

@@ -303,3 +303,12 @@ def test_ctrl_c_reports_the_best_parameters_so_far(decay_csv: str, monkeypatch: 
     assert out["status"] == "interrupted"
     assert all(p["value"] is not None for p in out["parameters"].values())
     assert result.stderr == "Error: interrupted; the best parameters so far are reported\n"
+
+
+def test_float32_is_allowed_and_less_accurate():
+    nist = read_nist(SHARED / "Misra1a.dat")
+    begin = ",".join(f"{n}={v}" for n, v in zip(nist["names"], nist["starts"][0]))
+    args = ("fit", nist["model"], "--data", str(SHARED / "Misra1a.dat"), "--from", begin, "--format", "json")
+    out = json_of(invoke(*args, "--dtype", "float32"), "fit")
+    digits = [lre(out["parameters"][n]["value"], c) for n, c in zip(nist["names"], nist["certified"])]
+    assert 4 <= min(digits) < 10  # single precision: some digits, not all 11

@@ -264,6 +264,7 @@ def _fit(settings: FitSettings, table: Table, model: Model, scale: np.ndarray | 
             precise_residuals,
             request.check,
             settings.seed,
+            single=settings.dtype == "float32",
         )
     return _report(settings, table, model, residuals, solution, weighting, scale)
 

@@ -31,6 +31,9 @@ import numpy as np
 
 STEP_TOL = 1e-6  # remaining step / standard error
 VALUE_TOL = 1e-12  # remaining step / |value|
+# float32 residuals carry some 7 digits, so the step that remains is noise above these
+STEP_TOL_32 = 1e-3
+VALUE_TOL_32 = 1e-5
 RANK_TOL = 1e-13  # singular values of the column-scaled J below this share of the largest: rank-deficient
 MAX_EVALUATIONS = 3000  # per run of least_squares
 POLISH_STEPS = 20
@@ -88,10 +91,13 @@ def solve(
     precise: Callable[[np.ndarray], np.ndarray] | None = None,
     check: Callable[[], None] | None = None,
     seed: int = 0,
+    single: bool = False,
 ) -> Solution:
     """Fit from each start in turn (every attempt of ATTEMPTS until one is accepted), then,
     if none was, from RESTARTS spread-out starts. ``precise(p)`` gives the residuals in long
-    double; ``check()`` raises KeyboardInterrupt when Ctrl-C was pressed."""
+    double; ``check()`` raises KeyboardInterrupt when Ctrl-C was pressed; ``single``: the
+    residuals are float32, and the tests of acceptance are those of its precision."""
+    tols = (STEP_TOL_32, VALUE_TOL_32) if single else (STEP_TOL, VALUE_TOL)
     solution = Solution(best=None)
     seen: dict[str, object] = {"x": None, "rss": np.inf}
 
@@ -109,7 +115,7 @@ def solve(
 
     def attempt_all(x0: np.ndarray, index: int, attempts: Sequence[tuple[str, str | float]]) -> bool:
         for method, x_scale in attempts:
-            run = _run(evaluate, model, x0, method, x_scale, lower, upper, precise, index)
+            run = _run(evaluate, model, x0, method, x_scale, lower, upper, precise, index, tols)
             if run is None:
                 continue
             solution.runs.append(run)
@@ -164,6 +170,7 @@ def _run(
     upper: np.ndarray | None,
     precise: Callable[[np.ndarray], np.ndarray] | None,
     index: int,
+    tols: tuple[float, float] = (STEP_TOL, VALUE_TOL),
 ) -> Run | None:
     from scipy.optimize import least_squares
 
@@ -202,7 +209,8 @@ def _run(
         except (ValueError, np.linalg.LinAlgError):
             return None
     x = found.x
-    return polish(model, x, method, index, lower if boxed else None, upper if boxed else None, precise, found.message)
+    box = (lower, upper) if boxed else (None, None)
+    return polish(model, x, method, index, *box, precise, found.message, tols)
 
 
 def _finite(a: np.ndarray) -> np.ndarray:
@@ -219,6 +227,7 @@ def polish(
     upper: np.ndarray | None,
     precise: Callable[[np.ndarray], np.ndarray] | None,
     message: str = "",
+    tols: tuple[float, float] = (STEP_TOL, VALUE_TOL),
 ) -> Run:
     """Newton steps with the exact Hessian (Gauss-Newton where it is not positive definite),
     the residuals in extended precision when ``precise`` is given, while the sum of squares
@@ -262,9 +271,9 @@ def polish(
         stationary = bool(
             full_rank
             and step is not None
-            and np.all((np.abs(step) <= STEP_TOL * stderr) | (np.abs(step) <= VALUE_TOL * np.abs(p.astype(np.float64))))
+            and np.all((np.abs(step) <= tols[0] * stderr) | (np.abs(step) <= tols[1] * np.abs(p.astype(np.float64))))
         )
-    return Run(p.astype(np.float64), p, float(rss), r64, jac, stationary, full_rank, method, index, message)
+    return Run(p.astype(np.float64), p, float(rss), r64, jac, stationary, full_rank, method, index, message, hessian)
 
 
 def _sum_squares(r: np.ndarray) -> np.floating:
