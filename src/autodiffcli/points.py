@@ -410,6 +410,8 @@ class TableReader(PointReader):
         return Table(self.where, tuple(self.names), values, lines, precise)
 
     def _table_block(self, text: str, first_line: int) -> None:
+        if self.names and not self._nist and "#" not in text and self._whole_block(text, first_line):
+            return
         raw = text.split("\n")
         if "#" in text:
             raw = [line.split("#", 1)[0] for line in raw]
@@ -436,6 +438,27 @@ class TableReader(PointReader):
                 self._texts = None
             else:
                 self._texts.append("\n".join(body).encode())
+
+    def _whole_block(self, text: str, first_line: int) -> bool:
+        """The common case, fast: a block of rows without comments or blank lines, read by
+        NumPy's C reader in one call. False (nothing read) when the block needs the line pass."""
+        lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+        try:
+            data = np.loadtxt(
+                io.BytesIO(text.encode()), delimiter=self._delimiter, ndmin=2, dtype=np.float64, comments=None
+            )
+        except ValueError:
+            return False
+        if data.shape != (lines, len(self.names)):
+            return False
+        self._rows.append(data)
+        self._row_lines.append(np.arange(first_line, first_line + lines, dtype=np.int64))
+        if self._texts is not None:
+            if sum(len(r) for r in self._rows) > PRECISE_ROWS:
+                self._texts = None
+            else:
+                self._texts.append(text.strip("\n").encode())
+        return True
 
     def _nist_description(self, raw: list[str], keep: list[int], first_line: int) -> list[int]:
         """Skip a NIST StRD file's description up to its ``Data:  y  x`` line, which names
