@@ -35,7 +35,7 @@ class _Traced:
         # no autograph: the code has no Python control flow on tensors; XLA fuses the per-row
         # work of a large table
         self.both = tf.function(self._residuals_and_jacobian, reduce_retracing=True, autograph=False, jit_compile=large)
-        self.hessian = tf.function(self._sum_of_squares_hessian, autograph=False, jit_compile=large)
+        self.hessian = tf.function(self._sum_of_squares_hessian, autograph=False)  # once a fit: XLA would not pay
 
     def _values(self, env: dict[str, Any], columns: Sequence[Any], scale: Any) -> Any:
         env.update(zip(self.names, columns, strict=True))
