@@ -567,7 +567,7 @@ FIT_FORMATS = (*FORMATS, "params")
     type=int,
     default=1,
     show_default=True,
-    help="Also fit from this many more random starts; list every local fit.",
+    help="Fit from this many starts (--from and random ones beside it); list every local fit.",
 )
 @click.option(
     "--bounds", metavar="NAME=LO:HI,...", default=None, help="Keep parameters in this box (trust-region method)."
@@ -624,7 +624,8 @@ def fit_cmd(
 
     MODEL is an equation: names that are columns of the data are data, every other name
     is a parameter. Without '=', the response is the column y. Exit status 0: a trusted fit;
-    3: it converged to no trusted minimum (a Warning line says why); 2: bad input.
+    3: a fit that cannot be trusted (a Warning line says why); 2: bad input; 130: Ctrl-C
+    (the best parameters so far are reported).
 
     \b
     Examples:
