@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -265,8 +266,67 @@ def _fit(settings: FitSettings, table: Table, model: Model, scale: np.ndarray | 
             request.check,
             settings.seed,
             single=settings.dtype == "float32",
+            exact=_exact_residuals(expr, params, table, settings) if precise_residuals is not None else None,
         )
     return _report(settings, table, model, residuals, solution, weighting, scale)
+
+
+class _ExactResiduals:
+    """The residuals of a small table in 40-digit arithmetic, from each value's own text."""
+
+    DIGITS = 40
+    CERTIFY = 1e-9  # the long double sum of squares is trusted when its error bound is below this share
+
+    def __init__(self, f: object, params: list[str], rows: list[dict[str, object]], scale: list[object] | None,
+                 magnitude: np.ndarray) -> None:  # fmt: skip
+        self.f, self.params, self.rows, self.scale, self.magnitude = f, params, rows, scale, magnitude
+
+    def needed(self, r: np.ndarray) -> bool:
+        """Whether the long double residuals' rounding (some units in the last place of each
+        term) could move the sum of squares by more than CERTIFY of itself."""
+        eps = float(np.finfo(np.longdouble).eps)
+        r64 = np.abs(r.astype(np.float64))
+        rss = float(np.sum(r64 * r64))
+        return bool(rss == 0 or np.sum(2 * r64 * 8 * eps * self.magnitude) > self.CERTIFY * rss)
+
+    def residuals(self, p: Sequence[str]) -> list[object]:
+        import mpmath
+
+        with mpmath.workdps(self.DIGITS):
+            values = {name: mpmath.mpf(v) for name, v in zip(self.params, p, strict=True)}
+            out = [self.f({**row, **values}) for row in self.rows]  # type: ignore[operator]
+            return out if self.scale is None else [r * s for r, s in zip(out, self.scale, strict=True)]
+
+
+def _exact_residuals(
+    expr: sympy.Expr, params: list[str], table: Table, settings: FitSettings
+) -> _ExactResiduals | None:
+    """For a table of a few thousand rows at most whose values kept their text."""
+    if table.cells is None or table.precise is None:
+        return None
+    import mpmath
+
+    from .calculus.residuals import Unsupported, exact
+
+    try:
+        f = exact(expr)
+    except Unsupported:
+        return None
+    used = [c for c in table.names if sympy.Symbol(c, real=True) in expr.free_symbols]
+    where = [table.names.index(c) for c in used]
+    with mpmath.workdps(_ExactResiduals.DIGITS):
+        rows = [{c: mpmath.mpf(cells[k]) for c, k in zip(used, where, strict=True)} for cells in table.cells]
+        scale = None
+        if settings.sigma:
+            k = table.names.index(settings.sigma)
+            scale = [1 / mpmath.mpf(cells[k]) for cells in table.cells]
+        elif settings.weights:
+            k = table.names.index(settings.weights)
+            scale = [mpmath.sqrt(mpmath.mpf(cells[k])) for cells in table.cells]
+    magnitude = np.sum(np.abs(table.values[:, where]), axis=1) if where else np.ones(len(table.values))
+    if scale is not None:
+        magnitude = magnitude * np.array([float(s) for s in scale])
+    return _ExactResiduals(f, params, rows, scale, magnitude)
 
 
 def _named(text: str, name: str) -> bool:

@@ -350,6 +350,7 @@ def _is_number(text: str) -> bool:
 DATA_OPTION = "--data"
 NIST_HEAD = "NIST/ITL StRD"  # a NIST StRD file is read as it is: its data block, named by its "Data:" line
 PRECISE_ROWS = 200_000  # up to this many rows the table is also read in long double
+EXACT_ROWS = 2_000  # up to this many rows the table also keeps each value's text
 
 
 @dataclass(frozen=True)
@@ -362,6 +363,7 @@ class Table:
     values: np.ndarray  # (rows, columns) float64
     lines: np.ndarray  # (rows,) line number of each row in the file
     precise: np.ndarray | None  # (rows, columns) long double, or None
+    cells: list[list[str]] | None = None  # each value's own text, for a table of at most EXACT_ROWS rows
 
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.names.index(name)]
@@ -402,12 +404,16 @@ class TableReader(PointReader):
             raise UsageError(f"{DATA_OPTION}: {self.where} has no rows of data")
         values = np.concatenate(self._rows)
         lines = np.concatenate(self._row_lines)
-        precise = None
+        precise = cells = None
         if self._texts is not None:
-            precise = np.loadtxt(
-                io.BytesIO(b"\n".join(self._texts)), delimiter=self._delimiter, ndmin=2, dtype=np.longdouble
-            ).reshape(values.shape)
-        return Table(self.where, tuple(self.names), values, lines, precise)
+            text = b"\n".join(self._texts)
+            precise = np.loadtxt(io.BytesIO(text), delimiter=self._delimiter, ndmin=2, dtype=np.longdouble).reshape(
+                values.shape
+            )
+            if len(values) <= EXACT_ROWS:
+                cells = [self._split(line) for line in text.decode().split("\n") if line.strip()]
+                cells = cells if len(cells) == len(values) else None
+        return Table(self.where, tuple(self.names), values, lines, precise, cells)
 
     def _table_block(self, text: str, first_line: int) -> None:
         if self.names and not self._nist and "#" not in text and self._whole_block(text, first_line):

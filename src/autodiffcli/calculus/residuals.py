@@ -190,3 +190,48 @@ def precise(expr: sympy.Expr) -> Callable[[Mapping[str, Any]], Any]:
 def extended_precision() -> bool:
     """Whether NumPy's long double carries more digits than float64 on this platform."""
     return bool(np.finfo(_LONG).eps < np.finfo(np.float64).eps / 100)
+
+
+def exact(expr: sympy.Expr) -> Callable[[Mapping[str, Any]], Any]:
+    """``f(env)`` evaluating ``expr`` for one row in mpmath (env: name -> mpf), at the
+    precision of the caller's ``mpmath.workdps``; or raise Unsupported. For a small table whose
+    residuals cancel the data almost completely, where even long double keeps few digits."""
+    import mpmath as mp
+
+    table: dict[type, Callable[..., Any]] = {
+        sympy.exp: mp.exp, sympy.log: mp.log, sympy.sin: mp.sin, sympy.cos: mp.cos, sympy.tan: mp.tan,
+        sympy.asin: mp.asin, sympy.acos: mp.acos, sympy.atan: mp.atan, sympy.atan2: mp.atan2,
+        sympy.sinh: mp.sinh, sympy.cosh: mp.cosh, sympy.tanh: mp.tanh, sympy.asinh: mp.asinh,
+        sympy.acosh: mp.acosh, sympy.atanh: mp.atanh, sympy.Abs: abs,
+    }  # fmt: skip
+
+    def compile_(e: sympy.Expr) -> Callable[[Mapping[str, Any]], Any]:
+        if e.is_Symbol:
+            name = e.name
+            return lambda env: env[name]
+        if e is sympy.pi:
+            return lambda env: mp.pi
+        if e is sympy.E:
+            return lambda env: mp.e
+        if e.is_Rational:
+            value = mp.mpf(int(e.p)) / int(e.q)
+            return lambda env: value
+        if e.is_Float:
+            value = mp.mpf(str(e))
+            return lambda env: value
+        if e.is_Add:
+            terms = [compile_(a) for a in e.args]
+            return lambda env: mp.fsum(t(env) for t in terms)
+        if e.is_Mul:
+            factors = [compile_(a) for a in e.args]
+            return lambda env: mp.fprod(f(env) for f in factors)
+        if e.is_Pow:
+            base, exponent = compile_(e.base), compile_(e.exp)
+            return lambda env: mp.power(base(env), exponent(env))
+        op = table.get(type(e))
+        if op is None:
+            raise Unsupported(type(e).__name__)
+        args = [compile_(a) for a in e.args]
+        return lambda env: op(*(a(env) for a in args))
+
+    return compile_(expr)

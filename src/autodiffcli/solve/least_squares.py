@@ -42,6 +42,21 @@ ATTEMPTS: tuple[tuple[str, str | float], ...] = (("lm", "jac"), ("trf", "jac"), 
 RESTARTS = 12  # spread-out starts after every attempt from the given ones failed
 
 
+class Exact(Protocol):
+    """Residuals in many-digit arithmetic from the data's own text (a small table)."""
+
+    def needed(self, r: np.ndarray) -> bool:
+        """Whether long double residuals ``r`` leave the sum of squares uncertain."""
+        ...
+
+    def residuals(self, p: Sequence[str]) -> list[object]:
+        """The residuals (mpmath numbers) at parameters given as decimal text."""
+        ...
+
+
+EXACT_STEPS = 6
+
+
 class Residuals(Protocol):
     evaluations: int
 
@@ -92,6 +107,7 @@ def solve(
     check: Callable[[], None] | None = None,
     seed: int = 0,
     single: bool = False,
+    exact: Exact | None = None,
 ) -> Solution:
     """Fit from each start in turn (every attempt of ATTEMPTS until one is accepted), then,
     if none was, from RESTARTS spread-out starts. ``precise(p)`` gives the residuals in long
@@ -115,7 +131,7 @@ def solve(
 
     def attempt_all(x0: np.ndarray, index: int, attempts: Sequence[tuple[str, str | float]]) -> bool:
         for method, x_scale in attempts:
-            run = _run(evaluate, model, x0, method, x_scale, lower, upper, precise, index, tols)
+            run = _run(evaluate, model, x0, method, x_scale, lower, upper, precise, index, tols, exact)
             if run is None:
                 continue
             solution.runs.append(run)
@@ -171,6 +187,7 @@ def _run(
     precise: Callable[[np.ndarray], np.ndarray] | None,
     index: int,
     tols: tuple[float, float] = (STEP_TOL, VALUE_TOL),
+    exact: Exact | None = None,
 ) -> Run | None:
     from scipy.optimize import least_squares
 
@@ -210,7 +227,7 @@ def _run(
             return None
     x = found.x
     box = (lower, upper) if boxed else (None, None)
-    return polish(model, x, method, index, *box, precise, found.message, tols)
+    return polish(model, x, method, index, *box, precise, found.message, tols, exact)
 
 
 def _finite(a: np.ndarray) -> np.ndarray:
@@ -228,6 +245,7 @@ def polish(
     precise: Callable[[np.ndarray], np.ndarray] | None,
     message: str = "",
     tols: tuple[float, float] = (STEP_TOL, VALUE_TOL),
+    exact: Exact | None = None,
 ) -> Run:
     """Newton steps with the exact Hessian (Gauss-Newton where it is not positive definite),
     the residuals in extended precision when ``precise`` is given, while the sum of squares
@@ -264,6 +282,8 @@ def polish(
                     break
             if not moved:
                 break
+        if exact is not None and precise is not None and np.isfinite(rss) and exact.needed(r):
+            p, r, rss = _refine_exactly(model, exact, p, r, rss)
         r64_at, jac = model.residuals_and_jacobian(p.astype(np.float64))
         r64 = r.astype(np.float64) if precise is not None else r64_at
         full_rank, stderr = _rank_and_scale(jac, r64)
@@ -274,6 +294,37 @@ def polish(
             and np.all((np.abs(step) <= tols[0] * stderr) | (np.abs(step) <= tols[1] * np.abs(p.astype(np.float64))))
         )
     return Run(p.astype(np.float64), p, float(rss), r64, jac, stationary, full_rank, method, index, message, hessian)
+
+
+def _refine_exactly(
+    model: Residuals, exact: Exact, p: np.ndarray, r: np.ndarray, rss: np.floating
+) -> tuple[np.ndarray, np.ndarray, np.floating]:
+    """Gauss-Newton steps on residuals computed exactly from the data's text, the parameters
+    kept as decimal text of 30 digits, while the sum of squares falls."""
+    import mpmath
+
+    with mpmath.workdps(40):
+        point = [mpmath.mpf(str(v)) for v in p]
+        res = exact.residuals([mpmath.nstr(v, 30) for v in point])
+        total = mpmath.fsum(v * v for v in res)
+        for _ in range(EXACT_STEPS):
+            _, jac = model.residuals_and_jacobian(np.array([float(v) for v in point]))
+            step = _gauss_newton_step(jac, np.array([float(v) for v in res]))
+            if step is None or not np.all(np.isfinite(step)):
+                break
+            trial = [v + mpmath.mpf(float(d)) for v, d in zip(point, step, strict=True)]
+            res_trial = exact.residuals([mpmath.nstr(v, 30) for v in trial])
+            total_trial = mpmath.fsum(v * v for v in res_trial)
+            if not total_trial < total:
+                break
+            point, res, total = trial, res_trial, total_trial
+        if not total < mpmath.mpf(str(rss)):
+            return p, r, rss
+        return (
+            np.array([np.longdouble(mpmath.nstr(v, 25)) for v in point]),
+            np.array([np.longdouble(mpmath.nstr(v, 25)) for v in res]),
+            np.longdouble(mpmath.nstr(total, 25)),
+        )
 
 
 def _sum_squares(r: np.ndarray) -> np.floating:
