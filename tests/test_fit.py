@@ -246,6 +246,7 @@ def small(tmp_path: Path) -> str:
         (["y = a*x", "-p", "q=1"], "-p/--param: 'q' is not a parameter of the model (parameters: a)"),
         (["y = a*x", "--sigma", "s", "--weights", "s"], "--sigma and --weights cannot be given together: --sigma is absolute, --weights relative"),  # noqa: E501
         (["y = a*exp[x)"], "')' closes '['"),
+        (["y = a*x", "--from", "b=2"], "--from: 'b' is not a parameter of the model (parameters: a)"),
     ],
 )  # fmt: skip
 def test_bad_input_one_error_line(small: str, args: list[str], message: str):
@@ -312,3 +313,9 @@ def test_float32_is_allowed_and_less_accurate():
     out = json_of(invoke(*args, "--dtype", "float32"), "fit")
     digits = [lre(out["parameters"][n]["value"], c) for n, c in zip(nist["names"], nist["certified"])]
     assert 4 <= min(digits) < 10  # single precision: some digits, not all 11
+
+
+def test_a_parameter_that_cancels_out_is_named(small: str):
+    result = invoke("fit", "y = a*x + c - c", "--data", small, "--format", "plain")
+    assert result.exit_code == 3
+    assert "Warning: parameter c does not appear in the model once it is read (it cancels out)" in result.stderr

@@ -21,7 +21,7 @@ from .errors import ExitCode, UsageError, did_you_mean, listing
 from .interrupts import deferred
 from .language.parse import canonical, parse_equation
 from .points import Table, TableReader
-from .settings import FitSettings, parse_bounds, parse_point
+from .settings import FitSettings, number, parse_assignments, parse_bounds
 
 DISTINCT = 1e-6  # two local fits are the same when every parameter agrees to this (relative)
 FLAT = 1e-10  # Hessian eigenvalue / largest below this: a direction the data do not determine
@@ -223,8 +223,7 @@ def _fit(settings: FitSettings, table: Table, model: Model, scale: np.ndarray | 
 
     origin = {p: 1.0 for p in params}
     if settings.start:
-        given = parse_point(settings.start, params, "--from")
-        origin = {p: given[p] if _named(settings.start, p) else 1.0 for p in params}
+        origin.update(_start(settings.start, params, model))
     bounds = parse_bounds(settings.bounds, params)
     lower = np.array([bounds.get(p, (-np.inf, np.inf))[0] for p in params])
     upper = np.array([bounds.get(p, (-np.inf, np.inf))[1] for p in params])
@@ -329,8 +328,20 @@ def _exact_residuals(
     return _ExactResiduals(f, params, rows, scale, magnitude)
 
 
-def _named(text: str, name: str) -> bool:
-    return any(part.split("=", 1)[0].strip() == name for part in text.split(",") if "=" in part) or "=" not in text
+def _start(text: str, params: list[str], model: Model) -> dict[str, float]:
+    """``--from b1=500,b2=1e-4`` (or one number for a model with one parameter)."""
+    if "=" not in text and len(params) == 1:
+        return {params[0]: number(text, "--from")}
+    given = parse_assignments([text], "--from")
+    for name in given:
+        if name not in params:
+            why = " (it is held by -p)" if name in model.fixed else ""
+            why = why or (" (it is a column of the data)" if name in model.predictors else "")
+            raise UsageError(
+                f"--from: {name!r} is not a parameter of the model{why} (parameters: {listing(params)})"
+                + did_you_mean(name, params)
+            )
+    return given
 
 
 def _long_scale(table: Table, settings: FitSettings) -> np.ndarray:
@@ -410,7 +421,9 @@ def _report(settings, table, model, residuals, solution, weighting, scale) -> Fi
         why = " (no degrees of freedom left: as many observations as parameters)" if dof <= 0 else ""
         warnings.append(f"the standard error of {listing(bad_se)} is not finite{why}")
     if model.vanished:
-        warnings.append(f"{listing(model.vanished)} does not appear in the model once it is read (it cancels out)")
+        warnings.append(
+            f"parameter {listing(model.vanished)} does not appear in the model once it is read (it cancels out)"
+        )
 
     verdict = "unknown"
     try:
