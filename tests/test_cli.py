@@ -13,8 +13,8 @@ from conftest import ROOT, error_lines, invoke, json_of
 COMMANDS = sorted(cli.commands)
 
 
-def test_commands_are_the_documented_six():
-    assert COMMANDS == ["completion", "grad", "maximize", "minimize", "server", "tour"]
+def test_commands_are_the_documented_seven():
+    assert COMMANDS == ["completion", "fit", "grad", "maximize", "minimize", "server", "tour"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

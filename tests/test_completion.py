@@ -62,7 +62,7 @@ def values(lines: list[str]) -> list[str]:
 
 
 def test_completes_commands(env):
-    commands = ["completion", "grad", "maximize", "minimize", "server", "tour"]
+    commands = ["completion", "fit", "grad", "maximize", "minimize", "server", "tour"]
     assert values(complete(env, "bash", "autodiff ", "1")) == commands
     assert values(complete(env, "bash", "autodiff mi", "1")) == ["minimize"]
 

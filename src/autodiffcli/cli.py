@@ -554,6 +554,125 @@ def _show_minimize(report: MinimizeReport, fmt: str) -> None:
         minimize_table(report, _stdout())
 
 
+FIT_FORMATS = (*FORMATS, "params")
+
+
+@cli.command(name="fit")
+@click.argument("model", required=False)
+@click.option(
+    "--data", "data", metavar="FILE", help="The table: CSV, TSV or whitespace, a header row, # comments; - is stdin."
+)
+@click.option(
+    "--columns", metavar="NAMES", default=None, help="Names of the columns of a file without a header row: y,x."
+)
+@click.option(
+    "-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Hold a parameter at a value. Repeatable."
+)
+@click.option(
+    "--from", "start", metavar="POINT", default=None, help="Start: b1=500,b2=1e-4 (a parameter not given starts at 1)."
+)
+@click.option(
+    "--starts",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Fit from this many starts (--from and random ones beside it); list every local fit.",
+)
+@click.option(
+    "--bounds", metavar="NAME=LO:HI,...", default=None, help="Keep parameters in this box (trust-region method)."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random starts.")
+@click.option(
+    "--sigma",
+    metavar="COL",
+    default=None,
+    help="Column of standard deviations of the response: absolute, covariance unscaled.",
+)
+@click.option(
+    "--weights",
+    metavar="COL",
+    default=None,
+    help="Column of relative weights: covariance scaled by the residual variance.",
+)
+@click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level of the intervals.")
+@click.option(
+    "--dtype",
+    default="float64",
+    show_default=True,
+    shell_complete=_complete_dtype,
+    help="float64, or float32 (less accurate).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FIT_FORMATS, case_sensitive=False),
+    default=None,
+    help="table (default on a terminal), json, plain (the values, default when piped), or params (b1=...,b2=...).",
+)
+@_plot_options
+@_traceback_option
+def fit_cmd(
+    model: str | None,
+    data: str | None,
+    columns: str | None,
+    params: tuple[str, ...],
+    start: str | None,
+    starts: int,
+    bounds: str | None,
+    seed: int,
+    sigma: str | None,
+    weights: str | None,
+    level: float,
+    dtype: str,
+    fmt: str | None,
+    plot: bool,
+    plot_file: str | None,
+    traceback: bool,
+) -> int:
+    """Fit MODEL's parameters to the data in FILE by least squares.
+
+    MODEL is an equation: names that are columns of the data are data, every other name
+    is a parameter. Without '=', the response is the column y. Exit status 0: a trusted fit;
+    3: a fit that cannot be trusted (a Warning line says why); 2: bad input; 130: Ctrl-C
+    (the best parameters so far are reported).
+
+    \b
+    Examples:
+      autodiff fit "y = b1*(1 - exp(-b2*x))" --data misra1a.csv --from b1=500,b2=1e-4
+      autodiff fit "y = a*x**2 + b*x + c" --data points.csv --format params
+      autodiff fit "y = a*exp(-k*t)" --data decay.csv --sigma dy --plot
+    """
+    from . import settings
+
+    _check_plot_file(plot_file)
+    config = settings.fit_settings(
+        _read_expr(model), data, columns, params, start, starts, bounds, sigma, weights, level, dtype, seed
+    )
+    from . import fit
+
+    report = fit.fit(config)
+    shown = _format(fmt)
+    from .output import serialize
+
+    if shown == "json":
+        click.echo(serialize.dumps(serialize.fit_json(report)))
+    elif shown == "plain":
+        click.echo(serialize.fit_plain(report), nl=False)
+    elif shown == "params":
+        click.echo(serialize.fit_params(report), nl=False)
+    else:
+        from .output.tables import fit_table
+
+        fit_table(report, _stdout())
+    _show_picture(lambda: _figures().fit_picture(report), shown, plot, plot_file)
+    if report.status == "interrupted":
+        _error("interrupted; the best parameters so far are reported")
+    if shown != "json":
+        for warning in report.warnings:
+            click.echo(warning, err=True)
+    return report.exit_code
+
+
 @cli.command()
 @click.option(
     "--format",

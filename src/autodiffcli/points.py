@@ -345,3 +345,199 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# ---------------------------------------------------------------- data tables for fit
+
+DATA_OPTION = "--data"
+NIST_HEAD = "NIST/ITL StRD"  # a NIST StRD file is read as it is: its data block, named by its "Data:" line
+PRECISE_ROWS = 200_000  # up to this many rows the table is also read in long double
+EXACT_ROWS = 2_000  # up to this many rows the table also keeps each value's text
+
+
+@dataclass(frozen=True)
+class Table:
+    """A data file's columns: float64 values, the line of each row, and, for a table of at
+    most PRECISE_ROWS rows, the same values read in long double from their text."""
+
+    where: str  # "'file.csv'" or "stdin", for messages
+    names: tuple[str, ...]
+    values: np.ndarray  # (rows, columns) float64
+    lines: np.ndarray  # (rows,) line number of each row in the file
+    precise: np.ndarray | None  # (rows, columns) long double, or None
+    cells: list[list[str]] | None = None  # each value's own text, for a table of at most EXACT_ROWS rows
+
+    def column(self, name: str) -> np.ndarray:
+        return self.values[:, self.names.index(name)]
+
+
+class TableReader(PointReader):
+    """The bytes, budgets and line-numbered errors of ``--at-file``, read as a table: a
+    header row naming the columns (or ``--columns``), CSV, TSV or whitespace-separated,
+    ``#`` comments, ``-`` for stdin."""
+
+    def __init__(self, path: str, columns: Sequence[str] | None = None, limits: PointLimits = POINT_LIMITS) -> None:
+        super().__init__(path, list(columns or ()), limits)
+        self.given = list(columns) if columns else None
+        self._delimiter: str | None = None
+        self._rows: list[np.ndarray] = []
+        self._row_lines: list[np.ndarray] = []
+        self._texts: list[bytes] | None = []  # the rows' text, while the table is small
+        self._nist = False  # inside the description of a NIST StRD file, before its data
+
+    def _open(self) -> BinaryIO:
+        try:
+            return super()._open()
+        except UsageError as err:
+            raise UsageError(err.message.replace(OPTION, DATA_OPTION, 1)) from None
+
+    def _error(self, line: int, what: str) -> UsageError:
+        return UsageError(f"{DATA_OPTION} {self.where} line {line:,}: {what}")
+
+    def read(self) -> Table:
+        stream = self._open()
+        try:
+            for block, first_line in self._blocks(stream):
+                self._table_block(self._decode(block, first_line), first_line)
+        finally:
+            if stream is not _stdin():
+                stream.close()
+        if not self._rows or sum(len(r) for r in self._rows) == 0:
+            raise UsageError(f"{DATA_OPTION}: {self.where} has no rows of data")
+        values = np.concatenate(self._rows)
+        lines = np.concatenate(self._row_lines)
+        precise = cells = None
+        if self._texts is not None:
+            text = b"\n".join(self._texts)
+            precise = np.loadtxt(io.BytesIO(text), delimiter=self._delimiter, ndmin=2, dtype=np.longdouble).reshape(
+                values.shape
+            )
+            if len(values) <= EXACT_ROWS:
+                cells = [self._split(line) for line in text.decode().split("\n") if line.strip()]
+                cells = cells if len(cells) == len(values) else None
+        return Table(self.where, tuple(self.names), values, lines, precise, cells)
+
+    def _table_block(self, text: str, first_line: int) -> None:
+        if self.names and not self._nist and "#" not in text and self._whole_block(text, first_line):
+            return
+        raw = text.split("\n")
+        if "#" in text:
+            raw = [line.split("#", 1)[0] for line in raw]
+        keep = [k for k, line in enumerate(raw) if line.strip()]
+        if not keep:
+            return
+        if not self.names and not self._nist and raw[keep[0]].strip().startswith(NIST_HEAD):
+            self._nist = True
+        if self._nist:
+            keep = self._nist_description(raw, keep, first_line)
+            if not keep:
+                return
+        if self._delimiter is None and not self.names:
+            keep = self._table_header(raw, keep, first_line)
+            if not keep:
+                return
+        body = [raw[k].strip() for k in keep]
+        numbers = np.asarray(keep, dtype=np.int64) + first_line
+        data = self._parse_rows(body, numbers)
+        self._rows.append(data)
+        self._row_lines.append(numbers)
+        if self._texts is not None:
+            if sum(len(r) for r in self._rows) > PRECISE_ROWS:
+                self._texts = None
+            else:
+                self._texts.append("\n".join(body).encode())
+
+    def _whole_block(self, text: str, first_line: int) -> bool:
+        """The common case, fast: a block of rows without comments or blank lines, read by
+        NumPy's C reader in one call. False (nothing read) when the block needs the line pass."""
+        lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+        try:
+            data = np.loadtxt(
+                io.BytesIO(text.encode()), delimiter=self._delimiter, ndmin=2, dtype=np.float64, comments=None
+            )
+        except ValueError:
+            return False
+        if data.shape != (lines, len(self.names)):
+            return False
+        self._rows.append(data)
+        self._row_lines.append(np.arange(first_line, first_line + lines, dtype=np.int64))
+        if self._texts is not None:
+            if sum(len(r) for r in self._rows) > PRECISE_ROWS:
+                self._texts = None
+            else:
+                self._texts.append(text.strip("\n").encode())
+        return True
+
+    def _nist_description(self, raw: list[str], keep: list[int], first_line: int) -> list[int]:
+        """Skip a NIST StRD file's description up to its ``Data:  y  x`` line, which names
+        the columns; return the lines after it."""
+        for at, k in enumerate(keep):
+            fields = raw[k].split()
+            if fields[0] == "Data:" and len(fields) > 1 and all(f.isidentifier() for f in fields[1:]):
+                self._nist = False
+                self._delimiter = None
+                self.names = fields[1:]
+                return keep[at + 1 :]
+        return []
+
+    def _table_header(self, raw: list[str], keep: list[int], first_line: int) -> list[int]:
+        head = raw[keep[0]].strip()
+        line = first_line + keep[0]
+        self._delimiter = "," if "," in head else "\t" if "\t" in head else None
+        fields = self._split(head)
+        if len(fields) > self.limits.max_columns:
+            raise self._error(line, f"more than the limit of {self.limits.max_columns:,} columns")
+        numeric = all(_is_number(f) for f in fields)
+        if self.given is not None:
+            if not numeric:
+                raise self._error(line, "the file has a header row naming its columns; leave out --columns")
+            if len(fields) != len(self.given):
+                raise self._error(
+                    line,
+                    f"--columns names {len(self.given)} columns ({','.join(self.given)}), the line has {len(fields)}",
+                )
+            self.names = list(self.given)
+            return keep
+        if numeric:
+            raise self._error(
+                line, "the first line must name the columns (a header row such as y,x), or give --columns"
+            )
+        for f in fields:
+            if not f.isidentifier() or f.startswith("_"):
+                raise self._error(
+                    line, f"column name {f!r} is not a name (letters, digits and _, starting with a letter)"
+                )
+            if fields.count(f) > 1:
+                raise self._error(line, f"column {f!r} is named twice")
+        self.names = fields
+        return keep[1:]
+
+    def _split(self, line: str) -> list[str]:
+        return [f.strip() for f in line.split(self._delimiter)] if self._delimiter else line.split()
+
+    def _parse_rows(self, body: list[str], numbers: np.ndarray) -> np.ndarray:
+        width = len(self.names)
+        try:
+            data = np.loadtxt(
+                io.BytesIO("\n".join(body).encode()),
+                delimiter=self._delimiter,
+                ndmin=2,
+                dtype=np.float64,
+                comments=None,
+            )
+            if data.shape == (len(body), width):
+                return data
+        except ValueError:
+            pass
+        for text, line in zip(body, numbers, strict=True):
+            fields = self._split(text)
+            if len(fields) > self.limits.max_columns:
+                raise self._error(int(line), f"more than the limit of {self.limits.max_columns:,} columns")
+            if len(fields) != width:
+                raise self._error(int(line), f"expected {width} values ({','.join(self.names)}), found {len(fields)}")
+            for name, field in zip(self.names, fields, strict=True):
+                if not field:
+                    raise self._error(int(line), f"no value for {name}")
+                if not _is_number(field):
+                    raise self._error(int(line), f"{field!r} is not a number (column {name})")
+        raise self._error(int(numbers[0]), "cannot read the values")

@@ -325,3 +325,70 @@ def minimize_settings(
         bounds=tuple((n, lo, hi) for n, (lo, hi) in box.items()),
         maximize=maximize,
     )
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """``autodiff fit``'s options, checked: what the fit use case reads."""
+
+    model: str
+    data: str
+    columns: tuple[str, ...] | None  # names for a file without a header row
+    fixed: dict[str, float]  # -p NAME=VALUE: parameters held at a value
+    start: str | None  # --from, checked against the parameters once the model is read
+    starts: int  # 1: the --from start only; more: random starts beside it
+    bounds: str | None
+    sigma: str | None  # a column of standard deviations of the response (absolute)
+    weights: str | None  # a column of relative weights
+    level: float  # of the confidence intervals
+    dtype: str
+    seed: int
+
+
+def fit_settings(
+    model: str | None,
+    data: str | None,
+    columns: str | None,
+    params: Sequence[str],
+    start: str | None,
+    starts: int,
+    bounds: str | None,
+    sigma: str | None,
+    weights: str | None,
+    level: float,
+    dtype: str,
+    seed: int,
+) -> FitSettings:
+    if not model or not model.strip():
+        raise UsageError('fit: give the model, as in: autodiff fit "y = a*exp(-b*x)" --data FILE')
+    if not data:
+        raise UsageError("fit: --data FILE is required (a table with a header row; - reads stdin)")
+    if dtype not in DTYPES:
+        raise UsageError(f"--dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
+    if sigma and weights:
+        raise UsageError("--sigma and --weights cannot be given together: --sigma is absolute, --weights relative")
+    if not 0 < level < 1:
+        raise UsageError(f"--level: {level:g} is not between 0 and 1 (0.95 gives 95% intervals)")
+    at_least(starts, 1, "--starts", 10_000)
+    names = None
+    if columns is not None:
+        names = tuple(c.strip() for c in columns.split(","))
+        for c in names:
+            if not c.isidentifier() or c.startswith("_"):
+                raise UsageError(f"--columns: {c!r} is not a name")
+            if names.count(c) > 1:
+                raise UsageError(f"--columns: {c!r} is named twice")
+    return FitSettings(
+        model.strip(),
+        data,
+        names,
+        parse_assignments(params, "-p/--param"),
+        start,
+        starts,
+        bounds,
+        sigma,
+        weights,
+        level,
+        dtype,
+        seed,
+    )

@@ -251,3 +251,45 @@ def _log10(n: int) -> float:
 def _short(value: sympy.Expr) -> str:
     text = str(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def parse_equation(text: str, limits: Limits = LIMITS) -> tuple[sympy.Expr | None, sympy.Expr]:
+    """``lhs = rhs`` -> (lhs, rhs); without ``=``, (None, rhs). Square brackets group, as
+    parentheses do (``exp[-b2*x]``, as papers and NIST's files write models)."""
+    if len(text) > limits.max_length:
+        raise BudgetError(f"expression is {len(text):,} characters long; the limit is {limits.max_length:,}")
+    opened: list[tuple[str, int]] = []
+    for at, char in enumerate(text):
+        if char in "([":
+            opened.append((char, at))
+        elif char in ")]":
+            want = "(" if char == ")" else "["
+            if not opened:
+                raise ExpressionError(f"unmatched {char!r}", text, at)
+            if opened[-1][0] != want:
+                raise ExpressionError(f"{char!r} closes {opened[-1][0]!r}", text, opened[-1][1], at + 1)
+            opened.pop()
+    if opened:
+        raise ExpressionError(f"{opened[-1][0]!r} is never closed", text, opened[-1][1])
+    plain = text.replace("[", "(").replace("]", ")")
+    equals = [at for at, char in enumerate(plain) if char == "="]
+    if len(equals) > 1:
+        raise ExpressionError("a model has one '=' (response = expression)", text, equals[1])
+    if not equals:
+        return None, _parse_part(plain, text, 0, limits)
+    cut = equals[0]
+    if not plain[:cut].strip():
+        raise ExpressionError("nothing on the left of '='", text, cut)
+    if not plain[cut + 1 :].strip():
+        raise ExpressionError("nothing on the right of '='", text, cut)
+    return _parse_part(plain[:cut], text, 0, limits), _parse_part(plain[cut + 1 :], text, cut + 1, limits)
+
+
+def _parse_part(part: str, text: str, offset: int, limits: Limits) -> sympy.Expr:
+    """Parse one side; an error's caret is moved to its place in the whole equation."""
+    try:
+        return parse(part, limits)
+    except ExpressionError as err:
+        if err.start is None or not err.text:
+            raise
+        raise type(err)(err.message, text, err.start + offset, (err.end or err.start + 1) + offset) from None

@@ -38,6 +38,8 @@ LOOKS = {
     "start": Look("o", "green", "#2ca02c", "s"),
     "end": Look("X", "red", "#000000", "X"),
     "point": Look("o", "red", "#d62728", "o"),
+    "data": Look("o", "green", "#2ca02c", "o"),
+    "zero": Look("-", "white", "#7a7a7a"),
 }
 DERIVATIVE_LOOKS = [  # f', f'', ...
     Look("+", "magenta", "#d62728"),
@@ -306,6 +308,12 @@ def _draw_series(ax: Any, s: Series, look: Look, on_map: bool = False) -> None:
         color = "#ff4040"
     if on_map and s.role == "end":
         color = "white"
+    if s.role == "data":
+        ax.plot(s.x, s.y, linestyle="none", marker="o", markersize=3.5, color=color, label=s.label, zorder=4)
+        return
+    if s.role == "zero":
+        ax.plot(s.x, s.y, "--", color=color, linewidth=0.8)
+        return
     if s.joined and s.role != "path":
         style = "--" if s.role == "tangent" else "-"
         ax.plot(s.x, s.y, style, color=color, label=s.label, linewidth=1.0 if s.role == "tangent" else 1.6)

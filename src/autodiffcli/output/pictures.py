@@ -17,6 +17,7 @@ import numpy as np
 from ..calculus.derivatives import derivatives
 from ..calculus.tf_build import TFFunction
 from ..errors import UsageError
+from ..fit import FitReport
 from ..grad import GradReport
 from ..minimize import MinimizeReport
 from ..settings import Problem
@@ -327,3 +328,56 @@ def _cover(values: np.ndarray) -> tuple[float, float]:
 def _finite(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     return np.where(np.isfinite(a), a, np.nan)
+
+
+# ---------------------------------------------------------------- fit
+
+
+def fit_picture(report: FitReport) -> Picture:
+    """The data as points with the fitted curve, and the residuals below; with two or more
+    predictors (or none), the residuals against the fitted values."""
+    title = f"fit {report.response} = {report.expression}"
+    if len(report.observed) == 0:
+        return Picture(title, note="nothing to draw: the fit has no values")
+    zero_label = "zero"
+    if len(report.predictors) != 1:
+        x = report.fitted
+        span = around(x)
+        panel = Panel(
+            "residuals against fitted values", f"fitted {report.response}", "residual",
+            (Series("residuals", x, report.residuals, "data"),
+             Series(zero_label, np.array(span), np.zeros(2), "zero")),
+            span,
+        )  # fmt: skip
+        return Picture(title, (panel,))
+    name = report.predictors[0]
+    x = report.columns[name]
+    span = around(x)
+    grid = np.linspace(span[0], span[1], GRID_1D)
+    curve = _fitted_curve(report, name, grid)
+    top = Panel(
+        "data and fit", name, report.response,
+        (Series("data", x, report.observed, "data"), Series("fit", grid, curve, "curve")),
+        span, robust_limits([report.observed, curve]), height=2.0,
+    )  # fmt: skip
+    bottom = Panel(
+        "residuals", name, "residual",
+        (Series("residuals", x, report.residuals, "data"), Series(zero_label, np.array(span), np.zeros(2), "zero")),
+        span,
+    )  # fmt: skip
+    return Picture(title, (top, bottom))
+
+
+def _fitted_curve(report: FitReport, name: str, grid: np.ndarray) -> np.ndarray:
+    """The right side at the fitted parameters along ``grid``: one batched TensorFlow call."""
+    import sympy
+
+    from ..language.parse import parse
+
+    rhs = parse(report.expression)
+    values = {sympy.Symbol(k, real=True): sympy.Float(v, 17) for k, v in {**report.fixed, **report.values}.items()}
+    f = TFFunction(rhs.xreplace(values), "float64")
+    tf = f.tf
+    with np.errstate(all="ignore"):
+        out = f({name: tf.constant(grid, dtype=tf.float64)}) * tf.ones(len(grid), tf.float64)
+    return _finite(np.asarray(out.numpy(), dtype=np.float64))

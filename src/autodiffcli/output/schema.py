@@ -187,4 +187,56 @@ TOUR: dict[str, Any] = {
 }
 
 # Every schema, by the name each document carries in its "schema" key.
-SCHEMAS: dict[str, dict[str, Any]] = {s["title"]: s for s in (GRAD, MINIMIZE, TOUR)}
+_PARAMETER = {
+    "type": "object",
+    "required": ["value", "stderr", "t", "ci"],
+    "additionalProperties": False,
+    "properties": {
+        "value": _NUM,
+        "stderr": _NUM,
+        "t": _NUM,
+        "ci": {"type": "array", "items": _NUM, "minItems": 2, "maxItems": 2},
+    },
+}
+FIT: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "autodiff.fit/1",
+    "type": "object",
+    "required": [
+        "schema", "model", "response", "expression", "predictors", "parameters", "fixed", "level", "weighting",
+        "rss", "residual_sd", "dof", "n", "r2", "correlation", "evaluations", "status", "verdict", "fits", "warnings",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "schema": {"const": "autodiff.fit/1"},
+        "model": {"type": "string"},
+        "response": {"type": "string"},
+        "expression": {"type": "string"},
+        "predictors": _NAMES,
+        "parameters": {"type": "object", "additionalProperties": _PARAMETER},
+        "fixed": _POINT,
+        "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "weighting": {"enum": ["none", "sigma", "weights"]},
+        "rss": _NUM,
+        "residual_sd": _NUM,
+        "dof": {"type": "integer"},
+        "n": {"type": "integer", "minimum": 1},
+        "r2": _NUM,
+        "correlation": {"oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "array", "items": _NUM}}]},
+        "evaluations": {"type": "integer", "minimum": 0},
+        "status": {"enum": ["converged", "not converged", "interrupted"]},
+        "verdict": {"enum": ["minimum", "not a minimum", "flat", "unknown"]},
+        "fits": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["parameters", "rss", "starts"],
+                "additionalProperties": False,
+                "properties": {"parameters": _POINT, "rss": _NUM, "starts": {"type": "integer", "minimum": 1}},
+            },
+        },
+        "warnings": _WARNINGS,
+    },
+}  # fmt: skip
+
+SCHEMAS: dict[str, dict[str, Any]] = {s["title"]: s for s in (GRAD, MINIMIZE, TOUR, FIT)}

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..calculus.derivatives import Derivatives
 from ..calculus.gradcheck import Check, Entry
-from ..formatting import rounded
+from ..fit import FitReport
+from ..formatting import fmt, rounded
 from ..grad import GradChunk, GradReport, GradRun, Symbolic
 from ..minimize import MinimizeReport
 from ..settings import Problem
@@ -21,6 +22,7 @@ from ..solve.registry import display_name
 
 GRAD_SCHEMA = "autodiff.grad/1"
 MINIMIZE_SCHEMA = "autodiff.minimize/1"
+FIT_SCHEMA = "autodiff.fit/1"
 
 
 # ---------------------------------------------------------------- JSON
@@ -187,6 +189,42 @@ def minimize_json(report: MinimizeReport) -> dict[str, Any]:
     }
 
 
+def fit_json(report: FitReport) -> dict[str, Any]:
+    """The ``autodiff.fit/1`` document: every number finite or null (the reason in ``warnings``)."""
+
+    def num(v: float | None) -> float | None:
+        return rounded(v, "float64")
+
+    return {
+        "schema": FIT_SCHEMA,
+        "model": report.model,
+        "response": report.response,
+        "expression": report.expression,
+        "predictors": list(report.predictors),
+        "parameters": {
+            p.name: {"value": num(p.value), "stderr": num(p.stderr), "t": num(p.t), "ci": [num(p.ci[0]), num(p.ci[1])]}
+            for p in report.parameters
+        },
+        "fixed": {k: num(v) for k, v in report.fixed.items()},
+        "level": report.level,
+        "weighting": report.weighting,
+        "rss": num(report.rss),
+        "residual_sd": num(report.residual_sd),
+        "dof": report.dof,
+        "n": report.n,
+        "r2": num(report.r2),
+        "correlation": None
+        if report.correlation is None
+        else [[num(v) for v in row] for row in report.correlation],
+        "evaluations": report.evaluations,
+        "status": report.status,
+        "verdict": report.verdict,
+        "fits": [{"parameters": {k: num(v) for k, v in f.values.items()}, "rss": num(f.rss), "starts": f.starts}
+                 for f in report.fits],
+        "warnings": [w.removeprefix("Warning: ") for w in report.warnings],
+    }  # fmt: skip
+
+
 def dumps(data: dict[str, Any]) -> str:
     """Strict JSON: a NaN or Infinity that slipped through is a bug, so refuse it."""
     return json.dumps(data, indent=2, allow_nan=False)
@@ -247,3 +285,13 @@ def _plus(values: np.ndarray) -> np.ndarray:
     bit set, which TensorFlow writes as "-nan" (a NaN has no sign)."""
     values = np.asarray(values) + 0.0
     return np.where(np.isnan(values), np.abs(values), values)
+
+
+def fit_plain(report: FitReport) -> str:
+    """The fitted values on one line, in the order the parameters first appear in the model."""
+    return " ".join(fmt(p.value) for p in report.parameters) + "\n"
+
+
+def fit_params(report: FitReport) -> str:
+    """``b1=...,b2=...``: to paste into ``-p`` of another command."""
+    return ",".join(f"{p.name}={fmt(p.value)}" for p in report.parameters) + "\n"

@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..calculus.gradcheck import Check
+from ..fit import FitReport
 from ..formatting import fmt
 from ..grad import GradReport
 from ..minimize import MinimizeReport
@@ -132,6 +133,62 @@ def minimize_table(report: MinimizeReport, console: Console) -> None:
     console.print(summary)
     if s.starts > 1 and report.basins:
         console.print(basin_table(report, dt))
+
+
+def fit_table(report: FitReport, console: Console) -> None:
+    """The parameters with their standard errors, t values and intervals; then the fit."""
+    level = f"{100 * report.level:g}%"
+    params = Table(title=f"fit {report.response} = {report.expression}", title_justify="left")
+    for name in ("parameter", "value", "std. error", "t", f"{level} interval"):
+        params.add_column(name, justify="left" if name == "parameter" else "right", overflow="fold")
+    for p in report.parameters:
+        params.add_row(
+            p.name, fmt(p.value), _short(p.stderr), _short(p.t, 4), f"{_short(p.ci[0])} .. {_short(p.ci[1])}"
+        )
+    console.print(params)
+    summary = Table(show_header=False, title="fit", title_justify="left")
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("residual sum of squares", fmt(report.rss))
+    summary.add_row("residual std. deviation", _short(report.residual_sd))
+    summary.add_row("observations / dof", f"{report.n} / {report.dof}")
+    summary.add_row("R^2", "n/a" if report.r2 is None else _short(report.r2))
+    summary.add_row(
+        "weighting",
+        {"none": "none", "sigma": "--sigma (absolute)", "weights": "--weights (relative)"}[report.weighting],
+    )
+    if report.fixed:
+        summary.add_row("fixed", _caption(report.fixed, "float64"))
+    summary.add_row("status", report.status)
+    summary.add_row("verdict", report.verdict)
+    summary.add_row("evaluations", str(report.evaluations))
+    console.print(summary)
+    names = [p.name for p in report.parameters]
+    if report.correlation is not None and len(names) > 1:
+        corr = Table(title="correlation of the parameters", title_justify="left")
+        corr.add_column("")
+        for name in names:
+            corr.add_column(name, justify="right")
+        for name, row in zip(names, report.correlation, strict=True):
+            corr.add_row(name, *(f"{v:.4f}" for v in row))
+        console.print(corr)
+    if len(report.fits) > 1:
+        fits = Table(title="distinct local fits", title_justify="left")
+        fits.add_column("#")
+        for name in names:
+            fits.add_column(name, justify="right")
+        fits.add_column("rss", justify="right")
+        fits.add_column("starts", justify="right")
+        for k, f in enumerate(report.fits, 1):
+            fits.add_row(str(k), *(_short(f.values[n]) for n in names), _short(f.rss), str(f.starts))
+        console.print(fits)
+
+
+def _short(value: float | None, digits: int = 6) -> str:
+    """Six significant digits for figures whose last digits carry no meaning (errors, t, R^2)."""
+    if value is None or value != value:
+        return "n/a"
+    return f"{value:.{digits}g}"
 
 
 def basin_table(report: MinimizeReport, dtype: str) -> Table:

@@ -98,14 +98,16 @@ class Server:
 
 def warm() -> None:
     """Import what every command needs, and warm SymPy, without running any TensorFlow op."""
-    from .. import grad, minimize, settings, stream  # noqa: F401
+    from .. import fit, grad, minimize, settings, stream  # noqa: F401
+    from ..calculus import residuals  # noqa: F401
     from ..output import serialize, tables  # noqa: F401
     from ..runtime import tensorflow
-    from ..solve import keras_loop  # noqa: F401
+    from ..solve import keras_loop, least_squares  # noqa: F401
 
     tensorflow()
     import keras  # noqa: F401
-    import scipy.optimize  # noqa: F401
+    import scipy.optimize
+    import scipy.stats  # noqa: F401  (fit's intervals)
 
     # SymPy imports parts of itself and fills caches on first use: a quarter of a worker's time
     problem = settings.load_problem("x**3*y + sin(x)*exp(y)/(1 + x**2)", (), "float32")
