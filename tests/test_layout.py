@@ -21,7 +21,7 @@ LAYERS = [  # (layer, modules or subpackages in it), lowest first
     ("language", ["language"]),
     ("calculus", ["calculus"]),
     ("solve", ["solve"]),
-    ("use cases", ["settings", "points", "grad", "minimize"]),
+    ("use cases", ["settings", "points", "grad", "minimize", "fit"]),
     ("output", ["output"]),
     ("front", ["stream", "tour", "completion", "server", "cli", "main", "serve", "__main__"]),
 ]
