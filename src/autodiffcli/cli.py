@@ -405,6 +405,14 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 help="Keep every iterate in this box; starts are drawn in it (a name without bounds: its "
                 "--from value +-10).",
             ),
+            click.option(
+                "--subject-to",
+                "subject_to",
+                multiple=True,
+                metavar="CONSTRAINT",
+                help="A constraint: lhs = rhs, lhs <= rhs or lhs >= rhs (also lo <= expr <= hi). Repeatable. "
+                "Runs SLSQP (or --opt trust-constr) and reports multipliers; see docs/constraints.md.",
+            ),
             click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random starts."),
             click.option(
                 "--graph/--eager",
@@ -492,11 +500,13 @@ def _optimize(
     every: int | None,
     plot: bool,
     plot_file: str | None,
+    subject_to: tuple[str, ...] = (),
 ) -> int:
     from . import settings
 
     _check_plot_file(plot_file)
     problem = settings.load_problem(_read_expr(expr), params, dtype)
+    problem, opt = _constraints(problem, opt, subject_to, start, bounds)
     config = settings.minimize_settings(
         problem, maximize, opt, lr, steps, starts, bounds, seed, graph, jit, style, tol, every
     )
@@ -519,17 +529,35 @@ def _optimize(
     return report.exit_code
 
 
+def _constraints(
+    problem: Any, opt: str, subject_to: tuple[str, ...], start: str | None, bounds: str | None
+) -> tuple[Any, str]:
+    """The problem with its --subject-to constraints, and the method: SLSQP by default with
+    constraints; --opt as given otherwise (a method that takes no constraints is refused)."""
+    from . import settings
+
+    given = click.get_current_context().get_parameter_source("opt") != click.core.ParameterSource.DEFAULT
+    method = settings.constrained_method(opt if given else None, bool(subject_to))
+    if subject_to:
+        problem = settings.with_constraints(problem, subject_to, start, bounds)
+    return problem, method or opt
+
+
 def _run_minimize(problem: Any, origin: dict[str, float], settings: Any, fmt: str) -> Any:
     from . import minimize
+    from .solve.registry import CONSTRAINED
 
+    run = minimize.minimize
+    if settings.optimizer in CONSTRAINED:
+        from .constrained import minimize_constrained as run
     if fmt == "json" or not sys.stderr.isatty():
-        return minimize.minimize(problem, origin, settings)
+        return run(problem, origin, settings)
     from rich.console import Console
 
     from .output.tables import LiveProgress
 
     with LiveProgress(Console(stderr=True), problem.variables, problem.dtype) as live:
-        return minimize.minimize(problem, origin, settings, live)
+        return run(problem, origin, settings, live)
 
 
 def _show_minimize(report: Any, fmt: str) -> None:
