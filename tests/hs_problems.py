@@ -59,7 +59,9 @@ PROBLEMS = [
         None,
         "x1=4.9,x2=0.1",
         -8.498464223,
-        {"x1": 1.234679, "x2": 1.524336},
+        # the book prints (1.234679, 1.524336); at its f* the constraint holds with equality and
+        # f = (x1 - 5)^2 + x1^4 - 25 is stationary: x1 is the real root of 2 t^3 + t = 5
+        {"x1": 1.2347728251, "x2": 1.2347728251**2},
     ),
     HS(
         12,

@@ -505,7 +505,7 @@ def _optimize(
     from . import settings
 
     _check_plot_file(plot_file)
-    problem = settings.load_problem(_read_expr(expr), params, dtype)
+    problem = settings.load_problem(_read_expr(expr), params, dtype, subject_to)
     problem, opt = _constraints(problem, opt, subject_to, start, bounds)
     config = settings.minimize_settings(
         problem, maximize, opt, lr, steps, starts, bounds, seed, graph, jit, style, tol, every

@@ -75,8 +75,11 @@ class Problem:
         return f"the expression has no variables {purpose} ({reason})"
 
 
-def load_problem(text: str | None, param_options: Sequence[str], dtype: str) -> Problem:
-    """Parse EXPR (None: the seed's default) and bind ``-p NAME=VALUE`` parameters."""
+def load_problem(
+    text: str | None, param_options: Sequence[str], dtype: str, constraints: Sequence[str] = ()
+) -> Problem:
+    """Parse EXPR (None: the seed's default) and bind ``-p NAME=VALUE`` parameters (which may
+    also be names only the ``--subject-to`` ``constraints`` have)."""
     if dtype not in DTYPES:
         raise UsageError(f"--dtype: unknown dtype {dtype!r}; choose float32 or float64")
     given = parse_assignments(param_options, "-p/--param", allow_expr_values=True)
@@ -90,8 +93,9 @@ def load_problem(text: str | None, param_options: Sequence[str], dtype: str) -> 
     vanished, read_as = _vanished(text, names)
     free = tuple(n for n in names if n not in params)
     problem = Problem(text, expr, params, free, dtype, vanished, read_as)
+    elsewhere = {n for c in constraints for part in parse_constraint(c) for n in names_of(part)}
     for name in params:
-        if name not in names:
+        if name not in names and name not in elsewhere:
             raise UsageError(f"-p/--param: {name!r} is not in the expression{problem.absent(name, names)}")
     return problem
 

@@ -44,7 +44,8 @@ _HINTS = {
     "a tolerance cannot keep x > 1 apart from x >= 1; write '>='",
     "=<": "write '<=' for 'less than or equal to'",
     "=>": "write '>=' for 'greater than or equal to'",
-    "!=": "'!=' is not a constraint a minimizer can keep (the set it leaves out has no boundary to stop at)",
+    "!=": "'!=' is not read: a method that works to a tolerance cannot keep a point off a single surface; "
+    "use =, <= or >=",
 }
 
 
