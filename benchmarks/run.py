@@ -44,6 +44,7 @@ GOALS = (
     ("10", "--starts 100,000 with Adam vs a hand-written batched loop", "search", "goal10_adam_starts"),
     ("11", "local searches, cost per start vs SciPy", "search", "goal11_local_per_start"),
     ("12", "global search vs differential_evolution", "search", "goal12_global"),
+    ("14", "minimize --subject-to on Hock-Schittkowski problems vs SciPy's SLSQP", "constraints", "goal14_constraints"),
 )
 
 
