@@ -384,7 +384,8 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 show_default=True,
                 metavar="NAME",
                 shell_complete=lambda ctx, param, incomplete: _completion().optimizers(ctx, param, incomplete),
-                help="newton, bfgs, lbfgs, or any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam, ...",
+                help="newton, bfgs, lbfgs, or any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam, ...; "
+                "with --subject-to, slsqp (its default) or trust-constr.",
             ),
             click.option("--lr", type=float, default=None, help="Learning rate of a Keras optimizer [default: 0.01]."),
             click.option("--steps", type=int, default=1000, show_default=True, help="Most steps (iterations) to take."),
@@ -403,7 +404,7 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 metavar="NAME=LO:HI,...",
                 default=None,
                 help="Keep every iterate in this box; starts are drawn in it (a name without bounds: its "
-                "--from value +-10).",
+                "--from value +-10). One-sided: x=0: or x=:5 (or inf, -inf).",
             ),
             click.option(
                 "--subject-to",
@@ -448,7 +449,8 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @cli.command(name="minimize")
 @_search_options
 def minimize_cmd(**options: Any) -> int:
-    """Minimize EXPR: Newton, BFGS, L-BFGS-B or a Keras optimizer, from one start or many.
+    """Minimize EXPR: Newton, BFGS, L-BFGS-B or a Keras optimizer, from one start or many;
+    SLSQP or trust-constr subject to --subject-to constraints.
 
     EXPR defaults to the seed's a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it
     from stdin. Keras 3 optimizers have no minimize(); --style minimize gives the same
@@ -462,6 +464,7 @@ def minimize_cmd(**options: Any) -> int:
       autodiff minimize "100*(y-x**2)**2 + (1-x)**2" --opt newton --from x=-1.2,y=1
       autodiff minimize "(x**2+y-11)**2 + (x+y**2-7)**2" --opt newton --starts 1000 --bounds x=-5:5,y=-5:5
       autodiff minimize "(1-x)**2 + 100*(y-x**2)**2" --opt adam --lr 0.02 --from x=-1,y=1 --plot
+      autodiff minimize "x**2 + y**2" --subject-to "x + y = 1" --subject-to "x >= 0.7"
     """
     return _optimize(maximize=False, **options)
 

@@ -96,8 +96,7 @@ def minimize_constrained(
     report.outcome.optimize_s = time.perf_counter() - began
     report.outcome.evaluations = objective.evaluations
     if settings.starts > 1:
-        report.basins = _basins(problem, settings, origin, runs, points, sense)
-        report.outcome.history = []  # a line between different starts' points would cross what no start crossed
+        report.basins = _basins(problem, settings, origin, runs, points, sense)  # the history is the best start's
     elif point.feasible:
         report.basins = [BasinReport(dict(report.outcome.x), report.outcome.f, 1, point.verdict)]
     report.advice.extend(notes)

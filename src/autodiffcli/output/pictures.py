@@ -234,6 +234,8 @@ def loss_panel(report: MinimizeReport) -> Panel:
     """f against step (the lowest over the starts, with several); f - best f on a log scale when that spans decades."""
     rows = [r for r in report.outcome.history if math.isfinite(r.f)]
     title = "loss" if report.settings.starts <= 1 else "loss, lowest over the starts"
+    if report.kkt is not None and report.settings.starts > 1:  # constrained: one start's run, the best
+        title = "loss of the best start"
     steps = np.array([r.step for r in rows], dtype=np.float64)
     f = np.array([r.f for r in rows], dtype=np.float64)
     xlim = (0.0, float(max(steps.max() if steps.size else 1.0, 1.0)))
