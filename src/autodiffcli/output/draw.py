@@ -88,6 +88,7 @@ def _terminal_panel(panel: Panel | Landscape, width: int, color: bool) -> str:
     xs = [s.x for s in series]
     ys = [s.y for s in series]
     options: dict[str, Any] = {}
+    ylim: tuple[float, float] | None
     if isinstance(panel, Landscape):
         lx, ly = contour_points(panel)
         xs, ys, looks = [lx, *xs], [ly, *ys], [LEVEL_LOOK, *looks]
