@@ -442,6 +442,23 @@ def test_one_sided_bounds_with_constraints_and_starts():
     assert sum(b["count"] for b in data["basins"]) <= 12
 
 
+def test_a_local_solution_from_the_books_start_and_the_books_from_several_starts():
+    """HS16 from (-2, 1): SLSQP (ours and SciPy's) ends at a local minimum, f = 23.14...; ten
+    starts in the box find the book's f* = 0.25 at (0.5, 0.25) beside it."""
+    args = [
+        "--subject-to", "x1 + x2^2 >= 0", "--subject-to", "x1^2 + x2 >= 0", "--bounds", "x1=-0.5:0.5,x2=:1",
+        "--from", "x1=-2,x2=1", "--format", "json", "100*(x2 - x1^2)^2 + (1 - x1)^2",
+    ]  # fmt: skip
+    local = json_of(invoke("minimize", *args), "minimize")
+    assert local["verdict"] == "minimum"
+    assert local["f"] > 23
+    several = json_of(invoke("minimize", "--starts", "10", *args), "minimize")
+    assert several["f"] == pytest.approx(0.25)
+    assert several["x"] == pytest.approx({"x1": 0.5, "x2": 0.25})
+    assert [round(b["f"], 2) for b in several["basins"]] == [0.25, 23.14]
+    assert all(b["verdict"] == "minimum" for b in several["basins"])
+
+
 def test_bounds_errors():
     assert error_lines(invoke("minimize", "x**2", "--bounds", "x=:").stderr) == [
         "Error: --bounds: expected NAME=LO:HI, got 'x=:'"

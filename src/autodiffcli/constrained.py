@@ -187,11 +187,11 @@ def _basins(
     points: list[KKTPoint],
     sense: float,
 ) -> list[BasinReport]:
-    """The distinct feasible end points, best first, each with its verdict."""
+    """The distinct local solutions (feasible KKT end points), best first, each with its verdict."""
     names = problem.variables
     x = np.array([r.x for r in runs]).reshape(len(runs), len(names))
     f = np.array([r.f for r in runs])
-    usable = np.array([p.feasible for p in points]) & np.isfinite(f) & np.isfinite(x).all(axis=1)
+    usable = np.array([_good(p) for p in points]) & np.isfinite(f) & np.isfinite(x).all(axis=1)
     lo, hi = box_for_starts(names, settings.bounds_map, origin)
     found, _ = group(x, f, usable, radius(x, lo, hi, "float64"))
     return [
