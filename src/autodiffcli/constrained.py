@@ -67,13 +67,13 @@ def minimize_constrained(
     notes: list[str] = []
     if settings.starts == 1:
         runs = [solve(objective, senses, x0, box, method, settings.steps, tol, settings.every or 1)]
-        points = [_analyze(objective, runs[0].x, senses, box, tol, sense)]
+        points = _analyze(objective, runs[0].x[None], senses, box, tol, sense)
         tries = _restarts(names, settings, box, origin, runs[0])
         while not _good(points[-1]) and tries and not runs[-1].interrupted:
             how, x, m = tries.pop(0)
             polish = how == POLISH
             runs.append(solve(objective, senses, x, box, m, settings.steps, tol, settings.every or 1, polish))
-            points.append(_analyze(objective, runs[-1].x, senses, box, tol, sense))
+            points += _analyze(objective, runs[-1].x[None], senses, box, tol, sense)
             if _good(points[-1]) and not (polish and m == method):
                 notes.append(
                     f"the first run ({CONSTRAINED[method]} from the start) ended "
@@ -83,13 +83,13 @@ def minimize_constrained(
     else:
         lo, hi = box_for_starts(names, settings.bounds_map, origin)
         starts = np.clip(draw_starts(lo, hi, settings.starts, settings.seed), box.lo, box.hi)
-        runs, points = [], []
+        runs = []
         for i, x in enumerate(starts):
             runs.append(solve(objective, senses, x, box, method, settings.steps, tol, settings.every or 1))
-            points.append(_analyze(objective, runs[-1].x, senses, box, tol, sense))
             reporter.progress(i + 1, len(starts))
             if runs[-1].interrupted:
                 break
+        points = _analyze(objective, np.array([r.x for r in runs]), senses, box, tol, sense)
     best = min(range(len(runs)), key=lambda i: _rank(runs[i], points[i]))
     run, point = runs[best], points[best]
     report = _report(problem, settings, origin, objective, run, point, sense)
@@ -105,12 +105,14 @@ def minimize_constrained(
 
 
 def _analyze(
-    objective: ConstrainedObjective, x: np.ndarray, senses: list[str], box: Box, tol: float, sense: float
-) -> KKTPoint:
-    """The KKT analysis of f itself (not -f) at x, from nested tapes."""
-    values, grads, hessians = objective.evaluate(x[None], order=2)
-    v, g, h = values[0], grads[0], hessians[0]
-    return analyze(x, sense * g[0], sense * h[0], v[1:], g[1:], h[1:], senses, box.lo, box.hi, tol, sense)
+    objective: ConstrainedObjective, xs: np.ndarray, senses: list[str], box: Box, tol: float, sense: float
+) -> list[KKTPoint]:
+    """The KKT analysis of f itself (not -f) at each point (k, d), from nested tapes in one batch."""
+    values, grads, hessians = objective.evaluate(xs, order=2)
+    return [
+        analyze(x, sense * g[0], sense * h[0], v[1:], g[1:], h[1:], senses, box.lo, box.hi, tol, sense)
+        for x, v, g, h in zip(xs, values, grads, hessians)
+    ]
 
 
 def _good(point: KKTPoint) -> bool:

@@ -14,7 +14,6 @@ computes them at the end point for whichever method ran.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,111 +150,135 @@ def solve(
     polish: bool = False,
 ) -> Run:
     """Minimize ``objective`` (column 0) subject to its constraints from ``x0`` with SciPy's
-    ``method`` ("slsqp" or "trustconstr"), within ``box``.
-
-    SLSQP stops when f changes by less than ``ftol`` (FTOL * tol), which puts x within
-    about sqrt(ftol) of the solution. ``polish``, from a point that is already close, asks
-    for ftol = FTOL * tol**2 in at most POLISH iterations. trust-constr stops when the
-    Lagrangian's gradient is within ``gtol`` = tol (and its barrier parameter below it).
-    """
-    from scipy.optimize import Bounds, NonlinearConstraint, minimize
-
+    ``method`` ("slsqp" or "trustconstr"), within ``box``; a history row every ``every``
+    iterations. Ctrl-C stops at the next evaluation, with the last iterate."""
     names = objective.names
-    eq = [i for i, s in enumerate(senses) if s == EQ]
-    ineq = [i for i, s in enumerate(senses) if s != EQ]
-    sign = orientation(senses)
     history: list[Row] = []
-    best: dict[str, Any] = {}
     count = [0]
+    x0 = np.asarray(x0, dtype=np.float64)
+    last = [x0]
 
-    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        ctrl_c.check()
+    def row(x: np.ndarray) -> Row:
         v, g = objective.at(x)
-        return float(v[0]), g[0]
+        return Row(count[0], dict(zip(names, map(float, x))), float(v[0]), float(np.hypot.reduce(g[0])))
 
     def record(x: np.ndarray, *_: Any) -> None:
         count[0] += 1
-        v, g = objective.at(x)
-        best.update(x=np.array(x))
+        last[0] = np.array(x)
         if count[0] % every == 0:
-            history.append(Row(count[0], dict(zip(names, map(float, x))), float(v[0]), float(np.hypot.reduce(g[0]))))
+            history.append(row(x))
 
-    bounds = Bounds(box.lo, box.hi) if box.bounded else None
-    x0 = np.asarray(x0, dtype=np.float64)
-    record_start = Row(0, dict(zip(names, map(float, x0))), math.nan, math.nan)
-    interrupted = False
     with deferred() as ctrl_c, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SciPy warns of what its status says
-        v0, g0 = objective.at(x0)
-        history.append(Row(0, record_start.x, float(v0[0]), float(np.hypot.reduce(g0[0]))))
+        history.append(row(x0))
+        run = _slsqp if method == "slsqp" else _trust_constr
         try:
-            if method == "slsqp":
-                constraints = []
-                if eq:
-                    constraints.append(
-                        {
-                            "type": "eq",
-                            "fun": lambda x: objective.at(x)[0][1:][eq],
-                            "jac": lambda x: objective.at(x)[1][1:][eq],
-                        }
-                    )
-                if ineq:
-                    constraints.append(
-                        {
-                            "type": "ineq",
-                            "fun": lambda x: sign[ineq] * objective.at(x)[0][1:][ineq],
-                            "jac": lambda x: sign[ineq][:, None] * objective.at(x)[1][1:][ineq],
-                        }
-                    )
-                res = minimize(
-                    fun,
-                    x0,
-                    jac=True,
-                    method="SLSQP",
-                    bounds=bounds,
-                    constraints=constraints,
-                    callback=record,
-                    options={
-                        "maxiter": min(steps, POLISH) if polish else steps,
-                        "ftol": FTOL * tol * (tol if polish else 1.0),
-                    },
-                )
-            else:
-                constraints = []
-                if senses:
-                    lb = np.where(sign > 0, 0.0, np.where(sign < 0, -np.inf, 0.0))
-                    ub = np.where(sign < 0, 0.0, np.where(sign > 0, np.inf, 0.0))
-
-                    def hess(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-                        return np.tensordot(v, objective.hessians_at(x)[1:], axes=1)
-
-                    constraints.append(
-                        NonlinearConstraint(
-                            lambda x: objective.at(x)[0][1:], lb, ub, jac=lambda x: objective.at(x)[1][1:], hess=hess
-                        )
-                    )
-                res = minimize(
-                    fun,
-                    x0,
-                    jac=True,
-                    hess=lambda x: objective.hessians_at(x)[0],
-                    method="trust-constr",
-                    bounds=bounds,
-                    constraints=constraints,
-                    callback=lambda x, state=None: record(x),
-                    options={"maxiter": steps, "gtol": tol, "xtol": 1e-12, "barrier_tol": tol * tol},
-                )
+            res = run(objective, senses, x0, box, steps, tol, polish, ctrl_c.check, record)
         except KeyboardInterrupt:
-            interrupted = True
-            x = best.get("x", x0)
-            v, _ = objective.at(x)
-            return Run(np.array(x), float(v[0]), count[0], False, "interrupted", method, history, True)
+            x = last[0]
+            return Run(x, float(objective.at(x)[0][0]), count[0], False, "interrupted", method, history, True)
     x = np.asarray(res.x, dtype=np.float64)
-    if not history or history[-1].step != count[0]:
+    if history[-1].step != count[0]:
+        history.append(row(x))
+    return Run(x, float(res.fun), int(res.nit), bool(res.success), str(res.message), method, history)
+
+
+def _slsqp(
+    objective: ConstrainedObjective,
+    senses: Sequence[str],
+    x0: np.ndarray,
+    box: Box,
+    steps: int,
+    tol: float,
+    polish: bool,
+    check: Callable[[], None],
+    callback: Callable[..., None],
+) -> Any:
+    """SciPy's SLSQP: equations as one vector function, inequalities as another (``>= 0``).
+
+    It stops when f changes by less than ``ftol`` (FTOL * tol), which puts x within about
+    sqrt(ftol) of the solution. ``polish``, from a point that is already close, asks for
+    ftol = FTOL * tol**2 in at most POLISH iterations."""
+    from scipy.optimize import Bounds, minimize
+
+    eq = [i for i, s in enumerate(senses) if s == EQ]
+    ineq = [i for i, s in enumerate(senses) if s != EQ]
+    sign = orientation(senses)[ineq]
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        check()  # Ctrl-C stops SciPy here, at an evaluation, never inside TensorFlow's call
         v, g = objective.at(x)
-        history.append(Row(count[0], dict(zip(names, map(float, x))), float(v[0]), float(np.hypot.reduce(g[0]))))
-    return Run(x, float(res.fun), int(res.nit), bool(res.success), str(res.message), method, history, interrupted)
+        return float(v[0]), g[0]
+
+    constraints: list[dict[str, Any]] = []
+    if eq:
+        constraints.append(
+            {"type": "eq", "fun": lambda x: objective.at(x)[0][1:][eq], "jac": lambda x: objective.at(x)[1][1:][eq]}
+        )
+    if ineq:
+        constraints.append(
+            {
+                "type": "ineq",
+                "fun": lambda x: sign * objective.at(x)[0][1:][ineq],
+                "jac": lambda x: sign[:, None] * objective.at(x)[1][1:][ineq],
+            }
+        )
+    return minimize(
+        fun,
+        x0,
+        jac=True,
+        method="SLSQP",
+        bounds=Bounds(box.lo, box.hi) if box.bounded else None,
+        constraints=constraints,
+        callback=callback,
+        options={"maxiter": min(steps, POLISH) if polish else steps, "ftol": FTOL * tol * (tol if polish else 1.0)},
+    )
 
 
-def least_violated(runs: Sequence[Run], violation: Callable[[np.ndarray], float]) -> Run:
-    return min(runs, key=lambda r: violation(r.x))
+def _trust_constr(
+    objective: ConstrainedObjective,
+    senses: Sequence[str],
+    x0: np.ndarray,
+    box: Box,
+    steps: int,
+    tol: float,
+    polish: bool,
+    check: Callable[[], None],
+    callback: Callable[..., None],
+) -> Any:
+    """SciPy's trust-constr with the exact Hessians: f's as ``hess``, the constraints' as one
+    NonlinearConstraint whose ``hess(x, v)`` is sum v_i H_i. It stops when the Lagrangian's
+    gradient is within ``gtol`` = tol (and its barrier parameter within tol**2)."""
+    from scipy.optimize import Bounds, NonlinearConstraint, minimize
+
+    sign = orientation(senses)
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        check()
+        v, g = objective.at(x)
+        return float(v[0]), g[0]
+
+    constraints = []
+    if len(senses):
+        lower = np.where(sign > 0, 0.0, np.where(sign < 0, -np.inf, 0.0))
+        upper = np.where(sign < 0, 0.0, np.where(sign > 0, np.inf, 0.0))
+        constraints.append(
+            NonlinearConstraint(
+                lambda x: objective.at(x)[0][1:],
+                lower,
+                upper,
+                jac=lambda x: objective.at(x)[1][1:],
+                hess=lambda x, v: np.tensordot(v, objective.hessians_at(x)[1:], axes=1),
+            )
+        )
+    return minimize(
+        fun,
+        x0,
+        jac=True,
+        hess=lambda x: objective.hessians_at(x)[0],
+        method="trust-constr",
+        bounds=Bounds(box.lo, box.hi) if box.bounded else None,
+        constraints=constraints,
+        callback=lambda x, state=None: callback(x),
+        options={"maxiter": steps, "gtol": tol, "xtol": 1e-12, "barrier_tol": tol * tol},
+    )
