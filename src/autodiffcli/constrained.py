@@ -11,8 +11,9 @@ at most RESTARTS more, until one ends at a feasible KKT point: SLSQP from where 
 ended, to a tighter tolerance in a few iterations (SciPy's default ftol leaves x about
 sqrt(ftol) from the solution; trust-constr's interior point stops with an active inequality
 about its barrier parameter away from equality); the other method from the start; then the
-first method from points drawn in the box of ``--starts``. The best is reported (a feasible KKT point first, then a
-feasible one, then the least violated). A KKT point is a local solution: ``--starts N``
+first method from points drawn in the box of ``--starts``. From several starts, each that
+ends short gets the first of these. The best is reported (a feasible KKT point first, then
+a feasible one, then the least violated). A KKT point is a local solution: ``--starts N``
 looks for others.
 """
 
@@ -90,6 +91,7 @@ def minimize_constrained(
             if runs[-1].interrupted:
                 break
         points = _analyze(objective, np.array([r.x for r in runs]), senses, box, tol, sense)
+        _polish(objective, senses, box, settings, runs, points, sense)
     best = min(range(len(runs)), key=lambda i: _rank(runs[i], points[i]))
     run, point = runs[best], points[best]
     report = _report(problem, settings, origin, objective, run, point, sense)
@@ -113,6 +115,29 @@ def _analyze(
         analyze(x, sense * g[0], sense * h[0], v[1:], g[1:], h[1:], senses, box.lo, box.hi, tol, sense)
         for x, v, g, h in zip(xs, values, grads, hessians)
     ]
+
+
+def _polish(
+    objective: ConstrainedObjective,
+    senses: list[str],
+    box: Box,
+    settings: MinimizeSettings,
+    runs: list[Run],
+    points: list[KKTPoint],
+    sense: float,
+) -> None:
+    """Of several starts, each that ended short of a feasible KKT point gets SLSQP's polish from
+    where it ended (the first restart of a single start); kept where it ranks better."""
+    bad = [i for i, (r, p) in enumerate(zip(runs, points)) if not _good(p) and np.isfinite(r.x).all()]
+    if not bad or runs[-1].interrupted:
+        return
+    more = [solve(objective, senses, runs[i].x, box, "slsqp", settings.steps, settings.gtol, 1, True) for i in bad]
+    checked = _analyze(objective, np.array([r.x for r in more]), senses, box, settings.gtol, sense)
+    for i, run, point in zip(bad, more, checked):
+        if _rank(run, point) < _rank(runs[i], points[i]):
+            run.iterations += runs[i].iterations
+            run.history = runs[i].history + [replace(row, step=row.step + runs[i].iterations) for row in run.history]
+            runs[i], points[i] = run, point
 
 
 def _good(point: KKTPoint) -> bool:
