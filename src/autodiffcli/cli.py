@@ -434,7 +434,8 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 type=float,
                 default=None,
                 help="Stop when |grad| <= TOL (exit 3 if never reached). newton, bfgs, lbfgs: their "
-                "gradient tolerance [default: 1e-5].",
+                "gradient tolerance [default: 1e-5]. slsqp, trust-constr: the KKT residual's, over "
+                "max(1, |grad f|) [default: 1e-3].",
             ),
             click.option(
                 "--every", type=int, default=None, help="A history row every K steps (default: about 20 rows)."

@@ -30,7 +30,7 @@ from .calculus.faults import fmt
 from .errors import UsageError
 from .minimize import BasinReport, MinimizeReport, not_started
 from .settings import Problem
-from .solve.constrained import ConstrainedObjective, Run, solve
+from .solve.constrained import KKT_TOL, ConstrainedObjective, Run, solve
 from .solve.kkt import NOT_KKT, KKTPoint, analyze
 from .solve.multistart import box_for_starts, draw_starts, group, radius
 from .solve.registry import CONSTRAINED
@@ -63,7 +63,7 @@ def minimize_constrained(
     if not (np.isfinite(values).all() and np.isfinite(grads).all()):
         what = _not_finite(problem, values, grads)
         return not_started(problem, origin, settings, "diverged", [f"the start point is not usable: {what}"])
-    tol = settings.gtol
+    tol = kkt_tol(settings)
     method = settings.optimizer
     notes: list[str] = []
     if settings.starts == 1:
@@ -131,13 +131,18 @@ def _polish(
     bad = [i for i, (r, p) in enumerate(zip(runs, points)) if not _good(p) and np.isfinite(r.x).all()]
     if not bad or runs[-1].interrupted:
         return
-    more = [solve(objective, senses, runs[i].x, box, "slsqp", settings.steps, settings.gtol, 1, True) for i in bad]
-    checked = _analyze(objective, np.array([r.x for r in more]), senses, box, settings.gtol, sense)
+    more = [solve(objective, senses, runs[i].x, box, "slsqp", settings.steps, kkt_tol(settings), 1, True) for i in bad]
+    checked = _analyze(objective, np.array([r.x for r in more]), senses, box, kkt_tol(settings), sense)
     for i, run, point in zip(bad, more, checked):
         if _rank(run, point) < _rank(runs[i], points[i]):
             run.iterations += runs[i].iterations
             run.history = runs[i].history + [replace(row, step=row.step + runs[i].iterations) for row in run.history]
             runs[i], points[i] = run, point
+
+
+def kkt_tol(settings: MinimizeSettings) -> float:
+    """--tol, or KKT_TOL: the KKT residual's largest, relative to max(1, |grad f|)."""
+    return settings.tol if settings.tol is not None else KKT_TOL
 
 
 def _good(point: KKTPoint) -> bool:

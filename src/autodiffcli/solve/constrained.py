@@ -30,8 +30,9 @@ from .types import Box, Row
 
 EQ, LE, GE = "=", "<=", ">="
 POLISH = 20  # most SLSQP iterations of a polish from a point near the solution
-FTOL = 1e-3  # SLSQP's ftol, over the KKT tolerance (--tol, 1e-5 by default): 1e-8, where SciPy's
-# own 1e-6 left x 2e-4 from the solution of HS11 and HS18, for one more evaluation at most
+KKT_TOL = 1e-3  # the KKT test's default tolerance (--tol), relative to max(1, |grad f|): x within about
+# tol of the solution, as SLSQP with SciPy's own ftol = tol**2 = 1e-6 places it, at SciPy's cost
+POLISH_FTOL = 1e-4  # a polish's ftol, over tol**2
 
 
 class ConstrainedObjective:
@@ -196,9 +197,9 @@ def _slsqp(
 ) -> Any:
     """SciPy's SLSQP: equations as one vector function, inequalities as another (``>= 0``).
 
-    It stops when f changes by less than ``ftol`` (FTOL * tol), which puts x within about
-    sqrt(ftol) of the solution. ``polish``, from a point that is already close, asks for
-    ftol = FTOL * tol**2 in at most POLISH iterations."""
+    It stops when f changes by less than ``ftol`` = tol**2, which puts x within about
+    sqrt(ftol) = tol of the solution. ``polish``, from a point that is already close, asks for
+    ftol = POLISH_FTOL * tol**2 in at most POLISH iterations."""
     from scipy.optimize import Bounds, minimize
 
     eq = [i for i, s in enumerate(senses) if s == EQ]
@@ -231,7 +232,10 @@ def _slsqp(
         bounds=Bounds(box.lo, box.hi) if box.bounded else None,
         constraints=constraints,
         callback=callback,
-        options={"maxiter": min(steps, POLISH) if polish else steps, "ftol": FTOL * tol * (tol if polish else 1.0)},
+        options={
+            "maxiter": min(steps, POLISH) if polish else steps,
+            "ftol": tol * tol * (POLISH_FTOL if polish else 1.0),
+        },
     )
 
 
@@ -248,7 +252,7 @@ def _trust_constr(
 ) -> Any:
     """SciPy's trust-constr with the exact Hessians: f's as ``hess``, the constraints' as one
     NonlinearConstraint whose ``hess(x, v)`` is sum v_i H_i. It stops when the Lagrangian's
-    gradient is within ``gtol`` = tol (and its barrier parameter within tol**2)."""
+    gradient is within ``gtol`` = tol**2 (and its barrier parameter within it)."""
     from scipy.optimize import Bounds, NonlinearConstraint, minimize
 
     sign = orientation(senses)
@@ -280,5 +284,5 @@ def _trust_constr(
         bounds=Bounds(box.lo, box.hi) if box.bounded else None,
         constraints=constraints,
         callback=lambda x, state=None: callback(x),
-        options={"maxiter": steps, "gtol": tol, "xtol": 1e-12, "barrier_tol": tol * tol},
+        options={"maxiter": steps, "gtol": tol * tol, "xtol": 1e-12, "barrier_tol": tol * tol},
     )
