@@ -385,6 +385,16 @@ def test_a_bad_constraint_is_one_error_with_a_caret_and_exit_2(constraint, lines
     assert result.stderr.splitlines() == lines
 
 
+def test_a_constraint_on_parameters_alone_is_refused():
+    result = invoke("minimize", "x**2", "-p", "a=2", "--subject-to", "x >= a", "--subject-to", "a <= 1")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "Error: --subject-to: 'a <= 1' has no variables (all its names are parameters): it constrains nothing",
+        "  a <= 1",
+        "  ^^^^^^",
+    ]
+
+
 def test_a_budget_applies_to_each_side():
     result = invoke("minimize", "x**2", "--subject-to", "x <= " + "1" * 40)
     assert result.exit_code == 2

@@ -295,6 +295,13 @@ def with_constraints(problem: Problem, texts: Sequence[str], start: str | None, 
                         text,
                         *position_of(text, name),
                     )
+            if all(name in problem.params for name in names_of(constraint)):
+                raise ExpressionError(
+                    f"{SUBJECT_TO}: {constraint.text!r} has no variables (all its names are parameters): "
+                    "it constrains nothing",
+                    text,
+                    *position_of(text, constraint.text),
+                )
             out.append(constraint)
     names = tuple(sorted(set(problem.variables) | extra))
     return replace(problem, constraints=tuple(out), variables=names)
