@@ -46,6 +46,7 @@ GOALS = (
     ("11", "local searches, cost per start vs SciPy", "search", "goal11_local_per_start"),
     ("12", "global search vs differential_evolution", "search", "goal12_global"),
     ("14", "autodiff fit vs curve_fit: NIST StRD and 10^6 rows", "fit", "goal14_fit"),
+    ("15", "minimize --subject-to on Hock-Schittkowski problems vs SciPy's SLSQP", "constraints", "goal14_constraints"),
 )
 
 

@@ -52,6 +52,11 @@ EXIT_CODES = {
     'autodiff grad "log(x)" --at -1': 1,
     'autodiff grad "(exp(x)-1-x)/x**2" --at 0.001 --check': 1,
     "autodiff minimize --opt adamm": 2,
+    # docs/constraints.md
+    'autodiff minimize "x**2" --subject-to "x >= 1" --subject-to "x <= 0" --format plain': 3,
+    'autodiff minimize "x**2" --opt adam --subject-to "x >= 1"': 2,
+    'autodiff minimize "x**2 + y**2" --subject-to "x + z <= 1"': 2,
+    'autodiff minimize "x**2 + y**2" --subject-to "x + y < 1"': 2,
 }
 
 

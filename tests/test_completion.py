@@ -70,7 +70,13 @@ def test_completes_commands(env):
 def test_completes_options(env):
     grad = values(complete(env, "bash", "autodiff grad --", "2"))
     assert {"--at", "--at-file", "--max-lines", "--wrt", "--watch", "--order", "--format", "--dtype"} <= set(grad)
-    assert values(complete(env, "bash", "autodiff minimize --s", "2")) == ["--steps", "--starts", "--seed", "--style"]
+    assert values(complete(env, "bash", "autodiff minimize --s", "2")) == [
+        "--steps",
+        "--starts",
+        "--subject-to",
+        "--seed",
+        "--style",
+    ]
 
 
 def test_completes_format_dtype_style_and_optimizer_names(env):

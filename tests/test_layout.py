@@ -21,7 +21,7 @@ LAYERS = [  # (layer, modules or subpackages in it), lowest first
     ("language", ["language"]),
     ("calculus", ["calculus"]),
     ("solve", ["solve"]),
-    ("use cases", ["settings", "points", "grad", "minimize", "fit"]),
+    ("use cases", ["settings", "points", "grad", "minimize", "fit", "constrained"]),
     ("output", ["output"]),
     ("front", ["stream", "tour", "completion", "server", "cli", "main", "serve", "__main__"]),
 ]

@@ -509,7 +509,7 @@ def test_starts_that_run_off_do_not_merge_the_minima_left_behind(opt, dtype):
             ["--opt", "newtn"],
             "Error: --opt: unknown optimizer 'newtn' (did you mean 'newton'?); choose from "
             "adadelta, adafactor, adagrad, adam, adamax, adamw, bfgs, ftrl, lamb, lbfgs, lion, muon, nadam, newton, "
-            "rmsprop, schedulefreeadamw, sgd",
+            "rmsprop, schedulefreeadamw, sgd, slsqp, trust-constr",
         ),
     ],
 )

@@ -397,7 +397,8 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             metavar="NAME",
             shell_complete=lambda ctx, param, incomplete: _completion().optimizers(ctx, param, incomplete),
-            help="newton, bfgs, lbfgs, or any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam, ...",
+            help="newton, bfgs, lbfgs, or any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam, ...; "
+            "with --subject-to, slsqp (its default) or trust-constr.",
         ),
         click.option("--lr", type=float, default=None, help="Learning rate of a Keras optimizer [default: 0.01]."),
         click.option("--steps", type=int, default=1000, show_default=True, help="Most steps (iterations) to take."),
@@ -414,7 +415,15 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
             metavar="NAME=LO:HI,...",
             default=None,
             help="Keep every iterate in this box; starts are drawn in it (a name without bounds: its "
-            "--from value +-10).",
+            "--from value +-10). One-sided: x=0: or x=:5 (or inf, -inf).",
+        ),
+        click.option(
+            "--subject-to",
+            "subject_to",
+            multiple=True,
+            metavar="CONSTRAINT",
+            help="A constraint: lhs = rhs, lhs <= rhs or lhs >= rhs (also lo <= expr <= hi). Repeatable. "
+            "Runs SLSQP (or --opt trust-constr) and reports multipliers; see docs/constraints.md.",
         ),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random starts."),
         click.option(
@@ -436,7 +445,8 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
             type=float,
             default=None,
             help="Stop when |grad| <= TOL (exit 3 if never reached). newton, bfgs, lbfgs: their "
-            "gradient tolerance [default: 1e-5].",
+            "gradient tolerance [default: 1e-5]. slsqp, trust-constr: the KKT residual's, over "
+            "max(1, |grad f|) [default: 1e-3].",
         ),
         click.option("--every", type=int, default=None, help="A history row every K steps (default: about 20 rows)."),
         _plot_options,
@@ -449,7 +459,8 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @cli.command(name="minimize")
 @_search_options
 def minimize_cmd(**options: Any) -> int:
-    """Minimize EXPR: Newton, BFGS, L-BFGS-B or a Keras optimizer, from one start or many.
+    """Minimize EXPR: Newton, BFGS, L-BFGS-B or a Keras optimizer, from one start or many;
+    SLSQP or trust-constr subject to --subject-to constraints.
 
     EXPR defaults to the seed's a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it
     from stdin. Keras 3 optimizers have no minimize(); --style minimize gives the same
@@ -463,6 +474,7 @@ def minimize_cmd(**options: Any) -> int:
       autodiff minimize "100*(y-x**2)**2 + (1-x)**2" --opt newton --from x=-1.2,y=1
       autodiff minimize "(x**2+y-11)**2 + (x+y**2-7)**2" --opt newton --starts 1000 --bounds x=-5:5,y=-5:5
       autodiff minimize "(1-x)**2 + 100*(y-x**2)**2" --opt adam --lr 0.02 --from x=-1,y=1 --plot
+      autodiff minimize "x**2 + y**2" --subject-to "x + y = 1" --subject-to "x >= 0.7"
     """
     return _optimize(maximize=False, **options)
 
@@ -501,11 +513,13 @@ def _optimize(
     every: int | None,
     plot: bool,
     plot_file: str | None,
+    subject_to: tuple[str, ...] = (),
 ) -> int:
     from . import settings
 
     _check_plot_file(plot_file)
-    problem = settings.load_problem(_read_expr(expr), params, dtype)
+    problem = settings.load_problem(_read_expr(expr), params, dtype, subject_to)
+    problem, opt = _constraints(problem, opt, subject_to, start, bounds)
     config = settings.minimize_settings(
         problem, maximize, opt, lr, steps, starts, bounds, seed, graph, jit, style, tol, every
     )
@@ -528,17 +542,35 @@ def _optimize(
     return report.exit_code
 
 
+def _constraints(
+    problem: Any, opt: str, subject_to: tuple[str, ...], start: str | None, bounds: str | None
+) -> tuple[Any, str]:
+    """The problem with its --subject-to constraints, and the method: SLSQP by default with
+    constraints; --opt as given otherwise (a method that takes no constraints is refused)."""
+    from . import settings
+
+    given = click.get_current_context().get_parameter_source("opt") != click.core.ParameterSource.DEFAULT
+    method = settings.constrained_method(opt if given else None, bool(subject_to))
+    if subject_to:
+        problem = settings.with_constraints(problem, subject_to, start, bounds)
+    return problem, method or opt
+
+
 def _run_minimize(problem: Problem, origin: dict[str, float], settings: MinimizeSettings, fmt: str) -> MinimizeReport:
     from . import minimize
+    from .solve.registry import CONSTRAINED
 
+    run = minimize.minimize
+    if settings.optimizer in CONSTRAINED:
+        from .constrained import minimize_constrained as run
     if fmt == "json" or not sys.stderr.isatty():
-        return minimize.minimize(problem, origin, settings)
+        return run(problem, origin, settings)
     from rich.console import Console
 
     from .output.tables import LiveProgress
 
     with LiveProgress(Console(stderr=True), problem.variables, problem.dtype) as live:
-        return minimize.minimize(problem, origin, settings, live)
+        return run(problem, origin, settings, live)
 
 
 def _show_minimize(report: MinimizeReport, fmt: str) -> None:

@@ -31,8 +31,8 @@ def dtypes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[
 
 def optimizers(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Every name ``--opt`` takes, with the Keras class or the method it runs as help."""
-    from .solve.registry import METHODS, OPTIMIZERS
+    from .solve.registry import CONSTRAINED, METHODS, OPTIMIZERS
 
     key = incomplete.lower()
-    known = {**OPTIMIZERS, **METHODS}
+    known = {**OPTIMIZERS, **METHODS, **{cls.lower(): cls for cls in CONSTRAINED.values()}}
     return [CompletionItem(name, help=cls) for name, cls in sorted(known.items()) if name.startswith(key)]

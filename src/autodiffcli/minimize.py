@@ -23,6 +23,7 @@ from .settings import Problem
 from .solve.batch import BatchObjective
 from .solve.keras_batch import keras_batch
 from .solve.keras_loop import run
+from .solve.kkt import KKTPoint
 from .solve.multistart import MAX_BASINS, box_for_starts, draw_starts, group, radius
 from .solve.newton import newton
 from .solve.scipy_methods import SCIPY_METHODS, scipy_minimize
@@ -46,6 +47,7 @@ class MinimizeReport:
     basins: list[BasinReport] = field(default_factory=list)
     advice: list[str] = field(default_factory=list)  # warnings that leave the exit status alone
     kink: bool = False  # not stationary, but f rises all around: a minimum where f is not differentiable
+    kkt: KKTPoint | None = None  # with --subject-to (or a constrained method): the constraints at the point
 
     @property
     def exit_code(self) -> ExitCode:
@@ -54,6 +56,8 @@ class MinimizeReport:
             return ExitCode.INTERRUPTED
         if status == "diverged" or not math.isfinite(self.outcome.f):
             return ExitCode.NUMERIC
+        if status == "infeasible":  # no point satisfies the constraints: never a solution
+            return ExitCode.NOT_CONVERGED
         if self.settings.tol is not None and status != "converged":
             return ExitCode.NOT_CONVERGED
         if not self.settings.keras and self.refuted:

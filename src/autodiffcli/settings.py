@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy
 
-from .errors import AutodiffError, BudgetError, UsageError, listing
+from .errors import AutodiffError, BudgetError, ExpressionError, UsageError, listing
+from .language.constraints import OPTION as SUBJECT_TO
+from .language.constraints import Constraint, names_of, parse_constraint, position_of
 from .language.lexer import normalize, tokenize
 from .language.parse import parse
 from .language.printing import canonical, variables
-from .solve.registry import OPTIMIZERS, optimizer_name
+from .solve.registry import CONSTRAINED, DEFAULT_CONSTRAINED, OPTIMIZERS, optimizer_name
 from .solve.types import MinimizeSettings
 
 DEFAULT_EXPRESSION = "a*x**2 + b*x + c"
@@ -38,6 +40,7 @@ class Problem:
     dtype: str
     vanished: tuple[str, ...] = ()  # names the user wrote that SymPy's simplification removed
     read_as: str = ""  # the text as read (implicit products explicit), when it differs from the user's
+    constraints: tuple[Constraint, ...] = ()  # --subject-to, on the same variables and parameters
 
     @property
     def canonical(self) -> str:
@@ -74,8 +77,11 @@ class Problem:
         return f"the expression has no variables {purpose} ({reason})"
 
 
-def load_problem(text: str | None, param_options: Sequence[str], dtype: str) -> Problem:
-    """Parse EXPR (None: the seed's default) and bind ``-p NAME=VALUE`` parameters."""
+def load_problem(
+    text: str | None, param_options: Sequence[str], dtype: str, constraints: Sequence[str] = ()
+) -> Problem:
+    """Parse EXPR (None: the seed's default) and bind ``-p NAME=VALUE`` parameters (which may
+    also be names only the ``--subject-to`` ``constraints`` have)."""
     if dtype not in DTYPES:
         raise UsageError(f"--dtype: unknown dtype {dtype!r}; choose float32 or float64")
     given = parse_assignments(param_options, "-p/--param", allow_expr_values=True)
@@ -89,8 +95,9 @@ def load_problem(text: str | None, param_options: Sequence[str], dtype: str) -> 
     vanished, read_as = _vanished(text, names)
     free = tuple(n for n in names if n not in params)
     problem = Problem(text, expr, params, free, dtype, vanished, read_as)
+    elsewhere = {n for c in constraints for part in parse_constraint(c) for n in names_of(part)}
     for name in params:
-        if name not in names:
+        if name not in names and name not in elsewhere:
             raise UsageError(f"-p/--param: {name!r} is not in the expression{problem.absent(name, names)}")
     return problem
 
@@ -227,7 +234,10 @@ def parse_names(text: str | None, allowed: Sequence[str], option: str, *, proble
 
 
 def parse_bounds(text: str | None, names: Sequence[str], option: str = "--bounds") -> dict[str, tuple[float, float]]:
-    """``"x=-5:5,y=0:pi"`` -> {"x": (-5.0, 5.0), "y": (0.0, 3.14...)}; LO < HI, both finite."""
+    """``"x=-5:5,y=0:pi"`` -> {"x": (-5.0, 5.0), "y": (0.0, 3.14...)}; LO < HI.
+
+    A side left empty is unbounded (``x=0:`` is x >= 0, ``x=:5`` is x <= 5), and so is
+    ``inf`` or ``-inf`` written there."""
     if text is None:
         return {}
     out: dict[str, tuple[float, float]] = {}
@@ -241,13 +251,79 @@ def parse_bounds(text: str | None, names: Sequence[str], option: str = "--bounds
         if name in out:
             raise UsageError(f"{option}: {name!r} is given twice")
         low, colon, high = span.partition(":")
-        if not colon or not low.strip() or not high.strip():
+        if not colon or not (low.strip() or high.strip()):
             raise UsageError(f"{option}: expected NAME=LO:HI, got {part!r}")
-        lo, hi = number(low, f"{option} {name}"), number(high, f"{option} {name}")
+        lo = _bound(low, -math.inf, f"{option} {name}")
+        hi = _bound(high, math.inf, f"{option} {name}")
         if not lo < hi:
             raise UsageError(f"{option}: {name}={low.strip()}:{high.strip()} is empty; LO must be below HI")
         out[name] = (lo, hi)
     return out
+
+
+def _bound(text: str, missing: float, option: str) -> float:
+    """One side of a bound: a number, ``inf``/``-inf``, or nothing (``missing``: unbounded)."""
+    word = text.strip().lower().replace(" ", "")
+    if not word:
+        return missing
+    if word in ("inf", "+inf", "infinity", "+infinity", "oo"):
+        return math.inf
+    if word in ("-inf", "-infinity", "-oo"):
+        return -math.inf
+    return number(text, option)
+
+
+def with_constraints(problem: Problem, texts: Sequence[str], start: str | None, bounds: str | None) -> Problem:
+    """The problem with its ``--subject-to`` constraints, each checked against its names.
+
+    A constraint may use the variables and the ``-p`` parameters of the objective. A name
+    only the constraints have is refused as a likely typo, unless ``--from`` or ``--bounds``
+    names it: then it is a variable too (Hock and Schittkowski's problem 6 minimizes
+    (1 - x1)^2 subject to 10*(x2 - x1^2) = 0)."""
+    declared = {part.partition("=")[0].strip() for text in (start, bounds) if text for part in _commas(text)}
+    known = set(problem.variables) | set(problem.params)
+    out: list[Constraint] = []
+    extra: set[str] = set()
+    for text in texts:
+        for constraint in parse_constraint(text):
+            for name in names_of(constraint):
+                if name in declared:
+                    extra.add(name)
+                elif name not in known:
+                    raise ExpressionError(
+                        f"{SUBJECT_TO}: {name!r} is not a variable of the objective"
+                        f"{problem.absent(name, problem.variables)}; a variable only constraints have must be "
+                        "named in --from or --bounds",
+                        text,
+                        *position_of(text, name),
+                    )
+            if all(name in problem.params for name in names_of(constraint)):
+                raise ExpressionError(
+                    f"{SUBJECT_TO}: {constraint.text!r} has no variables (all its names are parameters): "
+                    "it constrains nothing",
+                    text,
+                    *position_of(text, constraint.text),
+                )
+            out.append(constraint)
+    names = tuple(sorted(set(problem.variables) | extra))
+    return replace(problem, constraints=tuple(out), variables=names)
+
+
+def constrained_method(opt: str | None, constrained: bool) -> str | None:
+    """The method for ``--opt`` when constraints are given (None when they are not and
+    ``--opt`` names no constrained method): SLSQP by default; a method that takes no
+    constraints is refused, naming the ones that do."""
+    if opt is None:
+        return DEFAULT_CONSTRAINED if constrained else None
+    method = optimizer_name(opt)
+    if method in CONSTRAINED:
+        return method
+    if constrained:
+        raise UsageError(
+            f"--opt {opt}: takes no constraints; with {SUBJECT_TO} choose --opt slsqp (the default) "
+            "or --opt trust-constr"
+        )
+    return None
 
 
 def positive(value: float, option: str) -> float:

@@ -63,6 +63,14 @@ BASIN_LOOKS = [  # basins, best first: the digit is the basin's number in the ta
 ]
 OTHER_BASINS = Look("#", "white", "#dddddd", "o")
 LEVEL_LOOK = Look(".", "blue", "")
+INFEASIBLE_LOOK = Look(":", "white", "#000000")  # the infeasible part: grey hatching in a file
+BOUNDARY_LOOKS = [  # one per constraint: its curve lhs = rhs
+    Look("#", "yellow", "#ffd92f"),
+    Look("%", "cyan", "#e78ac3"),
+    Look("&", "red", "#fc8d62"),
+    Look("=", "green", "#a6d854"),
+    Look("@", "magenta", "#8da0cb"),
+]
 
 
 # ---------------------------------------------------------------- terminal
@@ -89,6 +97,15 @@ def _terminal_panel(panel: Panel | Landscape, width: int, color: bool) -> str:
         xs, ys, looks = [lx, *xs], [ly, *ys], [LEVEL_LOOK, *looks]
         labels = ["levels of f", *(s.label for s in series)]
         joined = [False, *(s.joined for s in series)]
+        if panel.infeasible is not None:  # under the marks: shading first, then each constraint's curve
+            region = [(*shade_points(panel), INFEASIBLE_LOOK, "infeasible")]
+            for k, (text, g) in enumerate(panel.boundaries):
+                region.append((*zero_points(panel.x, panel.y, g), BOUNDARY_LOOKS[k % len(BOUNDARY_LOOKS)], text))
+            xs = [xs[0], *(r[0] for r in region), *xs[1:]]
+            ys = [ys[0], *(r[1] for r in region), *ys[1:]]
+            looks = [looks[0], *(r[2] for r in region), *looks[1:]]
+            labels = [labels[0], *(r[3] for r in region), *labels[1:]]
+            joined = [joined[0], *(False for _ in region), *joined[1:]]
         xlim, ylim = panel.xlim, panel.ylim
         height = max(10, min(24, width // 3))
         title = f"{panel.title}   ({panel.xlabel} across, {panel.ylabel} up)"
@@ -145,6 +162,32 @@ def contour_points(landscape: Landscape) -> tuple[np.ndarray, np.ndarray]:
         py.append(gy[rows] + t * (gy[rows + 1] - gy[rows]))
     if not px:
         return np.array([]), np.array([])
+    return np.concatenate(px), np.concatenate(py)
+
+
+def shade_points(landscape: Landscape, every: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``every``-th grid point where a constraint or bound fails: the infeasible part, dotted."""
+    assert landscape.infeasible is not None
+    mask = np.zeros_like(landscape.infeasible)
+    mask[::every, ::every] = True
+    rows, cols = np.nonzero(mask & landscape.infeasible)
+    return landscape.x[cols], landscape.y[rows]
+
+
+def zero_points(gx: np.ndarray, gy: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where g changes sign between neighbouring grid points: the curve g = 0, as dots."""
+    px, py = [], []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        above = g > 0
+        ok = np.isfinite(g)
+        rows, cols = np.nonzero((above[:, 1:] != above[:, :-1]) & ok[:, 1:] & ok[:, :-1])
+        t = g[rows, cols] / (g[rows, cols] - g[rows, cols + 1])
+        px.append(gx[cols] + t * (gx[cols + 1] - gx[cols]))
+        py.append(gy[rows])
+        rows, cols = np.nonzero((above[1:, :] != above[:-1, :]) & ok[1:, :] & ok[:-1, :])
+        t = g[rows, cols] / (g[rows, cols] - g[rows + 1, cols])
+        px.append(gx[cols])
+        py.append(gy[rows] + t * (gy[rows + 1] - gy[rows]))
     return np.concatenate(px), np.concatenate(py)
 
 
@@ -292,6 +335,7 @@ def _draw_landscape(ax: Any, panel: Landscape, figure: Any) -> None:
         )
         ax.contour(panel.x, panel.y, z, levels=panel.levels, colors="white", linewidths=0.5, alpha=0.6)
         figure.colorbar(filled, ax=ax, label="f")
+    extra = _draw_region(ax, panel) if panel.infeasible is not None else []
     for s, look in zip(panel.series, _looks(list(panel.series)), strict=True):
         _draw_series(ax, s, look, on_map=True)
     ax.set_title(panel.title)
@@ -299,7 +343,29 @@ def _draw_landscape(ax: Any, panel: Landscape, figure: Any) -> None:
     ax.set_ylabel(panel.ylabel)
     ax.set_xlim(*panel.xlim)
     ax.set_ylim(*panel.ylim)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize="small")  # below: the map stays clear
+    handles, _ = ax.get_legend_handles_labels()
+    handles += extra
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize="small")  # below
+
+
+def _draw_region(ax: Any, panel: Landscape) -> list[Any]:
+    """The infeasible part greyed and hatched, each constraint's curve lhs = rhs drawn; their legend entries."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    assert panel.infeasible is not None
+    handles: list[Any] = []
+    if panel.infeasible.any():
+        shade = np.where(panel.infeasible, 1.0, np.nan)
+        ax.contourf(panel.x, panel.y, shade, levels=[0.5, 1.5], colors=["#404040"], alpha=0.55, hatches=["///"])
+        handles.append(Patch(facecolor="#404040", alpha=0.55, hatch="///", label="infeasible"))
+    for k, (text, g) in enumerate(panel.boundaries):
+        look = BOUNDARY_LOOKS[k % len(BOUNDARY_LOOKS)]
+        z = np.ma.masked_invalid(g)
+        if np.nanmin(g) < 0 < np.nanmax(g):
+            ax.contour(panel.x, panel.y, z, levels=[0.0], colors=[look.color], linewidths=2.0)
+        handles.append(Line2D([], [], color=look.color, linewidth=2.0, label=text))
+    return handles
 
 
 def _draw_series(ax: Any, s: Series, look: Look, on_map: bool = False) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import sympy
 
 from ..calculus.derivatives import derivatives
 from ..calculus.tf_build import TFFunction
@@ -75,6 +76,8 @@ class Landscape:
     z: np.ndarray  # (m, n) f; nan where it is not finite
     levels: np.ndarray  # increasing level values of f to draw
     series: tuple[Series, ...] = ()
+    infeasible: np.ndarray | None = None  # (m, n) True where a constraint or a bound fails; None: unconstrained
+    boundaries: tuple[tuple[str, np.ndarray], ...] = ()  # (constraint, lhs - rhs on the grid): drawn where it is 0
 
     @property
     def xlim(self) -> tuple[float, float]:
@@ -235,6 +238,8 @@ def loss_panel(report: MinimizeReport) -> Panel:
     """f against step (the lowest over the starts, with several); f - best f on a log scale when that spans decades."""
     rows = [r for r in report.outcome.history if math.isfinite(r.f)]
     title = "loss" if report.settings.starts <= 1 else "loss, lowest over the starts"
+    if report.kkt is not None and report.settings.starts > 1:  # constrained: one start's run, the best
+        title = "loss of the best start"
     steps = np.array([r.step for r in rows], dtype=np.float64)
     f = np.array([r.f for r in rows], dtype=np.float64)
     xlim = (0.0, float(max(steps.max() if steps.size else 1.0, 1.0)))
@@ -291,13 +296,41 @@ def _landscape(report: MinimizeReport, path: np.ndarray, end: np.ndarray) -> Lan
     else:
         marks.append(Series("end", end[:, 0], end[:, 1], "end"))
     a, b = p.variables
-    return Landscape(f"f = {p.canonical}", a, b, gx, gy, z, levels(z), tuple(marks))
+    infeasible, boundaries = _feasible_region(report, mx, my)
+    return Landscape(f"f = {p.canonical}", a, b, gx, gy, z, levels(z), tuple(marks), infeasible, boundaries)
+
+
+def _feasible_region(
+    report: MinimizeReport, mx: np.ndarray, my: np.ndarray
+) -> tuple[np.ndarray | None, tuple[tuple[str, np.ndarray], ...]]:
+    """Where the constraints and bounds fail on the grid, and each constraint's lhs - rhs there."""
+    p = report.problem
+    if report.kkt is None:
+        return None, ()
+    points = np.column_stack([mx.ravel(), my.ravel()])
+    bad = np.zeros(mx.shape, dtype=bool)
+    curves = []
+    for c in p.constraints:
+        g = _values(p, c.residual, points).reshape(mx.shape)
+        with np.errstate(invalid="ignore"):
+            fails = np.abs(g) > 0 if c.equality else g > 0 if c.sense == "<=" else g < 0
+        if not c.equality:  # an equation's surface has no inside: it is drawn, not shaded
+            bad |= fails | ~np.isfinite(g)
+        curves.append((c.text, g))
+    for j, grid in enumerate((mx, my)):
+        lo, hi = report.settings.bounds_map.get(p.variables[j], (-math.inf, math.inf))
+        bad |= (grid < lo) | (grid > hi)
+    return bad, tuple(curves)
 
 
 def evaluate(report: MinimizeReport, points: np.ndarray) -> np.ndarray:
     """f at every row of ``points``, as one batch; nan where f is not finite."""
-    p = report.problem
-    f = TFFunction(p.expr, p.dtype)
+    return _values(report.problem, report.problem.expr, points)
+
+
+def _values(p: Problem, expr: sympy.Expr, points: np.ndarray) -> np.ndarray:
+    """``expr`` over the problem's variables at every row of ``points``; nan where not finite."""
+    f = TFFunction(expr, p.dtype)
     env = {v: f.tf.constant(points[:, j], dtype=f.dtype) for j, v in enumerate(p.variables)}
     env.update({name: f.constant(value) for name, value in p.params.items()})
     return _finite(np.broadcast_to(np.asarray(f(env), dtype=np.float64), (len(points),)))

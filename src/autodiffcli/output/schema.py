@@ -8,7 +8,7 @@ _NUM = {"type": ["number", "null"]}  # null: not finite (the reason is in "warni
 _POINT = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
 _NAMES = {"type": "array", "items": {"type": "string"}}
 _WARNINGS = {"type": "array", "items": {"type": "string"}}
-_VERDICT = {"enum": ["minimum", "maximum", "saddle", "degenerate", "not stationary"]}
+_VERDICT = {"enum": ["minimum", "maximum", "saddle", "degenerate", "not stationary", "not a KKT point"]}
 _CHECKED = {  # one derivative under --check; errors are null when unknown (no finite exact value) or infinite
     "type": "object",
     "required": ["tape", "exact", "tape_error", "fd", "fd_error"],
@@ -123,9 +123,20 @@ MINIMIZE: dict[str, Any] = {
         "gradient": _POINT,
         "grad_norm": _NUM,
         "steps": {"type": "integer", "minimum": 0},
-        # saddle, minimum, maximum: the method's test was met at a point the verdict refutes (exit 3)
+        # saddle, minimum, maximum: the method's test was met at a point the verdict refutes (exit 3);
+        # infeasible: no point met the constraints (exit 3)
         "status": {
-            "enum": ["converged", "max_steps", "stalled", "diverged", "interrupted", "saddle", "minimum", "maximum"]
+            "enum": [
+                "converged",
+                "max_steps",
+                "stalled",
+                "diverged",
+                "interrupted",
+                "saddle",
+                "minimum",
+                "maximum",
+                "infeasible",
+            ]
         },
         "history": {
             "type": "array",
@@ -155,7 +166,25 @@ MINIMIZE: dict[str, Any] = {
             "properties": {"optimize_s": {"type": "number", "minimum": 0}},
         },
         "warnings": _WARNINGS,
+        # with --subject-to (or --opt slsqp / trust-constr): the constraints at the point found
+        "constraints": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["text", "value", "active", "multiplier"],
+                "additionalProperties": False,
+                "properties": {
+                    "text": {"type": "string"},
+                    "value": _NUM,
+                    "active": {"type": "boolean"},
+                    "multiplier": _NUM,
+                },
+            },
+        },
+        "max_violation": _NUM,
+        "kkt_residual": _NUM,
     },
+    "dependentRequired": {"constraints": ["max_violation", "kkt_residual"]},
 }
 
 TOUR: dict[str, Any] = {

@@ -156,7 +156,7 @@ def minimize_json(report: MinimizeReport) -> dict[str, Any]:
     def point(x: Mapping[str, float]) -> dict[str, float | None]:
         return {k: rounded(v, dt) for k, v in x.items()}
 
-    return {
+    doc = {
         "schema": MINIMIZE_SCHEMA,
         "expression": p.canonical,
         "variables": list(p.variables),
@@ -186,6 +186,24 @@ def minimize_json(report: MinimizeReport) -> dict[str, Any]:
         ],
         "timing": {"optimize_s": round(o.optimize_s, 6)},
         "warnings": [*report.warnings, *report.advice],
+    }
+    if report.kkt is not None:
+        doc.update(_constraints_json(report))
+    return doc
+
+
+def _constraints_json(report: MinimizeReport) -> dict[str, Any]:
+    """With constraints: each one's value (lhs - rhs) at the point, whether it is active, its
+    multiplier (d f* / d rhs); the largest violation and the KKT residual."""
+    k, dt = report.kkt, report.problem.dtype
+    assert k is not None
+    return {
+        "constraints": [
+            {"text": c.text, "value": rounded(v, dt), "active": bool(a), "multiplier": rounded(m, dt)}
+            for c, v, a, m in zip(report.problem.constraints, k.values, k.active, k.multipliers, strict=True)
+        ],
+        "max_violation": rounded(k.max_violation, dt),
+        "kkt_residual": rounded(k.kkt_residual, dt),
     }
 
 

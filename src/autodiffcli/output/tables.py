@@ -5,6 +5,7 @@ Nothing here imports TensorFlow or click; every function takes the ``Console`` t
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -118,6 +119,9 @@ def minimize_table(report: MinimizeReport, console: Console) -> None:
     summary.add_row("status", o.status)
     if report.verdict is not None:
         summary.add_row("verdict", _verdict_text(report.verdict, dt))
+    if report.kkt is not None:
+        summary.add_row("max violation", fmt(report.kkt.max_violation, dt))
+        summary.add_row("KKT residual", fmt(report.kkt.kkt_residual, dt))
     summary.add_row("evaluations", str(o.evaluations))
     if s.keras:
         summary.add_row("optimizer", f"{OPTIMIZERS[s.optimizer]}(learning_rate={s.learning_rate:g}), style {s.style}")
@@ -126,11 +130,13 @@ def minimize_table(report: MinimizeReport, console: Console) -> None:
     if s.starts > 1:
         summary.add_row("starts", f"{s.starts} (seed {s.seed})")
     if s.bounds:
-        summary.add_row("bounds", ", ".join(f"{fmt(lo, dt)} <= {n} <= {fmt(hi, dt)}" for n, lo, hi in s.bounds))
+        summary.add_row("bounds", ", ".join(_bound_text(n, lo, hi, dt) for n, lo, hi in s.bounds))
     summary.add_row("mode", o.mode)
     summary.add_row("params", _caption(p.params, dt) or "none")
     summary.add_row("optimize time", f"{o.optimize_s:.3f} s")
     console.print(summary)
+    if report.kkt is not None and p.constraints:
+        console.print(constraint_table(report))
     if s.starts > 1 and report.basins:
         console.print(basin_table(report, dt))
 
@@ -191,6 +197,19 @@ def _short(value: float | None, digits: int = 6) -> str:
     return f"{value:.{digits}g}"
 
 
+def constraint_table(report: MinimizeReport) -> Table:
+    """Each constraint at the point found: lhs - rhs, active or not, its Lagrange multiplier."""
+    k, dt = report.kkt, report.problem.dtype
+    assert k is not None
+    table = Table(title="constraints at the point", title_justify="left")
+    table.caption = "multiplier: d f*/d rhs, how fast the best f moves as the right-hand side grows"
+    for name in ("constraint", "lhs - rhs", "active", "multiplier"):
+        table.add_column(name, justify="left" if name == "constraint" else "right")
+    for c, v, a, m in zip(report.problem.constraints, k.values, k.active, k.multipliers, strict=True):
+        table.add_row(c.text, fmt(v, dt), "yes" if a else "no", fmt(m, dt) if a else "0")
+    return table
+
+
 def basin_table(report: MinimizeReport, dtype: str) -> Table:
     names = report.problem.variables
     table = Table(title="basins, best first", title_justify="left")
@@ -205,6 +224,17 @@ def basin_table(report: MinimizeReport, dtype: str) -> Table:
     if len(report.basins) > MAX_TABLE_BASINS:
         table.caption = f"and {len(report.basins) - MAX_TABLE_BASINS} more (--format json lists them all)"
     return table
+
+
+def _bound_text(name: str, lo: float, hi: float, dtype: str) -> str:
+    """``0 <= x <= 1``, or one side only where the other is infinite (``x >= 0``)."""
+    if math.isinf(lo) and math.isinf(hi):
+        return f"{name} free"
+    if math.isinf(lo):
+        return f"{name} <= {fmt(hi, dtype)}"
+    if math.isinf(hi):
+        return f"{name} >= {fmt(lo, dtype)}"
+    return f"{fmt(lo, dtype)} <= {name} <= {fmt(hi, dtype)}"
 
 
 def _verdict_text(v: Verdict, dtype: str) -> str:

@@ -15,9 +15,16 @@ MAX_BASINS = 100  # basins listed; the rest are counted in a warning
 def box_for_starts(
     names: Sequence[str], bounds: Mapping[str, tuple[float, float]], origin: Mapping[str, float]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The box starts are drawn in: --bounds where given, else origin +- DEFAULT_HALF_WIDTH."""
-    lo = np.array([bounds[n][0] if n in bounds else origin[n] - DEFAULT_HALF_WIDTH for n in names])
-    hi = np.array([bounds[n][1] if n in bounds else origin[n] + DEFAULT_HALF_WIDTH for n in names])
+    """The box starts are drawn in: --bounds where given, else origin +- DEFAULT_HALF_WIDTH.
+
+    A one-sided bound (``x=0:``) keeps its finite side; the other side is
+    DEFAULT_HALF_WIDTH beyond the origin brought inside it (x in [0, max(0, from) + 10])."""
+    inf = (-math.inf, math.inf)
+    lo_b = np.array([bounds.get(n, inf)[0] for n in names], dtype=np.float64)
+    hi_b = np.array([bounds.get(n, inf)[1] for n in names], dtype=np.float64)
+    at = np.clip(np.array([origin[n] for n in names], dtype=np.float64), lo_b, hi_b)
+    lo = np.where(np.isfinite(lo_b), lo_b, at - DEFAULT_HALF_WIDTH)
+    hi = np.where(np.isfinite(hi_b), hi_b, at + DEFAULT_HALF_WIDTH)
     return lo, hi
 
 

@@ -29,6 +29,9 @@ OPTIMIZERS: dict[str, str] = {
 
 # Newton's method and SciPy's quasi-Newton methods (see local.py), by the name users type
 METHODS: dict[str, str] = {"newton": "Newton", "bfgs": "BFGS", "lbfgs": "L-BFGS-B"}
+# SciPy's methods that take constraints (--subject-to), by the name users type (less its '-')
+CONSTRAINED: dict[str, str] = {"slsqp": "SLSQP", "trustconstr": "trust-constr"}
+DEFAULT_CONSTRAINED = "slsqp"
 # their convergence test, when --tol is not given: the gradient's largest component
 DEFAULT_GTOL = 1e-5  # SciPy's own default
 
@@ -36,11 +39,10 @@ DEFAULT_GTOL = 1e-5  # SciPy's own default
 def optimizer_name(name: str) -> str:
     """The registry key for ``name`` (case-insensitive), or a UsageError naming the closest one."""
     key = name.lower().replace("-", "").replace("_", "")
-    known = {**OPTIMIZERS, **METHODS}
+    known = {**OPTIMIZERS, **METHODS, **CONSTRAINED}
     if key not in known:
-        raise UsageError(
-            f"--opt: unknown optimizer {name!r}{did_you_mean(key, known)}; choose from {', '.join(sorted(known))}"
-        )
+        shown = sorted({**OPTIMIZERS, **METHODS, "slsqp": "", "trust-constr": ""})
+        raise UsageError(f"--opt: unknown optimizer {name!r}{did_you_mean(key, known)}; choose from {', '.join(shown)}")
     return key
 
 
@@ -52,4 +54,4 @@ def display_name(key: str, starts: int = 1) -> str:
     """
     if key in ("lbfgs", "bfgs") and starts > 1:
         return {"lbfgs": "L-BFGS", "bfgs": "BFGS"}[key] + " (TFP)"
-    return OPTIMIZERS.get(key) or METHODS[key]
+    return OPTIMIZERS.get(key) or METHODS.get(key) or CONSTRAINED[key]

@@ -1,0 +1,274 @@
+"""The constrained use case: minimize or maximize f subject to ``--subject-to`` constraints.
+
+SciPy's SLSQP (the default) or trust-constr runs on exact derivatives from tapes
+(``solve/constrained.py``), in float64; the KKT analysis (``solve/kkt.py``) then gives, at
+the point found, each constraint's value, whether it is active, its multiplier, the largest
+violation, the KKT residual and the verdict of the second-order test on the tangent space
+of the active constraints.
+
+From one start, a run that ends infeasible or short of the KKT conditions is followed by
+at most RESTARTS more, until one ends at a feasible KKT point: SLSQP from where the first
+ended, to a tighter tolerance in a few iterations (SciPy's default ftol leaves x about
+sqrt(ftol) from the solution; trust-constr's interior point stops with an active inequality
+about its barrier parameter away from equality); the other method from the start; then the
+first method from points drawn in the box of ``--starts``. From several starts, each that
+ends short gets the first of these. The best is reported (a feasible KKT point first, then
+a feasible one, then the least violated). A KKT point is a local solution: ``--starts N``
+looks for others.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+
+from .calculus.faults import fmt
+from .errors import UsageError
+from .minimize import BasinReport, MinimizeReport, not_started
+from .settings import Problem
+from .solve.constrained import KKT_TOL, ConstrainedObjective, Run, solve
+from .solve.kkt import NOT_KKT, KKTPoint, analyze
+from .solve.multistart import box_for_starts, draw_starts, group, radius
+from .solve.registry import CONSTRAINED
+from .solve.types import Box, MinimizeSettings, Outcome, Reporter, Silent
+from .solve.verdict import DEGENERATE, MAXIMUM, MINIMUM
+
+RESTARTS = 3  # more runs from one start, when the first ends infeasible or short of KKT
+POLISH = "SLSQP from where the first ended, to a tighter ftol"
+
+
+def minimize_constrained(
+    problem: Problem, start: Mapping[str, float], settings: MinimizeSettings, reporter: Reporter | None = None
+) -> MinimizeReport:
+    """Minimize (maximize) f subject to the problem's constraints and the --bounds box."""
+    if not problem.variables:
+        raise UsageError(problem.no_variables(f"to {'maximize' if settings.maximize else 'minimize'} over"))
+    problem = replace(problem, dtype="float64")  # SciPy's methods work in float64
+    names = problem.variables
+    reporter = reporter or Silent()
+    sense = -1.0 if settings.maximize else 1.0
+    senses = [c.sense for c in problem.constraints]
+    objective = ConstrainedObjective(
+        sense * problem.expr, [c.residual for c in problem.constraints], names, problem.params
+    )
+    box = Box.of(names, settings.bounds_map)
+    origin = {v: float(np.clip(start[v], box.lo[j], box.hi[j])) for j, v in enumerate(names)}
+    x0 = np.array([origin[v] for v in names])
+    began = time.perf_counter()
+    values, grads = objective.at(x0)
+    if not (np.isfinite(values).all() and np.isfinite(grads).all()):
+        what = _not_finite(problem, values, grads)
+        return not_started(problem, origin, settings, "diverged", [f"the start point is not usable: {what}"])
+    tol = kkt_tol(settings)
+    method = settings.optimizer
+    notes: list[str] = []
+    if settings.starts == 1:
+        runs = [solve(objective, senses, x0, box, method, settings.steps, tol, settings.every or 1)]
+        points = _analyze(objective, runs[0].x[None], senses, box, tol, sense)
+        tries = _restarts(names, settings, box, origin, runs[0])
+        while not _good(points[-1]) and tries and not runs[-1].interrupted:
+            how, x, m = tries.pop(0)
+            polish = how == POLISH
+            runs.append(solve(objective, senses, x, box, m, settings.steps, tol, settings.every or 1, polish))
+            points += _analyze(objective, runs[-1].x[None], senses, box, tol, sense)
+            if _good(points[-1]) and not (polish and m == method):
+                notes.append(
+                    f"the first run ({CONSTRAINED[method]} from the start) ended "
+                    f"{'infeasible' if not points[0].feasible else 'short of the KKT conditions'}; "
+                    f"restart {len(runs) - 1} ({how}) found this point"
+                )
+    else:
+        lo, hi = box_for_starts(names, settings.bounds_map, origin)
+        starts = np.clip(draw_starts(lo, hi, settings.starts, settings.seed), box.lo, box.hi)
+        runs = []
+        for i, x in enumerate(starts):
+            runs.append(solve(objective, senses, x, box, method, settings.steps, tol, settings.every or 1))
+            reporter.progress(i + 1, len(starts))
+            if runs[-1].interrupted:
+                break
+        points = _analyze(objective, np.array([r.x for r in runs]), senses, box, tol, sense)
+        _polish(objective, senses, box, settings, runs, points, sense)
+    best = min(range(len(runs)), key=lambda i: _rank(runs[i], points[i]))
+    run, point = runs[best], points[best]
+    report = _report(problem, settings, origin, objective, run, point, sense)
+    report.outcome.optimize_s = time.perf_counter() - began
+    report.outcome.evaluations = objective.evaluations
+    if settings.starts > 1:
+        report.basins = _basins(problem, settings, origin, runs, points, sense)  # the history is the best start's
+    elif point.feasible:
+        report.basins = [BasinReport(dict(report.outcome.x), report.outcome.f, 1, point.verdict)]
+    report.advice.extend(notes)
+    _advise(report, run)
+    return report
+
+
+def _analyze(
+    objective: ConstrainedObjective, xs: np.ndarray, senses: list[str], box: Box, tol: float, sense: float
+) -> list[KKTPoint]:
+    """The KKT analysis of f itself (not -f) at each point (k, d), from nested tapes in one batch."""
+    values, grads, hessians = objective.evaluate(xs, order=2)
+    return [
+        analyze(x, sense * g[0], sense * h[0], v[1:], g[1:], h[1:], senses, box.lo, box.hi, tol, sense)
+        for x, v, g, h in zip(xs, values, grads, hessians, strict=True)
+    ]
+
+
+def _polish(
+    objective: ConstrainedObjective,
+    senses: list[str],
+    box: Box,
+    settings: MinimizeSettings,
+    runs: list[Run],
+    points: list[KKTPoint],
+    sense: float,
+) -> None:
+    """Of several starts, each that ended short of a feasible KKT point gets SLSQP's polish from
+    where it ended (the first restart of a single start); kept where it ranks better."""
+    bad = [i for i, (r, p) in enumerate(zip(runs, points, strict=True)) if not _good(p) and np.isfinite(r.x).all()]
+    if not bad or runs[-1].interrupted:
+        return
+    more = [solve(objective, senses, runs[i].x, box, "slsqp", settings.steps, kkt_tol(settings), 1, True) for i in bad]
+    checked = _analyze(objective, np.array([r.x for r in more]), senses, box, kkt_tol(settings), sense)
+    for i, run, point in zip(bad, more, checked, strict=True):
+        if _rank(run, point) < _rank(runs[i], points[i]):
+            run.iterations += runs[i].iterations
+            run.history = runs[i].history + [replace(row, step=row.step + runs[i].iterations) for row in run.history]
+            runs[i], points[i] = run, point
+
+
+def kkt_tol(settings: MinimizeSettings) -> float:
+    """--tol, or KKT_TOL: the KKT residual's largest, relative to max(1, |grad f|)."""
+    return settings.tol if settings.tol is not None else KKT_TOL
+
+
+def _good(point: KKTPoint) -> bool:
+    return point.feasible and point.kkt
+
+
+def _rank(run: Run, point: KKTPoint) -> tuple[int, float]:
+    """Feasible KKT points first, lowest f; then feasible ones; then the least violated."""
+    if not math.isfinite(run.f) or not np.isfinite(run.x).all():
+        return (3, math.inf)
+    if point.feasible:
+        return (0 if point.kkt else 1, run.f)
+    return (2, float(np.max(point.violations, initial=0.0)))
+
+
+def _restarts(
+    names: tuple[str, ...], settings: MinimizeSettings, box: Box, origin: Mapping[str, float], first: Run
+) -> list[tuple[str, np.ndarray, str]]:
+    """What to try after a first run that failed: (how, start, method), in order."""
+    method = settings.optimizer
+    other = next(m for m in CONSTRAINED if m != method)
+    x0 = np.array([origin[v] for v in names])
+    out: list[tuple[str, np.ndarray, str]] = []
+    if np.isfinite(first.x).all() and not np.array_equal(first.x, x0):
+        out.append((POLISH, first.x, "slsqp"))
+    out.append((f"{CONSTRAINED[other]} from the start", x0, other))
+    lo, hi = box_for_starts(names, settings.bounds_map, origin)
+    for x in np.clip(draw_starts(lo, hi, RESTARTS, settings.seed), box.lo, box.hi):
+        out.append((f"{CONSTRAINED[method]} from a point drawn in the box of --starts", x, method))
+    return out[:RESTARTS]
+
+
+def _report(
+    problem: Problem,
+    settings: MinimizeSettings,
+    origin: Mapping[str, float],
+    objective: ConstrainedObjective,
+    run: Run,
+    point: KKTPoint,
+    sense: float,
+) -> MinimizeReport:
+    names = problem.variables
+    values, grads = objective.at(run.x)
+    gradient = sense * grads[0]
+    if run.interrupted:
+        status = "interrupted"
+    elif not point.feasible:
+        status = "infeasible"
+    elif point.kkt:
+        status = "converged"
+    else:
+        status = "max_steps" if run.iterations >= settings.steps else "stalled"
+    history = [replace(row, f=sense * row.f) for row in run.history]
+    outcome = Outcome(
+        x=dict(zip(names, map(float, run.x), strict=True)),
+        f=sense * float(values[0]),
+        gradient=dict(zip(names, map(float, gradient), strict=True)),
+        grad_norm=float(np.hypot.reduce(gradient)) if len(gradient) else 0.0,
+        steps=run.iterations,
+        status=status,
+        mode=settings.mode,
+        history=history,
+    )
+    report = MinimizeReport(problem, settings, dict(origin), outcome, kkt=point)
+    report.verdict = point.verdict if np.isfinite(run.x).all() else None
+    return report
+
+
+def _basins(
+    problem: Problem,
+    settings: MinimizeSettings,
+    origin: Mapping[str, float],
+    runs: list[Run],
+    points: list[KKTPoint],
+    sense: float,
+) -> list[BasinReport]:
+    """The distinct local solutions (feasible KKT end points), best first, each with its verdict."""
+    names = problem.variables
+    x = np.array([r.x for r in runs]).reshape(len(runs), len(names))
+    f = np.array([r.f for r in runs])
+    usable = np.array([_good(p) for p in points]) & np.isfinite(f) & np.isfinite(x).all(axis=1)
+    lo, hi = box_for_starts(names, settings.bounds_map, origin)
+    found, _ = group(x, f, usable, radius(x, lo, hi, "float64"))
+    return [
+        BasinReport(dict(zip(names, map(float, b.x), strict=True)), sense * b.f, b.count, points[b.index].verdict)
+        for b in found
+    ]
+
+
+def _advise(report: MinimizeReport, run: Run) -> None:
+    """Warnings about the point found: violated constraints, not KKT, not what was asked."""
+    point, o, p = report.kkt, report.outcome, report.problem
+    assert point is not None
+    if o.status == "interrupted":
+        return
+    if not point.feasible:
+        shown = [
+            f"{c.text} (by {fmt(v, 'float64')})"
+            for c, v, bad in zip(p.constraints, point.violations, point.violated, strict=True)
+            if bad
+        ]
+        bounds = [n for n, lo, hi in report.settings.bounds if not lo <= o.x[n] <= hi]
+        what = "; violated: " + ", ".join(shown + [f"--bounds {n}" for n in bounds]) if shown or bounds else ""
+        report.advice.append(f"no feasible point found: the least violated point is reported{what}")
+        return
+    wanted = MAXIMUM if report.settings.maximize else MINIMUM
+    kind = point.verdict.kind
+    if kind == NOT_KKT:
+        report.advice.append(
+            f"the point found is feasible but not a KKT point (KKT residual {fmt(point.kkt_residual, 'float64')}): "
+            f"{CONSTRAINED[run.method]} stopped before the conditions held ({run.message.rstrip('.')}); "
+            "try more --steps or --starts"
+        )
+    elif kind == DEGENERATE:
+        report.advice.append(
+            "the point found is degenerate: an eigenvalue of the Lagrangian's Hessian on the tangent space of "
+            f"the active constraints is too close to 0 for the second-order test to say whether it is a {wanted}"
+        )
+    elif kind != wanted:
+        report.advice.append(f"the point found is a constrained {kind}, not a {wanted}")
+
+
+def _not_finite(problem: Problem, values: np.ndarray, grads: np.ndarray) -> str:
+    if not math.isfinite(values[0]) or not np.isfinite(grads[0]).all():
+        return "f or its gradient is not finite there"
+    for c, v, g in zip(problem.constraints, values[1:], grads[1:], strict=True):
+        if not math.isfinite(v) or not np.isfinite(g).all():
+            return f"the constraint {c.text} or its gradient is not finite there"
+    return "a value is not finite there"

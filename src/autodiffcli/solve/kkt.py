@@ -1,0 +1,167 @@
+"""The KKT conditions and the second-order test at a point of a constrained problem.
+
+The Lagrangian is ``L(x, lam) = f(x) - sum_i lam_i (lhs_i(x) - rhs_i)``, so at a KKT point
+``grad f = sum_i lam_i grad(lhs_i - rhs_i)`` and each multiplier is the rate at which the
+best f changes as the right-hand side grows: ``lam_i = d f* / d rhs_i``. At a minimum, a
+``lhs >= rhs`` that holds with equality has ``lam >= 0`` (raising rhs tightens it, f* rises),
+a ``lhs <= rhs`` has ``lam <= 0``; at a maximum the signs are reversed.
+
+At the point: the constraints that hold with equality (within ``ACTIVE`` of their scale)
+are active, with the ``--bounds`` held; the multipliers are the least-squares solution of
+the gradient condition over the active ones; the KKT residual is what is left of the
+Lagrangian's gradient, its largest component. Then the Hessian of the Lagrangian, on the
+null space of the Jacobian of the active constraints whose multiplier is not zero, decides
+as in the unconstrained test (``verdict.py``): positive definite there is a ``minimum``,
+negative definite a ``maximum``, both signs a ``saddle``, an eigenvalue too close to 0
+``degenerate``. Inequalities whose multipliers have the signs of a minimum allow only a
+minimum (moving off them raises f), those of a maximum only a maximum, and both kinds at
+once make a ``saddle``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .verdict import DEGENERATE, MAXIMUM, MINIMUM, SADDLE, Verdict
+
+NOT_KKT = "not a KKT point"
+EQ, LE, GE = "=", "<=", ">="
+
+FEASIBLE = 1e-6  # largest violation, over max(1, |grad(lhs - rhs)|): about a distance in x
+ACTIVE = 1e-5  # an inequality within this (same scale) of equality is active
+ZERO = 1e-6  # an eigenvalue of the reduced Hessian within this of 0, relative to max(1, |H|)
+
+
+@dataclass(frozen=True)
+class KKTPoint:
+    values: np.ndarray  # lhs - rhs per constraint
+    active: np.ndarray  # bool per constraint
+    multipliers: np.ndarray  # per constraint (0 when inactive)
+    violations: np.ndarray  # per constraint, >= 0
+    violated: np.ndarray  # bool per constraint: its violation, over max(1, |grad|), above FEASIBLE
+    max_violation: float
+    kkt_residual: float  # the largest component of grad f - sum lam grad(lhs - rhs) (bounds held included)
+    feasible: bool
+    kkt: bool  # the residual within tol, relative to max(1, |grad f|)
+    verdict: Verdict
+
+
+def violations(values: np.ndarray, senses: Sequence[str]) -> np.ndarray:
+    """How far each constraint is from holding (0 where it holds)."""
+    out = np.empty_like(values)
+    for i, s in enumerate(senses):
+        out[i] = abs(values[i]) if s == EQ else max(0.0, values[i]) if s == LE else max(0.0, -values[i])
+    return out
+
+
+def scaled_violation(values: np.ndarray, grads: np.ndarray, senses: Sequence[str]) -> np.ndarray:
+    """Each violation over max(1, |grad|): about how far x is from where the constraint holds."""
+    scale = np.maximum(1.0, np.max(np.abs(grads), axis=1, initial=0.0)) if len(values) else np.ones(0)
+    return violations(values, senses) / scale
+
+
+def analyze(
+    x: np.ndarray,
+    grad_f: np.ndarray,
+    hess_f: np.ndarray,
+    values: np.ndarray,
+    grads: np.ndarray,
+    hessians: np.ndarray,
+    senses: Sequence[str],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    tol: float,
+    sense: float = 1.0,
+) -> KKTPoint:
+    """The KKT analysis at x: f's gradient (d,) and Hessian (d, d), the residuals (m,), their
+    gradients (m, d) and Hessians (m, d, d), their senses; the box (lo, hi). ``sense`` -1:
+    maximizing (a vertex where nothing else decides is then a maximum)."""
+    d, m = len(x), len(values)
+    viol = violations(values, senses)
+    scaled = scaled_violation(values, grads, senses)
+    gscale = np.maximum(1.0, np.max(np.abs(grads), axis=1, initial=0.0)) if m else np.ones(0)
+    active = np.array([s == EQ or abs(values[i]) / gscale[i] <= ACTIVE for i, s in enumerate(senses)], dtype=bool)
+    # bounds held: x_j - lo_j >= 0 and x_j - hi_j <= 0, as constraints of their own
+    which = [int(i) for i in np.flatnonzero(active)]  # the constraint of each row of A; -1: a bound
+    rows, kinds = [grads[i] for i in which], [senses[i] for i in which]
+    for j in range(d):
+        for bound, kind in ((lo[j], GE), (hi[j], LE)):
+            if np.isfinite(bound) and abs(x[j] - bound) <= ACTIVE * max(1.0, abs(bound)):
+                e = np.zeros(d)
+                e[j] = 1.0
+                rows.append(e)
+                kinds.append(kind)
+                which.append(-1)
+    A = np.array(rows).reshape(len(rows), d)
+    lam = np.linalg.lstsq(A.T, grad_f, rcond=None)[0] if len(rows) else np.zeros(0)
+    residual = grad_f - A.T @ lam
+    kkt_residual = float(np.max(np.abs(residual), initial=0.0))
+    gsize = max(1.0, float(np.max(np.abs(grad_f), initial=0.0)))
+    multipliers = np.zeros(m)
+    for k, i in enumerate(which):
+        if i >= 0:
+            multipliers[i] = lam[k]
+    feasible = bool(np.all(scaled <= FEASIBLE)) and bool(np.all(x >= lo) and np.all(x <= hi))
+    kkt = kkt_residual <= tol * gsize
+    max_violation = float(np.max(viol, initial=0.0))
+    if not (feasible and kkt):
+        return KKTPoint(
+            values, active, multipliers, viol, scaled > FEASIBLE, max_violation, kkt_residual, feasible, kkt,
+            Verdict(NOT_KKT, ()),
+        )  # fmt: skip
+    # which way each active inequality pushes: +1 as at a minimum, -1 as at a maximum, 0 weakly active
+    small = tol * gsize
+    push = np.zeros(len(kinds))
+    for k, kind in enumerate(kinds):
+        size = abs(lam[k]) * max(1.0, float(np.max(np.abs(A[k]))))
+        if kind != EQ and size > small:
+            push[k] = np.sign(lam[k]) * (1.0 if kind == GE else -1.0)
+    weak = any(kind != EQ and push[k] == 0 for k, kind in enumerate(kinds))
+    strong = np.array([kind == EQ or push[k] != 0 for k, kind in enumerate(kinds)], dtype=bool)
+    can_min, can_max = not (push < 0).any(), not (push > 0).any()
+    hess_l = hess_f.copy()
+    for k, i in enumerate(which):
+        if i >= 0:
+            hess_l = hess_l - lam[k] * hessians[i]
+    hess_l = 0.5 * (hess_l + hess_l.T)
+    Z = null_space(A[strong])
+    reduced = Z.T @ hess_l @ Z
+    mu = np.linalg.eigvalsh(reduced) if Z.shape[1] else np.zeros(0)
+    zero = ZERO * max(1.0, float(np.max(np.abs(np.linalg.eigvalsh(hess_l))))) if d else ZERO
+    kind = _kind(mu, zero, can_min, can_max, sense)
+    if weak and kind in (SADDLE, DEGENERATE):
+        kind = DEGENERATE  # the test on the larger space cannot decide where a constraint is weakly active
+    return KKTPoint(
+        values, active, multipliers, viol, scaled > FEASIBLE, max_violation, kkt_residual, feasible, kkt,
+        Verdict(kind, tuple(float(v) for v in mu)),
+    )  # fmt: skip
+
+
+def _kind(mu: np.ndarray, zero: float, can_min: bool, can_max: bool, sense: float) -> str:
+    if not (can_min or can_max):
+        return SADDLE  # f rises off one active inequality and falls off another
+    up, down = bool((mu > zero).any()), bool((mu < -zero).any())
+    if up and down:
+        return SADDLE
+    if (np.abs(mu) <= zero).any():
+        return DEGENERATE
+    if not mu.size:  # a vertex: the active constraints fix the point
+        if can_min and can_max:
+            return MINIMUM if sense > 0 else MAXIMUM
+        return MINIMUM if can_min else MAXIMUM
+    if up:
+        return MINIMUM if can_min else SADDLE
+    return MAXIMUM if can_max else SADDLE
+
+
+def null_space(A: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (d, k) of the vectors A maps to 0 (SVD, rank to rounding)."""
+    d = A.shape[1]
+    if A.shape[0] == 0:
+        return np.eye(d)
+    _, s, vt = np.linalg.svd(A)
+    rank = int((s > max(A.shape) * np.finfo(np.float64).eps * max(1.0, float(s[0]) if s.size else 1.0)).sum())
+    return vt[rank:].T
