@@ -52,6 +52,8 @@ EXIT_CODES = {
     'autodiff grad "log(x)" --at -1': 1,
     'autodiff grad "(exp(x)-1-x)/x**2" --at 0.001 --check': 1,
     "autodiff minimize --opt adamm": 2,
+    # docs/fitting.md
+    'autodiff fit "y = b1*(1-exp[-b2*xx])" --data docs/data/misra1a.csv': 2,
     # docs/constraints.md
     'autodiff minimize "x**2" --subject-to "x >= 1" --subject-to "x <= 0" --format plain': 3,
     'autodiff minimize "x**2" --opt adam --subject-to "x >= 1"': 2,
