@@ -231,7 +231,18 @@ def test_unreadable_paths(tmp_path):
 
 
 def test_at_file_stdin_when_stdin_holds_the_expression():
-    refused(invoke("grad", "-", "--at-file", "-", input="x**2"), "--at-file -: stdin already holds the expression")
+    refused(
+        invoke("grad", "-", "--at-file", "-", input="x**2\n1\n2\n"),
+        "EXPR - and --at-file -: the expression and the points cannot both come from stdin; "
+        "give the expression as an argument or the points in a file",
+    )
+
+
+def test_expression_on_stdin_with_points_from_a_file(tmp_path):
+    (tmp_path / "p.txt").write_text("1\n3\n")
+    result = invoke("grad", "-", "--at-file", "p.txt", "--format", "plain", input="x**2\n")
+    assert result.exit_code == 0, result.stderr
+    assert [float(v) for v in result.stdout.split()] == [2.0, 6.0]  # d/dx x**2 = 2x
 
 
 # ---------------------------------------------------------------- budgets at their limits

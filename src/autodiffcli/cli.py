@@ -204,7 +204,18 @@ def _read_expr(expr: str | None) -> str | None:
     text = sys.stdin.read(LIMITS.max_length + 1)
     if len(text) > LIMITS.max_length:
         raise BudgetError(f"expression on stdin is longer than the limit of {LIMITS.max_length:,} characters")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1:  # read as one, two lines would silently become a product
+        raise UsageError(
+            f"EXPR -: stdin holds {len(lines)} lines ({', '.join(_shorten(x) for x in lines[:2])}"
+            f"{', ...' if len(lines) > 2 else ''}); "
+            "an expression on stdin is one line: run once per expression"
+        )
     return text.strip()
+
+
+def _shorten(text: str, most: int = 20) -> str:
+    return repr(text if len(text) <= most else text[: most - 3] + "...")
 
 
 def _format(fmt: str | None) -> str:
@@ -306,6 +317,11 @@ def grad(
     from .grad import grad_request
 
     _check_plot_file(plot_file)
+    if at_file == "-" and expr == "-":
+        raise UsageError(
+            "EXPR - and --at-file -: the expression and the points cannot both come from stdin; "
+            "give the expression as an argument or the points in a file"
+        )
     problem = settings.load_problem(_read_expr(expr), params, dtype)
     settings.at_least(order, 1, "--order", settings.MAX_ORDER)
     if span is not None and not (plot or plot_file):
@@ -316,8 +332,6 @@ def grad(
         check_grad(problem)
     x_range = settings.parse_range(span, problem.variables) if span is not None else None
     names = [*problem.variables, *problem.params]
-    if at_file and expr == "-":
-        raise UsageError("--at-file -: stdin already holds the expression")
     limits = points.POINT_LIMITS
     if max_lines is not None:
         limits = points.PointLimits(max_lines=settings.at_least(max_lines, 1, "--max-lines"))
