@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import error_lines, invoke
+from conftest import error_lines, invoke, json_of
 
 
 def one_error(result) -> str:
@@ -52,3 +52,35 @@ def test_expression_and_points_cannot_both_come_from_stdin():
     result = invoke("grad", "-", "--at-file", "-", input="x**2\n1\n2\n")
     assert (result.exit_code, result.stdout) == (2, "")
     assert "cannot both come from stdin" in one_error(result)
+
+
+# ---------------------------------------------------------------- natural order (item 14)
+
+TEN = [f"x{k}" for k in range(1, 11)]
+
+
+def test_ten_variables_listed_in_natural_order_everywhere():
+    import sympy
+
+    weights = {name: k * k for k, name in enumerate(TEN, start=1)}  # df/dx_k = k**2: the column says which
+    expr = " + ".join(f"{w}*{n}" for n, w in weights.items())
+    exact = [sympy.diff(sympy.sympify(expr), sympy.Symbol(n)) for n in TEN]
+    plain = invoke("grad", expr, "--at", "x1=1", "--format", "plain")
+    assert plain.exit_code == 0, plain.stderr
+    assert [float(v) for v in plain.stdout.split()] == [float(e) for e in exact]
+    data = json_of(invoke("grad", expr, "--at", "x1=1", "--format", "json"), "grad")
+    assert data["variables"] == TEN and list(data["results"][0]["gradient"]) == TEN
+    refused = invoke("grad", expr, "--at", "x11=1")
+    assert one_error(refused).endswith("(it has x1, x2, x3, x4, x5, x6, x7, x8, x9, x10)")
+
+
+def test_points_file_hint_names_the_columns_in_natural_order(tmp_path):
+    (tmp_path / "p.txt").write_text("2,10\n")
+    result = invoke("grad", "x2**2 + x10**3", "--at-file", str(tmp_path / "p.txt"))
+    assert one_error(result).endswith("the first line must name the columns (x2,x10)")
+
+
+def test_minimize_plain_point_in_natural_order():
+    result = invoke("minimize", "(x10 - 1)**2 + (x2 - 2)**2", "--opt", "newton", "--format", "plain")
+    assert result.exit_code == 0, result.stderr
+    assert [float(v) for v in result.stdout.split()[:2]] == [2.0, 1.0]  # x2 = 2, then x10 = 1

@@ -32,7 +32,7 @@ class Problem:
     text: str
     expr: sympy.Expr
     params: dict[str, float]
-    variables: tuple[str, ...]  # alphabetical; every free symbol that is not a parameter
+    variables: tuple[str, ...]  # natural order (x2 before x10); every free symbol that is not a parameter
     dtype: str
     vanished: tuple[str, ...] = ()  # names the user wrote that SymPy's simplification removed
     read_as: str = ""  # the text as read (implicit products explicit), when it differs from the user's

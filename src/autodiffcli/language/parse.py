@@ -739,8 +739,19 @@ def canonical(expr: sympy.Expr) -> str:
 
 
 def variables(expr: sympy.Expr) -> list[str]:
-    """Names of the free symbols, alphabetically."""
-    return sorted(s.name for s in expr.free_symbols)
+    """Names of the free symbols in natural order (x2 before x10): the one order in which
+    every report, plain column and message lists them."""
+    return sorted((s.name for s in expr.free_symbols), key=natural_key)
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[object, ...]:
+    """Sorts ``x2`` before ``x10``: runs of digits compare as numbers, the rest as text
+    (``x01`` and ``x1`` are told apart by the text itself)."""
+    parts = _DIGITS.split(name)  # text, number, text, ...: the kinds line up position by position
+    return (tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name)
 
 
 RETRY_S = 0.05  # after the limit, how often the alarm fires again until it can raise
