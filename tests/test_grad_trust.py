@@ -10,6 +10,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 from conftest import error_lines, invoke, json_of
 
 
@@ -84,3 +87,127 @@ def test_minimize_plain_point_in_natural_order():
     result = invoke("minimize", "(x10 - 1)**2 + (x2 - 2)**2", "--opt", "newton", "--format", "plain")
     assert result.exit_code == 0, result.stderr
     assert [float(v) for v in result.stdout.split()[:2]] == [2.0, 1.0]  # x2 = 2, then x10 = 1
+
+
+# ---------------------------------------------------------------- values beyond the dtype (items 7, 11)
+
+F32 = np.finfo(np.float32)
+F64 = np.finfo(np.float64)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("grad", "x", "--at", "1e39", "--format", "json"), "--at"),
+        (("grad", "x*y", "--at", "x=1,y=-4e38", "--format", "json"), "--at y"),
+        (("grad", "a*x", "-p", "a=1e50", "--at", "1", "--format", "json"), "-p/--param a"),
+        (("minimize", "x**2", "--from", "1e39", "--format", "json"), "--from"),
+        (("minimize", "x**2", "--bounds", "x=-1e39:1e39", "--starts", "5"), "--bounds x"),
+        (("grad", "sin(x)", "--at", "1", "--plot", "--range", "x=-1e39:1", "--format", "plain"), "--range"),
+    ],
+)
+def test_a_value_beyond_float32_is_a_usage_error_naming_it(args, option):
+    result = invoke(*args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.count("\n") == 1  # one line: no RuntimeWarning, no 'internal error'
+    assert result.stderr.startswith(f"Error: {option}: ")
+    assert f"beyond float32's range (its largest number is {float(F32.max):.7g}); use --dtype float64" in result.stderr
+
+
+def test_a_value_beyond_float32_in_a_points_file_names_its_line(tmp_path):
+    (tmp_path / "p.csv").write_text("x\n1\n1e39\n")
+    result = invoke("grad", "x**2", "--at-file", str(tmp_path / "p.csv"), "--format", "json")
+    assert (result.exit_code, result.stdout, result.stderr.count("\n")) == (2, "", 1)
+    assert "line 3: x = 1e39 is beyond float32's range" in result.stderr
+
+
+def test_values_just_inside_float32_are_accepted_and_float64_holds_them_all():
+    big = float(F32.max) * 0.99
+    data = json_of(invoke("grad", "x", "--at", repr(big), "--format", "json"), "grad")
+    assert data["results"][0]["gradient"]["x"] == 1.0  # d/dx x = 1
+    assert np.float32(data["results"][0]["value"]) == np.float32(big)
+    wide = json_of(invoke("grad", "2*x", "--at", "1e39", "--dtype", "float64", "--format", "json"), "grad")
+    assert wide["results"][0]["value"] == 2e39
+
+
+@pytest.mark.parametrize(("value", "dtype"), [("1e-40", "float32"), ("-3e-39", "float32"), ("1e-310", "float64")])
+def test_an_input_below_the_smallest_normal_number_is_refused_not_flushed_to_zero(value, dtype):
+    # sqrt(x) at 1e-40 showed f = 0 (exact 1e-20): TensorFlow computed at x = 0
+    result = invoke("grad", "sqrt(x)", "--at", value, "--dtype", dtype)
+    assert (result.exit_code, result.stdout) == (2, "")
+    tiny = float(np.finfo(dtype).tiny)
+    assert one_error(result).startswith(f"Error: --at: {value} is below {dtype}'s smallest normal number ({tiny:.3g})")
+    assert one_error(result).endswith("use --dtype float64") == (dtype == "float32")
+
+
+def test_a_subnormal_float32_input_is_computed_in_float64():
+    import mpmath
+
+    data = json_of(invoke("grad", "sqrt(x)", "--at", "1e-40", "--dtype", "float64", "--format", "json"), "grad")
+    exact = mpmath.sqrt(mpmath.mpf("1e-40"))
+    assert data["results"][0]["value"] == pytest.approx(float(exact), rel=1e-15)
+
+
+# ---------------------------------------------------------------- a bad --at-file line (item 10)
+
+
+def test_every_point_before_a_bad_line_at_300001_is_written(tmp_path):
+    # the real chunk sizes: the bad line is in the second chunk, 37,857 lines into it
+    xs = (np.arange(300_000) % 997) / 8  # exact in float32: 2x is exact too
+    (tmp_path / "p.txt").write_text("".join(f"{x}\n" for x in xs) + "oops\n")
+    result = invoke("grad", "x**2", "--at-file", str(tmp_path / "p.txt"), "--format", "plain")
+    assert result.stderr == f"Error: --at-file {str(tmp_path / 'p.txt')!r} line 300,001: 'oops' is not a number\n"
+    assert result.exit_code == 2
+    written = np.array(result.stdout.split(), dtype=float)
+    assert len(written) == 300_000 and (written == 2 * xs).all()  # d/dx x**2 = 2x
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    from autodiffcli import points
+
+    monkeypatch.setattr(points, "CHUNK_LINES", 8)
+    monkeypatch.setattr(points, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(points, "PIECE_BYTES", 16)
+
+
+BAD_LINES = [
+    (b"oops\n", "'oops' is not a number"),
+    (b"1e39\n", "x = 1e39 is beyond float32's range"),
+    (b"1,2\n", "expected 1 values (x), found 2"),
+    (b"3\x004\n", "a NUL byte: this is a binary file, not text"),
+    (b"\xff\n", "not a UTF-8 text file (byte 0xff)"),
+    (b"1" * 70_000 + b"\n", "the line is longer than the limit of 65,536 bytes"),
+]
+
+
+@pytest.mark.parametrize(("bad", "message"), BAD_LINES, ids=[m.split(":")[0][:20] for _, m in BAD_LINES])
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_every_point_before_a_bad_line_is_written_whatever_the_fault(tmp_path, small_chunks, bad, message, fmt):
+    xs = np.arange(1, 30) / 4  # line 30 is bad: past the first chunk, inside a later one
+    (tmp_path / "p.txt").write_bytes(b"".join(f"{x}\n".encode() for x in xs) + bad + b"5\n")
+    result = invoke("grad", "x**3", "--at-file", str(tmp_path / "p.txt"), "--format", fmt)
+    assert one_error(result).startswith(f"Error: --at-file {str(tmp_path / 'p.txt')!r} line 30: {message}")
+    if fmt == "plain":
+        assert result.exit_code == 2
+        written = np.array(result.stdout.split(), dtype=float)
+    else:
+        data = json_of(result, "grad", exit_code=2)
+        written = np.array([r["gradient"]["x"] for r in data["results"]])
+    assert written.tolist() == (3 * xs**2).tolist()  # d/dx x**3 = 3x**2, exact in float32 here
+
+
+def test_every_point_before_a_bad_name_value_line_is_written(tmp_path, small_chunks):
+    xs = np.arange(1, 20) / 2
+    (tmp_path / "p.txt").write_text("".join(f"x={x}\n" for x in xs) + "z=1\n")
+    result = invoke("grad", "x**2", "--at-file", str(tmp_path / "p.txt"), "--format", "plain")
+    assert result.exit_code == 2 and "line 20: 'z' is not a variable" in one_error(result)
+    assert np.array(result.stdout.split(), dtype=float).tolist() == (2 * xs).tolist()
+
+
+def test_too_many_lines_keeps_every_line_within_the_limit(tmp_path, small_chunks):
+    xs = np.arange(1, 41) / 4
+    (tmp_path / "p.txt").write_text("".join(f"{x}\n" for x in xs))
+    result = invoke("grad", "x**2", "--at-file", str(tmp_path / "p.txt"), "--max-lines", "27", "--format", "plain")
+    assert one_error(result).endswith("line 28: more than the limit of 27 lines (--max-lines)")
+    assert np.array(result.stdout.split(), dtype=float).tolist() == (2 * xs[:27]).tolist()

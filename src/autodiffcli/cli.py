@@ -330,7 +330,7 @@ def grad(
         from .output.pictures import check_grad
 
         check_grad(problem)
-    x_range = settings.parse_range(span, problem.variables) if span is not None else None
+    x_range = settings.parse_range(span, problem.variables, dtype=problem.dtype) if span is not None else None
     names = [*problem.variables, *problem.params]
     limits = points.POINT_LIMITS
     if max_lines is not None:
@@ -514,7 +514,11 @@ def _optimize(
     config = settings.minimize_settings(
         problem, maximize, opt, lr, steps, starts, bounds, seed, graph, jit, style, tol, every
     )
-    origin = settings.parse_point(start, problem.variables, "--from") if start else {v: 0.0 for v in problem.variables}
+    origin = (
+        settings.parse_point(start, problem.variables, "--from", problem=problem)
+        if start
+        else {v: 0.0 for v in problem.variables}
+    )
     try:
         report = _run_minimize(problem, origin, config, _format(fmt))
     except KeyboardInterrupt:  # during set-up, before any step: still a report, with nulls

@@ -76,7 +76,7 @@ def load_problem(text: str | None, param_options: Sequence[str], dtype: str) -> 
     """Parse EXPR (None: the seed's default) and bind ``-p NAME=VALUE`` parameters."""
     if dtype not in DTYPES:
         raise UsageError(f"--dtype: unknown dtype {dtype!r}; choose float32 or float64")
-    given = parse_assignments(param_options, "-p/--param", allow_expr_values=True)
+    given = parse_assignments(param_options, "-p/--param", allow_expr_values=True, dtype=dtype)
     if text is None:
         text = DEFAULT_EXPRESSION
         params = {**DEFAULT_PARAMS, **given}
@@ -115,10 +115,11 @@ def _vanished(text: str, names: Sequence[str]) -> tuple[tuple[str, ...], str]:
 
 
 def parse_assignments(
-    items: Sequence[str], option: str, allow_expr_values: bool = True, joint: str = " "
+    items: Sequence[str], option: str, allow_expr_values: bool = True, joint: str = " ", dtype: str | None = None
 ) -> dict[str, float]:
     """``["a=1", "b=-2"]`` or ``["a=1,b=-2"]`` -> {"a": 1.0, "b": -2.0}. A bad value's
-    message starts with the option, ``joint`` and the name (``-p/--param a: ...``)."""
+    message starts with the option, ``joint`` and the name (``-p/--param a: ...``); with
+    ``dtype``, each value must be one it holds (``unheld``)."""
     out: dict[str, float] = {}
     for item in items:
         for part in _split(item):
@@ -130,12 +131,13 @@ def parse_assignments(
                 raise UsageError(f"{option}: {name!r} is not a name")
             if name in out:
                 raise UsageError(f"{option}: {name!r} is given twice")
-            out[name] = number(value, f"{option}{joint}{name}")
+            out[name] = number(value, f"{option}{joint}{name}", dtype)
     return out
 
 
-def number(text: str, option: str) -> float:
-    """A finite number: a literal or a constant expression such as ``pi/2`` or ``-1e-3``."""
+def number(text: str, option: str, dtype: str | None = None) -> float:
+    """A finite number: a literal or a constant expression such as ``pi/2`` or ``-1e-3``;
+    with ``dtype``, one that dtype holds (see ``unheld``)."""
     text = text.strip()
     try:
         value = float(text)
@@ -152,7 +154,36 @@ def number(text: str, option: str) -> float:
             raise UsageError(f"{option}: {text!r} is not a finite real number") from None
     if not math.isfinite(value):
         raise UsageError(f"{option}: {text!r} is not a finite number")
+    why = unheld(value, dtype) if dtype else None
+    if why:
+        raise UsageError(f"{option}: {text} {why}")
     return value
+
+
+def unheld(value: float, dtype: str) -> str | None:
+    """Why ``dtype`` cannot hold ``value`` (None when it can), ending in the advice.
+
+    Beyond the largest number it is infinite; below the smallest normal one (but not 0)
+    it is 0, since TensorFlow flushes subnormal numbers to zero on the CPU: the answer
+    would be computed at another point.
+    """
+    info = np.finfo(dtype)
+    advice = "; use --dtype float64" if dtype == "float32" else ""
+    with np.errstate(all="ignore"):
+        as_held = abs(float(np.dtype(dtype).type(value)))
+    if math.isinf(as_held):
+        return f"is beyond {dtype}'s range (its largest number is {float(info.max):.7g}){advice}"
+    if value != 0 and as_held < info.tiny:
+        tiny = f"{float(info.tiny):.3g}"
+        return f"is below {dtype}'s smallest normal number ({tiny}): TensorFlow would compute with 0{advice}"
+    return None
+
+
+def unheld_in(data: np.ndarray, dtype: str) -> np.ndarray:
+    """Whether each value of ``data`` is one ``dtype`` cannot hold (see ``unheld``)."""
+    info = np.finfo(dtype)
+    size = np.abs(data)
+    return (size > float(info.max)) | ((size < float(info.tiny)) & (data != 0))
 
 
 def parse_point(
@@ -160,10 +191,12 @@ def parse_point(
 ) -> dict[str, float]:
     """``0`` (one variable) or ``x=0,y=1`` -> a value for every variable (0 if left out).
 
-    ``problem`` lets a message say what the expression became; ``file``: ``option`` names
-    a line of a file, not a command-line option (it changes the hint).
+    ``problem`` lets a message say what the expression became, and its dtype must hold
+    every value; ``file``: ``option`` names a line of a file, not a command-line option
+    (it changes the hint).
     """
     text = text.strip()
+    dtype = problem.dtype if problem else None
     if "=" not in text:
         if not names:
             raise UsageError(f"{option}: " + (problem.no_variables("to set") if problem else "no variables to set"))
@@ -174,8 +207,8 @@ def parse_point(
                 f"{option}: {text!r} gives no names, but the expression has variables "
                 f"{listing(names)}; write {write if file else f'{option} {write}'}{euler}"
             )
-        return {names[0]: number(text, option)}
-    given = parse_assignments([text], option, joint=", " if file else " ")
+        return {names[0]: number(text, option, dtype)}
+    given = parse_assignments([text], option, joint=", " if file else " ", dtype=dtype)
     for name in given:
         if name not in names:
             why = problem.absent(name, names) if problem else f" (it has {listing(names)})"
@@ -187,7 +220,9 @@ def points_array(points: Sequence[Mapping[str, float]], names: Sequence[str]) ->
     return np.array([[p[n] for n in names] for p in points], dtype=np.float64).reshape(len(points), len(names))
 
 
-def parse_range(text: str, names: Sequence[str], option: str = "--range") -> tuple[float, float]:
+def parse_range(
+    text: str, names: Sequence[str], option: str = "--range", dtype: str | None = None
+) -> tuple[float, float]:
     """``x=LO:HI`` (or ``LO:HI`` for a one-variable expression) -> (LO, HI), LO < HI."""
     name, sep, span = text.partition("=")
     if not sep:
@@ -200,7 +235,7 @@ def parse_range(text: str, names: Sequence[str], option: str = "--range") -> tup
     lo_text, colon, hi_text = span.partition(":")
     if not colon:
         raise UsageError(f"{option}: expected {name}=LO:HI, got {text!r}")
-    lo, hi = number(lo_text, option), number(hi_text, option)
+    lo, hi = number(lo_text, option, dtype), number(hi_text, option, dtype)
     if not lo < hi:
         raise UsageError(f"{option}: LO must be less than HI, got {text!r}")
     return lo, hi
@@ -224,8 +259,11 @@ def parse_names(text: str | None, allowed: Sequence[str], option: str, *, proble
     return out
 
 
-def parse_bounds(text: str | None, names: Sequence[str], option: str = "--bounds") -> dict[str, tuple[float, float]]:
-    """``"x=-5:5,y=0:pi"`` -> {"x": (-5.0, 5.0), "y": (0.0, 3.14...)}; LO < HI, both finite."""
+def parse_bounds(
+    text: str | None, names: Sequence[str], option: str = "--bounds", dtype: str | None = None
+) -> dict[str, tuple[float, float]]:
+    """``"x=-5:5,y=0:pi"`` -> {"x": (-5.0, 5.0), "y": (0.0, 3.14...)}; LO < HI, both
+    finite (and held by ``dtype``, when given)."""
     if text is None:
         return {}
     out: dict[str, tuple[float, float]] = {}
@@ -241,7 +279,7 @@ def parse_bounds(text: str | None, names: Sequence[str], option: str = "--bounds
         low, colon, high = span.partition(":")
         if not colon or not low.strip() or not high.strip():
             raise UsageError(f"{option}: expected NAME=LO:HI, got {part!r}")
-        lo, hi = number(low, f"{option} {name}"), number(high, f"{option} {name}")
+        lo, hi = number(low, f"{option} {name}", dtype), number(high, f"{option} {name}", dtype)
         if not lo < hi:
             raise UsageError(f"{option}: {name}={low.strip()}:{high.strip()} is empty; LO must be below HI")
         out[name] = (lo, hi)
@@ -303,7 +341,7 @@ def minimize_settings(
         raise UsageError(f"--style {style}: is for Keras optimizers, not {method}")
     at_least(starts, 1, "--starts")
     at_least(seed, 0, "--seed")
-    box = parse_bounds(bounds, problem.variables)
+    box = parse_bounds(bounds, problem.variables, dtype=problem.dtype)
     if method == "bfgs" and box:
         raise UsageError("--bounds: bfgs takes no bounds (SciPy's BFGS is unconstrained); use --opt lbfgs (L-BFGS-B)")
     width = len(problem.variables) * (len(problem.variables) if method in ("newton", "bfgs") else 1)

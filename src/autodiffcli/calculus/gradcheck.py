@@ -183,7 +183,8 @@ def _numbers_as_held(expr: sympy.Expr, dtype: Any) -> sympy.Expr:
     where the tape's slope of its own function is 0: 'off by 1.0' in every dtype."""
     held = {}
     for n in expr.atoms(sympy.Number, sympy.NumberSymbol):
-        value = float(dtype(float(n)))
+        with np.errstate(over="ignore"):  # a number beyond the dtype is inf, as the tape holds it
+            value = float(dtype(float(n)))
         if math.isfinite(value) and not n.is_Integer:  # integers the tape holds are exact
             held[n] = sympy.Rational(value)
     return expr.xreplace(held)
