@@ -211,3 +211,102 @@ def test_too_many_lines_keeps_every_line_within_the_limit(tmp_path, small_chunks
     result = invoke("grad", "x**2", "--at-file", str(tmp_path / "p.txt"), "--max-lines", "27", "--format", "plain")
     assert one_error(result).endswith("line 28: more than the limit of 27 lines (--max-lines)")
     assert np.array(result.stdout.split(), dtype=float).tolist() == (2 * xs[:27]).tolist()
+
+
+# ---------------------------------------------------------------- --check on each derivative's scale (items 5, 6)
+
+
+def check_json(*args: str, code: int = 0) -> dict:
+    return json_of(invoke("grad", "--check", "--format", "json", *args), "grad", code)
+
+
+def held(value: float, dtype: str = "float32"):
+    import mpmath
+
+    return mpmath.mpf(float(np.dtype(dtype).type(value)))  # the point the tape saw
+
+
+@pytest.mark.parametrize("big", ["1e8", "1e12", "3e5"])
+def test_a_wrong_small_derivative_beside_a_large_one_fails(big):
+    """df/dy of (exp(y)-1-y)/y**2 at 0.001 is 0.16675 (mpmath); float32's tape gives tens
+    by cancellation. Normwise, df/dx = 1e8 hid it: 'ok', exit 0."""
+    import mpmath
+
+    mpmath.mp.dps = 40
+    result = invoke("grad", f"{big}*x + (exp(y)-1-y)/y**2", "--at", "x=1,y=0.001", "--check", "--format", "json")
+    data = json_of(result, "grad", 1)
+    y = held(0.001)
+    exact = (mpmath.exp(y) - 1) / y**2 - 2 * (mpmath.exp(y) - 1 - y) / y**3
+    entry = data["results"][0]["check"]["gradient"]["y"]
+    assert entry["exact"] == pytest.approx(float(exact), rel=1e-15)
+    tape = held(entry["tape"])
+    assert entry["tape_error"] == pytest.approx(float(abs(tape - exact) / abs(exact)), rel=1e-2)
+    assert entry["tape_error"] > 10 and data["results"][0]["check"]["ok"] is False
+    assert one_error(result).startswith("Error: --check: at x=1.0,y=0.001 the tape's df/dy is off by ")
+
+
+def test_a_right_small_derivative_beside_a_large_one_passes_on_its_own_scale():
+    import mpmath
+
+    data = check_json("1e8*x**2 + sin(y)", "--at", "x=3,y=1.3", "--order", "2")
+    check = data["results"][0]["check"]
+    exact = {"x": 2e8 * held(3), "y": mpmath.cos(held(1.3))}
+    for name, value in exact.items():
+        tape = held(check["gradient"][name]["tape"])
+        assert check["gradient"][name]["tape_error"] == pytest.approx(float(abs(tape - value) / abs(value)), rel=1e-2)
+    assert check["hessian"]["x"]["y"]["exact"] == 0.0 and check["hessian"]["x"]["y"]["tape_error"] == 0.0
+    assert check["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("expr", "at", "order"),
+    [("exp(-x)", "88", 1), ("exp(-x)", "100", 1), ("erfc(x)", "9.5", 2), ("erfc(x)", "10", 2)],
+)
+def test_a_subnormal_exact_value_passes_as_the_readme_says(expr, at, order):
+    """exp(-88) = 6.05e-39 (mpmath) is below float32's smallest normal number 1.18e-38:
+    TensorFlow flushes it (and intermediates like it) to 0, which is as near as float32's
+    relative precision goes there. The check failed these correct tapes, exit 1."""
+    import mpmath
+    import sympy
+
+    mpmath.mp.dps = 40
+    x = sympy.Symbol("x")
+    f = sympy.sympify(expr)
+    data = check_json(expr, "--at", at, "--order", str(order))
+    check = data["results"][0]["check"]
+    exact = [sympy.diff(f, x, k).evalf(40, subs={x: sympy.Float(at, 40)}) for k in (1, 2)]
+    assert abs(exact[order - 1]) < np.finfo(np.float32).tiny * 2  # the oracle: in float32's underflow zone
+    assert check["gradient"]["x"]["exact"] == pytest.approx(float(exact[0]), rel=1e-15)
+    if order == 2:
+        assert check["hessian"]["x"]["x"]["exact"] == pytest.approx(float(exact[1]), rel=1e-15)
+    assert check["ok"] is True and data["warnings"] == []
+    # a normal number is still measured on its own: float64 holds these to its last places
+    wide = check_json(expr, "--at", at, "--order", str(order), "--dtype", "float64")["results"][0]["check"]
+    assert wide["gradient"]["x"]["tape"] == pytest.approx(float(exact[0]), rel=1e-13)
+
+
+SINC = {"sinc(x)": "sin(x)/x", "sinc(2*x)": "sin(2*x)/(2*x)", "3*sinc(x/4)": "3*sin(x/4)/(x/4)"}
+
+
+@pytest.mark.parametrize("expr", list(SINC))
+def test_the_check_takes_the_limit_at_a_removable_singularity(expr):
+    """sinc'(x) = cos(x)/x - sin(x)/x**2 is 0/0 at 0; the check said 'no derivative has a
+    finite exact value'. Oracle: sympy.limit of the derivative of sin(u)/u."""
+    import sympy
+
+    x = sympy.Symbol("x")
+    plain = sympy.sympify(SINC[expr], locals={"x": x})
+    want = [sympy.limit(sympy.diff(plain, x, k), x, 0) for k in (1, 2)]
+    data = check_json(expr, "--at", "0", "--order", "4")
+    check = data["results"][0]["check"]
+    assert check["gradient"]["x"]["exact"] == float(want[0]) == 0.0
+    assert check["hessian"]["x"]["x"]["exact"] == pytest.approx(float(want[1]), rel=1e-15)
+    assert check["hessian"]["x"]["x"]["tape_error"] <= check["tolerance"] and check["ok"] is True
+
+
+def test_no_limit_where_f_itself_is_undefined_or_jumps():
+    # sin(x)/x is 0/0 at 0 itself: no derivative there to check; sign's derivative is a delta
+    data = check_json("sin(x)/x", "--at", "0", "--order", "2", code=1)
+    assert data["results"][0]["check"]["gradient"]["x"]["exact"] is None
+    data = check_json("sign(x) + y", "--at", "x=0,y=1")
+    assert data["results"][0]["check"]["gradient"]["x"]["exact"] is None
