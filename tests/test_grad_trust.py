@@ -7,6 +7,7 @@ Oracles are independent of the tape: SymPy's exact derivatives and limits, mpmat
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -310,3 +311,70 @@ def test_no_limit_where_f_itself_is_undefined_or_jumps():
     assert data["results"][0]["check"]["gradient"]["x"]["exact"] is None
     data = check_json("sign(x) + y", "--at", "x=0,y=1")
     assert data["results"][0]["check"]["gradient"]["x"]["exact"] is None
+
+
+# ---------------------------------------------------------------- numbers float32 lost (item 7)
+
+
+@pytest.mark.parametrize("scale", ["1e20", "3e25", "1e-25"])
+def test_a_derivative_lost_to_under_or_overflow_is_null_and_named(scale):
+    """hypot(x, y) at x = y = 1e20: x**2 = 1e40 is beyond float32, so the tape's gradient
+    came out 0, 0 (exact: 1/sqrt(2) each, mpmath) and the Hessian 0: a confident wrong
+    answer, 'degenerate'. At 1e-25, x**2 = 1e-50 is flushed to 0 instead."""
+    import mpmath
+
+    mpmath.mp.dps = 30
+    result = invoke("grad", "hypot(x,y)", "--at", f"x={scale},y={scale}", "--order", "2", "--format", "json")
+    data = json_of(result, "grad", 1)
+    item = data["results"][0]
+    assert item["value"] is None
+    assert item["gradient"] == {"x": None, "y": None}
+    assert all(v is None for row in item["hessian"].values() for v in row.values())
+    assert item["verdict"] != "degenerate"
+    (warning,) = data["warnings"]
+    x = mpmath.mpf(float(scale))  # the point as float64 holds it
+    said = re.search(r"x\*\*2 is (\S+), (beyond|below)", warning)
+    assert said and float(said.group(1)) == pytest.approx(float(x * x), rel=1e-15)
+    said = re.search(r"float64 gives f = (\S+)\)", warning)
+    assert said and float(said.group(1)) == pytest.approx(float(mpmath.sqrt(2) * x), rel=1e-15)
+    assert warning.endswith("use --dtype float64")
+    # float64 holds every intermediate: the oracle's values
+    wide = json_of(
+        invoke("grad", "hypot(x,y)", "--at", f"x={scale},y={scale}", "--dtype", "float64", "--format", "json"), "grad"
+    )
+    assert wide["results"][0]["gradient"]["x"] == pytest.approx(float(1 / mpmath.sqrt(2)), rel=1e-15)
+
+
+def test_a_second_derivative_lost_to_an_underflowed_intermediate_is_not_printed():
+    """3*exp(-x**2)'' at 9.4 = 3*(4x**2 - 2)*exp(-x**2) = 4.45e-36 (SymPy), a normal float32
+    number; exp(-88.36) = 4.2e-39 is not, and TensorFlow flushes it: the tape said 0."""
+    import sympy
+
+    x = sympy.Symbol("x")
+    exact = sympy.diff(3 * sympy.exp(-(x**2)), x, 2).evalf(30, subs={x: sympy.Float("9.4", 30)})
+    assert abs(exact) > 256 * np.finfo(np.float32).tiny  # the oracle: float32 holds it
+    result = invoke("grad", "3*exp(-x**2)", "--at", "9.4", "--order", "2", "--format", "json")
+    data = json_of(result, "grad", 1)
+    assert data["results"][0]["hessian"]["x"]["x"] is None and data["results"][0]["derivatives"][1] is None
+    (warning,) = data["warnings"]
+    assert warning.startswith("float32 lost d2f/dxdx at x=9.4 to under- or overflow: exp(-x**2) is 4.22")
+    assert "below float32's smallest normal number" in warning
+
+
+def test_exact_zeros_and_flushed_subnormals_stay_numbers():
+    data = json_of(invoke("grad", "x**2*y", "--at", "x=0,y=3", "--order", "2", "--format", "json"), "grad")
+    assert data["results"][0]["gradient"] == {"x": 0.0, "y": 0.0}  # 2xy and x**2 at x = 0: exactly 0
+    # exp(-88) = 6e-39 is below float32's normal range: 0 is as close as float32 gets
+    data = json_of(invoke("grad", "exp(-x)", "--at", "88", "--format", "json"), "grad")
+    assert data["results"][0]["gradient"]["x"] == 0.0 and data["warnings"] == []
+
+
+def test_an_intermediate_overflow_names_the_intermediate_not_f():
+    import mpmath
+
+    result = invoke("grad", "sqrt(x**2 + 1)", "--at", "2e19", "--format", "plain")
+    assert result.exit_code == 1
+    (line,) = error_lines(result.stderr)
+    assert "x**2 is 4e+38, beyond float32's range" in line
+    said = re.search(r"float64 gives f = (\S+)\)", line)
+    assert said and float(said.group(1)) == pytest.approx(float(mpmath.sqrt(mpmath.mpf("4e38") + 1)), rel=1e-15)
