@@ -328,9 +328,9 @@ def test_grad_picture_survives_a_pole_and_a_domain():
     assert np.isfinite([lo, hi]).all() and hi - lo < 1e3  # the pole at 0 does not flatten the rest
 
 
-def _minimize_report(text: str, start: dict[str, float], **settings):
+def _minimize_report(text: str, start: dict[str, float], **options):
     problem = settings.load_problem(text, [], "float32")
-    return minimize.minimize(problem, start, types.MinimizeSettings(**settings))
+    return minimize.minimize(problem, start, types.MinimizeSettings(**options))
 
 
 def test_landscape_agrees_with_sympy_and_covers_the_path():
