@@ -378,3 +378,17 @@ def test_an_intermediate_overflow_names_the_intermediate_not_f():
     assert "x**2 is 4e+38, beyond float32's range" in line
     said = re.search(r"float64 gives f = (\S+)\)", line)
     assert said and float(said.group(1)) == pytest.approx(float(mpmath.sqrt(mpmath.mpf("4e38") + 1)), rel=1e-15)
+
+
+def test_a_derivative_beyond_float32_says_so_with_float64s_value():
+    # d/dx 1/x at 1e-37 is -1e74 (SymPy): float32 ends at 3.4e38
+    import sympy
+
+    x = sympy.Symbol("x")
+    exact = float(sympy.diff(1 / x, x).subs(x, sympy.Float(float(np.float64(1e-37)), 30)))
+    data = json_of(invoke("grad", "1/x", "--at", "1e-37", "--format", "json"), "grad", 1)
+    assert data["results"][0]["gradient"]["x"] is None
+    (warning,) = data["warnings"]
+    assert "df/dx is beyond float32's range" in warning
+    said = re.search(r"float64 gives df/dx = (\S+)\)", warning)
+    assert said and float(said.group(1)) == pytest.approx(exact, rel=1e-15)

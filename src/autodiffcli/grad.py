@@ -228,17 +228,20 @@ class GradRun:
         info = np.finfo(np.float32)
         low = ULPS * float(info.tiny)
         arrays = _labelled(r)
-        doubt = np.zeros(len(points), dtype=bool)
+        infinite, small = np.zeros(len(points), dtype=bool), np.zeros(len(points), dtype=bool)
         for _, arr in arrays:
-            doubt |= ~np.isfinite(arr) | (np.abs(arr) < float(info.tiny))
-        rows = np.flatnonzero(doubt)
+            infinite |= ~np.isfinite(arr)
+            small |= np.abs(arr) < float(info.tiny)
+        rows = np.flatnonzero(infinite | small)
         if not len(rows):
             return r, {}
         if self._wide is None or self._intermediates is None:
             self._wide = TFFunction(p.expr, "float64")
             self._intermediates = Intermediates(p.expr, "float32")
         at = {**p.params, **{v: points[rows, j] for j, v in enumerate(p.variables)}}
-        rows = rows[self._intermediates.unheld(at, len(rows))]
+        unheld = self._intermediates.unheld(at, len(rows))
+        keep = infinite[rows] | unheld  # a 0 counts only where an intermediate was out of range
+        rows, unheld = rows[keep], unheld[keep]
         if not len(rows):
             return r, {}
         wide = derivatives(self._wide, points[rows], p.variables, p.params, req.wrt, req.watch, req.order)
@@ -246,14 +249,16 @@ class GradRun:
         masks: dict[str, np.ndarray] = {}
         for (label, arr), (_, exact) in zip(arrays, _labelled(wide)):
             narrow = arr[rows]
-            held = np.isfinite(exact) & (np.abs(exact) > low) & (np.abs(exact) <= float(info.max))
-            bad = held & (~np.isfinite(narrow) | (np.abs(narrow) < float(info.tiny)))
+            known = np.isfinite(exact) & (np.abs(exact) > low)
+            overflowed = known & ~np.isfinite(narrow)  # float64 has a number where float32 has none
+            flushed = known & unheld & (np.abs(exact) <= float(info.max)) & (np.abs(narrow) < float(info.tiny))
+            bad = overflowed | flushed
             if bad.any():
                 masks[label] = np.zeros(len(points), dtype=bool)
                 masks[label][rows[bad]] = True
             for k in np.flatnonzero(bad):
                 lost.setdefault(int(rows[k]), []).append((label, float(exact[k])))
-        out = {}
+        out: dict[int, str] = {}
         for i, items in lost.items():
             if len(out) + len(self._explained) >= MAX_EXPLAINED:
                 break
@@ -295,6 +300,8 @@ def _lost_text(p: Problem, env: dict[str, float], lost: list[tuple[str, float]])
     names = ", ".join(label for label, _ in lost[:4]) + (f" and {len(lost) - 4} more" if len(lost) > 4 else "")
     label, value = lost[0]
     cause = unheld_intermediate(p.expr, env, "float32")
+    if cause is None and abs(value) > float(np.finfo(np.float32).max):
+        cause = f"{label} is beyond float32's range"
     because = f": {cause}" if cause else ""
     return (
         f"float32 lost {names} at {point_text(env)} to under- or overflow{because} "

@@ -744,13 +744,13 @@ def variables(expr: sympy.Expr) -> list[str]:
     return sorted((s.name for s in expr.free_symbols), key=natural_key)
 
 
-_DIGITS = re.compile(r"(\d+)")
+_DIGIT_RUNS = re.compile(r"(\d+)")
 
 
 def natural_key(name: str) -> tuple[object, ...]:
     """Sorts ``x2`` before ``x10``: runs of digits compare as numbers, the rest as text
     (``x01`` and ``x1`` are told apart by the text itself)."""
-    parts = _DIGITS.split(name)  # text, number, text, ...: the kinds line up position by position
+    parts = _DIGIT_RUNS.split(name)  # text, number, text, ...: the kinds line up position by position
     return (tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name)
 
 
