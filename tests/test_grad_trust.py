@@ -392,3 +392,20 @@ def test_a_derivative_beyond_float32_says_so_with_float64s_value():
     assert "df/dx is beyond float32's range" in warning
     said = re.search(r"float64 gives df/dx = (\S+)\)", warning)
     assert said and float(said.group(1)) == pytest.approx(exact, rel=1e-15)
+
+
+def test_the_limit_over_several_variables_and_none_where_the_two_orders_disagree():
+    """d/dx sinc(x)*sinc(y) at (0, 0): 0; d2/dx2: -1/3 (sympy.limit of sin(u)/u's, times
+    sinc(0) = 1). hypot's df/dx = x/sqrt(x**2 + y**2) at (0, 0) is 0 with x held at 0
+    first and has no limit the other way: no exact value, nothing checked."""
+    import sympy
+
+    u = sympy.Symbol("u")
+    second = sympy.limit(sympy.diff(sympy.sin(u) / u, u, 2), u, 0)
+    data = check_json("sinc(x)*sinc(y)", "--at", "x=0,y=0", "--order", "2")
+    check = data["results"][0]["check"]
+    assert check["gradient"]["x"]["exact"] == 0.0 and check["gradient"]["y"]["exact"] == 0.0
+    assert check["hessian"]["x"]["x"]["exact"] == pytest.approx(float(second), rel=1e-15)
+    assert check["hessian"]["x"]["y"]["exact"] == 0.0 and check["ok"] is True
+    cone = check_json("hypot(x,y)", "--at", "x=0,y=0", code=1)["results"][0]["check"]
+    assert cone["gradient"]["x"]["exact"] is None and cone["gradient"]["y"]["exact"] is None

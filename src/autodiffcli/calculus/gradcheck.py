@@ -168,25 +168,29 @@ class Checker:
         return value
 
     def _limit(self, expr: sympy.Expr, env: dict[str, float]) -> float | None:
-        """The limit of ``expr`` at the point, approached along one variable, the others held
-        at their values: sinc'(x) = cos(x)/x - sin(x)/x**2 is 0/0 at 0, its limit is 0.
-        Only a two-sided limit counts, the same along whichever variable it is taken."""
-        at = {s: sympy.Rational(env[name]) for name, s in self.symbols.items() if name in env}
-        found: float | None = None
-        for s, v in at.items():
-            rest = expr.xreplace({t: w for t, w in at.items() if t != s})
-            if not rest.has(s) or rest.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
-                continue  # not along this variable: the others alone make it undefined
+        """The limit of ``expr`` at the point: sinc'(x) = cos(x)/x - sin(x)/x**2 is 0/0 at 0,
+        its limit is 0. Taken one variable after another (where the expression is defined
+        at a variable's value, it just takes that value), in the variables' order and in the
+        reverse order; each limit must be two-sided, and both orders must agree
+        (x/sqrt(x**2 + y**2) has 0 one way and no limit the other: no value)."""
+        at = [(s, sympy.Rational(env[name])) for name, s in self.symbols.items() if name in env]
+        found: list[float] = []
+        for order in (at, at[::-1]):
+            value = expr
             try:
-                value = complex(sympy.limit(rest, s, v, dir="+-").evalf(EXACT_DIGITS))
+                for s, v in order:
+                    if not value.has(s):
+                        continue
+                    held = value.xreplace({s: v})  # where it is defined, its value is its limit
+                    undefined = held.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
+                    value = sympy.limit(value, s, v, dir="+-") if undefined else held
+                number = complex(value.evalf(EXACT_DIGITS))
             except (TypeError, ValueError, ArithmeticError, NotImplementedError):
                 return None
-            if value.imag != 0 or not math.isfinite(value.real):
+            if number.imag != 0 or not math.isfinite(number.real):
                 return None
-            if found is not None and not math.isclose(found, value.real, rel_tol=1e-30, abs_tol=0.0):
-                return None
-            found = value.real
-        return found
+            found.append(number.real)
+        return found[0] if math.isclose(found[0], found[1], rel_tol=1e-30, abs_tol=0.0) else None
 
     def _evaluate(self, expr: sympy.Expr, env: dict[str, float]) -> float | None:
         at = {s: env[name] for name, s in self.symbols.items() if name in env}
