@@ -302,7 +302,7 @@ def grad(
     """Values, gradients, Hessians and higher derivatives with tf.GradientTape.
 
     Each derivative is shown beside SymPy's symbolic one. EXPR defaults to the seed's
-    a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it from stdin.
+    a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it from stdin (one line).
 
     \b
     Examples:
@@ -457,7 +457,7 @@ def minimize_cmd(**options: Any) -> int:
     """Minimize EXPR: Newton, BFGS, L-BFGS-B or a Keras optimizer, from one start or many.
 
     EXPR defaults to the seed's a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it
-    from stdin. Keras 3 optimizers have no minimize(); --style minimize gives the same
+    from stdin (one line). Keras 3 optimizers have no minimize(); --style minimize gives the same
     semantics through a loss callable. The point found gets a verdict (minimum, saddle,
     ...) from the Hessian's eigenvalues.
 
