@@ -218,7 +218,18 @@ def _read_expr(expr: str | None) -> str | None:
     text = sys.stdin.read(LIMITS.max_length + 1)
     if len(text) > LIMITS.max_length:
         raise BudgetError(f"expression on stdin is longer than the limit of {LIMITS.max_length:,} characters")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1:  # read as one, two lines would silently become a product
+        raise UsageError(
+            f"EXPR -: stdin holds {len(lines)} lines ({', '.join(_shorten(x) for x in lines[:2])}"
+            f"{', ...' if len(lines) > 2 else ''}); "
+            "an expression on stdin is one line: run once per expression"
+        )
     return text.strip()
+
+
+def _shorten(text: str, most: int = 20) -> str:
+    return repr(text if len(text) <= most else text[: most - 3] + "...")
 
 
 def _format(fmt: str | None) -> str:
@@ -305,7 +316,7 @@ def grad(
     """Values, gradients, Hessians and higher derivatives with tf.GradientTape.
 
     Each derivative is shown beside SymPy's symbolic one. EXPR defaults to the seed's
-    a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it from stdin.
+    a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it from stdin (one line).
 
     \b
     Examples:
@@ -320,6 +331,11 @@ def grad(
     from .grad import grad_request
 
     _check_plot_file(plot_file)
+    if at_file == "-" and expr == "-":
+        raise UsageError(
+            "EXPR - and --at-file -: the expression and the points cannot both come from stdin; "
+            "give the expression as an argument or the points in a file"
+        )
     problem = settings.load_problem(_read_expr(expr), params, dtype)
     settings.at_least(order, 1, "--order", settings.MAX_ORDER)
     if span is not None and not (plot or plot_file):
@@ -328,10 +344,8 @@ def grad(
         from .output.pictures import require_one_variable
 
         require_one_variable(problem)
-    x_range = settings.parse_range(span, problem.variables) if span is not None else None
+    x_range = settings.parse_range(span, problem.variables, dtype=problem.dtype) if span is not None else None
     names = [*problem.variables, *problem.params]
-    if at_file and expr == "-":
-        raise UsageError("--at-file -: stdin already holds the expression")
     limits = points.POINT_LIMITS
     if max_lines is not None:
         limits = points.PointLimits(max_lines=settings.at_least(max_lines, 1, "--max-lines"))
@@ -463,7 +477,7 @@ def minimize_cmd(**options: Any) -> int:
     SLSQP or trust-constr subject to --subject-to constraints.
 
     EXPR defaults to the seed's a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it
-    from stdin. Keras 3 optimizers have no minimize(); --style minimize gives the same
+    from stdin (one line). Keras 3 optimizers have no minimize(); --style minimize gives the same
     semantics through a loss callable. The point found gets a verdict (minimum, saddle,
     ...) from the Hessian's eigenvalues.
 
@@ -523,7 +537,11 @@ def _optimize(
     config = settings.minimize_settings(
         problem, maximize, opt, lr, steps, starts, bounds, seed, graph, jit, style, tol, every
     )
-    origin = settings.parse_point(start, problem.variables, "--from") if start else {v: 0.0 for v in problem.variables}
+    origin = (
+        settings.parse_point(start, problem.variables, "--from", problem=problem)
+        if start
+        else {v: 0.0 for v in problem.variables}
+    )
     try:
         report = _run_minimize(problem, origin, config, _format(fmt))
     except KeyboardInterrupt:  # during set-up, before any step: still a report, with nulls

@@ -13,14 +13,17 @@ def fmt(value: float, dtype: str = "float64") -> str:
     if value is None:
         return "null"
     value = value + 0.0  # -0.0 prints as 0.0
-    return str(np.float32(value) if dtype == "float32" else np.float64(value))
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, as float32 holds it
+        return str(np.float32(value) if dtype == "float32" else np.float64(value))
 
 
 def rounded(value: float | None, dtype: str) -> float | None:
-    """The number as JSON will carry it: shortest decimal in its dtype, None if not finite."""
+    """The number as JSON will carry it: shortest decimal in its dtype, None if not finite
+    (in that dtype)."""
     if value is None or not math.isfinite(value):
         return None
-    return float(fmt(value, dtype)) + 0.0
+    out = float(fmt(value, dtype)) + 0.0
+    return out if math.isfinite(out) else None
 
 
 def point_text(point: Mapping[str, float], dtype: str = "float64") -> str:

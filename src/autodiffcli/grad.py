@@ -16,11 +16,11 @@ import numpy as np
 import sympy
 
 from .calculus.derivatives import Derivatives, derivatives, hessian_at
-from .calculus.faults import explain_derivative, explain_value
-from .calculus.gradcheck import Check, Checker
+from .calculus.faults import Intermediates, explain_derivative, explain_value, unheld_intermediate
+from .calculus.gradcheck import ULPS, Check, Checker
 from .calculus.tf_build import TFFunction
 from .errors import ExitCode, UsageError
-from .formatting import point_text
+from .formatting import fmt, point_text
 from .language.budgets import LIMITS, time_limit
 from .language.printing import canonical
 from .settings import Problem
@@ -160,10 +160,16 @@ class GradRun:
         self._bad = 0
         self._check_failures: list[str] = []
         self._failed = 0
+        self._wide: TFFunction | None = None  # f in float64, to find what float32 lost
+        self._intermediates: Intermediates | None = None
+        self._lost: dict[int, str] = {}  # the current batch's points with lost numbers: why
 
     def batch(self, points: np.ndarray) -> GradChunk:
         req, p = self.request, self.request.problem
         result = derivatives(self.f, points, p.variables, p.params, req.wrt, req.watch, req.order)
+        self._lost = {}
+        if p.dtype == "float32" and len(points):
+            result, self._lost = self._unheld(points, result)
         verdicts = _grad_verdicts(req, self.f, points, result) if req.order >= 2 and len(points) else []
         checks = self.checker.check(points, result) if self.checker is not None else []
         batch = GradChunk(points, result, self.count, verdicts, checks)
@@ -211,7 +217,104 @@ class GradRun:
         found = np.flatnonzero(bad)
         self._bad += len(found)
         for i in found[: max(0, MAX_EXPLAINED - len(self._explained))]:
-            self._explained.append(_explain(p, r, i, {**p.params, **batch.point(i, p.variables)}))
+            env = {**p.params, **batch.point(i, p.variables)}
+            self._explained.append(self._lost.get(int(i)) or _explain(p, r, i, env))
+
+    def _unheld(self, points: np.ndarray, r: Derivatives) -> tuple[Derivatives, dict[int, str]]:
+        """Numbers float32 lost to under- or overflow, made NaN (never shown as a number).
+
+        Where float32 gave 0 (or a subnormal, or a non-finite number), the point is computed
+        again in float64. A number is lost when float64's is one float32 holds to within its
+        rounding (above ``ULPS`` smallest normal numbers, the share that flushing may take,
+        and below its largest number) yet float32's is not, and a sub-expression of f is
+        out of float32's range there: hypot(x, y) at 1e20 squares x to 1e40, so its gradient
+        came out 0 instead of 0.7071. (A 0 from rounding alone, sigmoid'(18) as
+        s*(1 - s) with s = 1.0, is --check's to judge.) Returns, per point (index in the
+        batch), what was lost and why, with the result.
+        """
+        req, p = self.request, self.request.problem
+        info = np.finfo(np.float32)
+        low = ULPS * float(info.tiny)
+        arrays = _labelled(r)
+        infinite, small = np.zeros(len(points), dtype=bool), np.zeros(len(points), dtype=bool)
+        for _, arr in arrays:
+            infinite |= ~np.isfinite(arr)
+            small |= np.abs(arr) < float(info.tiny)
+        rows = np.flatnonzero(infinite | small)
+        if not len(rows):
+            return r, {}
+        if self._wide is None or self._intermediates is None:
+            self._wide = TFFunction(p.expr, "float64")
+            self._intermediates = Intermediates(p.expr, "float32")
+        at = {**p.params, **{v: points[rows, j] for j, v in enumerate(p.variables)}}
+        unheld = self._intermediates.unheld(at, len(rows))
+        keep = infinite[rows] | unheld  # a 0 counts only where an intermediate was out of range
+        rows, unheld = rows[keep], unheld[keep]
+        if not len(rows):
+            return r, {}
+        wide = derivatives(self._wide, points[rows], p.variables, p.params, req.wrt, req.watch, req.order)
+        lost: dict[int, list[tuple[str, float]]] = {}
+        masks: dict[str, np.ndarray] = {}
+        for (label, arr), (_, exact) in zip(arrays, _labelled(wide), strict=True):
+            narrow = arr[rows]
+            known = np.isfinite(exact) & (np.abs(exact) > low)
+            overflowed = known & ~np.isfinite(narrow)  # float64 has a number where float32 has none
+            flushed = known & unheld & (np.abs(exact) <= float(info.max)) & (np.abs(narrow) < float(info.tiny))
+            bad = overflowed | flushed
+            if bad.any():
+                masks[label] = np.zeros(len(points), dtype=bool)
+                masks[label][rows[bad]] = True
+            for k in np.flatnonzero(bad):
+                lost.setdefault(int(rows[k]), []).append((label, float(exact[k])))
+        out: dict[int, str] = {}
+        for i, items in lost.items():
+            if len(out) + len(self._explained) >= MAX_EXPLAINED:
+                break
+            out[i] = _lost_text(p, {**p.params, **{v: float(points[i, j]) for j, v in enumerate(p.variables)}}, items)
+        return _without(r, masks), {**out, **{i: "" for i in lost if i not in out}}
+
+
+def _labelled(r: Derivatives) -> list[tuple[str, np.ndarray]]:
+    """Every array of a result, with its name as a table shows it: f, df/dx, d2f/dxdy, d3f/dx3, ..."""
+    out = [("f", r.value)]
+    out += [(f"df/d{n}", g) for n, g in r.gradient.items() if g is not None]
+    out += [(f"d2f/d{a}d{b}", h) for a, row in r.hessian.items() for b, h in row.items()]
+    only = next((n for n, g in r.gradient.items() if g is not None), "")  # higher: one name
+    out += [(f"d{k + 1}f/d{only}{k + 1}", d) for k, d in enumerate(r.higher) if k >= 2]
+    return out
+
+
+def _without(r: Derivatives, masks: dict[str, np.ndarray]) -> Derivatives:
+    """``r`` with the entries ``masks`` marks (by label, as ``_labelled`` names them) made NaN."""
+    if not masks:
+        return r
+
+    def cut(label: str, arr: np.ndarray) -> np.ndarray:
+        return np.where(masks[label], np.nan, arr) if label in masks else arr
+
+    only = next((n for n, g in r.gradient.items() if g is not None), "")  # higher: one name
+    first_two = [f"df/d{only}", f"d2f/d{only}d{only}"]  # f' and f'' are the gradient's and Hessian's
+    return Derivatives(
+        value=cut("f", r.value),
+        gradient={n: None if g is None else cut(f"df/d{n}", g) for n, g in r.gradient.items()},
+        hessian={a: {b: cut(f"d2f/d{a}d{b}", h) for b, h in row.items()} for a, row in r.hessian.items()},
+        higher=[cut(first_two[k] if k < 2 else f"d{k + 1}f/d{only}{k + 1}", d) for k, d in enumerate(r.higher)],
+    )
+
+
+def _lost_text(p: Problem, env: dict[str, float], lost: list[tuple[str, float]]) -> str:
+    """Why numbers at one point are not shown: what float32 lost, what float64 gives, and
+    the intermediate value float32 cannot hold, when one is found."""
+    names = ", ".join(label for label, _ in lost[:4]) + (f" and {len(lost) - 4} more" if len(lost) > 4 else "")
+    label, value = lost[0]
+    cause = unheld_intermediate(p.expr, env, "float32")
+    if cause is None and abs(value) > float(np.finfo(np.float32).max):
+        cause = f"{label} is beyond float32's range"
+    because = f": {cause}" if cause else ""
+    return (
+        f"float32 lost {names} at {point_text(env)} to under- or overflow{because} "
+        f"(float64 gives {label} = {fmt(value)}); use --dtype float64"
+    )
 
 
 def _explain(p: Problem, r: Derivatives, i: int, env: dict[str, float]) -> str:

@@ -251,6 +251,7 @@ def _minimize_batch(
         status=status,
         mode=settings.mode,
         history=result.history,
+        path=[] if result.path is None else [dict(zip(names, map(float, x), strict=True)) for x in result.path],
         traces=result.traces,
         evaluations=result.evaluations,
     )

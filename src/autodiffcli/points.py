@@ -27,9 +27,19 @@ from typing import BinaryIO, cast
 import numpy as np
 
 from .errors import UsageError, listing
-from .settings import Problem, parse_point
+from .settings import Problem, parse_point, unheld, unheld_in
 
 OPTION = "--at-file"
+
+
+class BadLine(UsageError):
+    """A line of the file that is refused, with its number and the points of the lines
+    before it that were not handed on yet (they are, before the error is raised)."""
+
+    def __init__(self, message: str, line: int, rows: np.ndarray | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.rows = rows
 
 
 @dataclass(frozen=True)
@@ -78,16 +88,27 @@ class PointReader:
         self.problem = problem  # to say what the expression became, when a name is missing
         self._parse: Callable[[str, int], np.ndarray] | None = None  # set by the first non-blank line
         self._columns: list[str] = []
+        self.stopping = False  # the last chunk handed on ends before a bad line: the error comes next
 
     # ------------------------------------------------------------ the public stream
 
     def chunks(self) -> Iterator[np.ndarray]:
-        """Non-empty arrays of points, in file order; raises UsageError naming the line."""
+        """Non-empty arrays of points, in file order; raises UsageError naming the line.
+
+        Every point on a line before a bad one is handed on first, so that what is written
+        for them is the whole of the output up to the bad line.
+        """
         stream = self._open()
         try:
             for block, first_line in self._blocks(stream):
-                text = self._decode(block, first_line)
-                chunk = self._points(text, first_line)
+                try:
+                    chunk = self._block_points(block, first_line)
+                except BadLine as bad:
+                    if bad.rows is not None and len(bad.rows):
+                        self.points += len(bad.rows)
+                        self.stopping = True
+                        yield bad.rows
+                    raise UsageError(bad.message) from None
                 if len(chunk):
                     self.points += len(chunk)
                     yield chunk
@@ -96,6 +117,16 @@ class PointReader:
                 stream.close()
         if self.points == 0:
             raise UsageError(f"{OPTION}: {self.where} has no points")
+
+    def _block_points(self, block: bytes, first_line: int) -> np.ndarray:
+        """The points of a block of whole lines; a BadLine carries those before the bad line."""
+        try:
+            text = self._decode(block, first_line)
+        except BadLine as bad:
+            good = _lines_before(block, bad.line - first_line)
+            bad.rows = self._points(self._decode(good, first_line), first_line) if good else None
+            raise
+        return self._points(text, first_line)
 
     # ------------------------------------------------------------ bytes -> blocks of whole lines
 
@@ -124,7 +155,14 @@ class PointReader:
             if not piece:
                 break
             self.bytes_read += len(piece)
-            ends = self._check(piece)
+            try:
+                ends = self._check(piece)
+            except BadLine as bad:  # the whole lines before the bad one are handed on first
+                good = _lines_before(b"".join([*pending, piece]), bad.line - next_line)
+                if good:
+                    self.stopping = True
+                    yield good, next_line
+                raise
             pending.append(piece)
             pending_size += len(piece)
             pending_lines += ends
@@ -192,8 +230,8 @@ class PointReader:
             line = first_line + block.count(b"\n", 0, err.start)
             raise self._error(line, f"not a UTF-8 text file (byte 0x{block[err.start]:02x})") from None
 
-    def _error(self, line: int, what: str) -> UsageError:
-        return UsageError(f"{OPTION} {self.where} line {line:,}: {what}")
+    def _error(self, line: int, what: str) -> BadLine:
+        return BadLine(f"{OPTION} {self.where} line {line:,}: {what}", line)
 
     # ------------------------------------------------------------ text -> points
 
@@ -258,12 +296,25 @@ class PointReader:
                 data = np.loadtxt(rows, delimiter=",", ndmin=2, dtype=np.float64, comments=None)
             except ValueError:
                 data = None
-            if data is not None and (data.shape[1] != len(columns) or not np.isfinite(data).all()):
+            if data is not None and (
+                data.shape[1] != len(columns)
+                or not np.isfinite(data).all()
+                or (self.dtype is not None and unheld_in(data, self.dtype).any())
+            ):
                 data = None
             if data is None:
-                data = self._numbers_line_by_line(text, first_line)
+                try:
+                    data = self._numbers_line_by_line(text, first_line)
+                except BadLine as bad:
+                    bad.rows = None if bad.rows is None else self._in_order(bad.rows)
+                    raise
         else:
             data = np.zeros((0, len(columns)))
+        return self._in_order(data)
+
+    def _in_order(self, data: np.ndarray) -> np.ndarray:
+        """Columns of the file -> one column per variable, in the expression's order (0 if absent)."""
+        columns = self._columns
         if columns == self.names:
             return data
         out = np.zeros((len(data), len(self.names)))
@@ -271,40 +322,57 @@ class PointReader:
             out[:, self.names.index(c)] = data[:, j]
         return out
 
+    @property
+    def dtype(self) -> str | None:
+        return self.problem.dtype if self.problem else None
+
     def _numbers_line_by_line(self, text: str, first_line: int) -> np.ndarray:
         columns = self._columns
         rows: list[list[float]] = []
-        for offset, raw in enumerate(text.split("\n")):
-            if not raw.strip():
-                continue
-            line = first_line + offset
-            self._check_columns(raw, line)
-            fields = raw.split(",")
-            if len(fields) != len(columns):
-                raise self._error(line, f"expected {len(columns)} values ({','.join(columns)}), found {len(fields)}")
-            row = []
-            for name, field in zip(columns, fields, strict=True):
-                value = field.strip()
-                if not value:
-                    raise self._error(line, f"no value for {name}")
-                try:
-                    number = float(value)
-                except ValueError:
-                    raise self._error(line, f"{value!r} is not a number") from None
-                if not np.isfinite(number):
-                    raise self._error(line, f"{value!r} is not a finite number")
-                row.append(number)
-            rows.append(row)
+        try:
+            for offset, raw in enumerate(text.split("\n")):
+                if raw.strip():
+                    rows.append(self._number_row(raw, first_line + offset))
+        except BadLine as bad:
+            bad.rows = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
+            raise
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
 
+    def _number_row(self, raw: str, line: int) -> list[float]:
+        columns = self._columns
+        self._check_columns(raw, line)
+        fields = raw.split(",")
+        if len(fields) != len(columns):
+            raise self._error(line, f"expected {len(columns)} values ({','.join(columns)}), found {len(fields)}")
+        row = []
+        for name, field in zip(columns, fields, strict=True):
+            value = field.strip()
+            if not value:
+                raise self._error(line, f"no value for {name}")
+            try:
+                number = float(value)
+            except ValueError:
+                raise self._error(line, f"{value!r} is not a number") from None
+            if not np.isfinite(number):
+                raise self._error(line, f"{value!r} is not a finite number")
+            why = unheld(number, self.dtype) if self.dtype else None
+            if why:
+                raise self._error(line, f"{name} = {value} {why}")
+            row.append(number)
+        return row
+
     def _assignments(self, text: str, first_line: int) -> np.ndarray:
-        rows = []
+        rows: list[list[float]] = []
         for offset, raw in enumerate(text.split("\n")):
             if raw.strip():
                 line = first_line + offset
-                self._check_columns(raw, line)
-                where = f"{OPTION} {self.where} line {line:,}"
-                point = parse_point(raw, self.names, where, problem=self.problem, file=True)
+                try:
+                    self._check_columns(raw, line)
+                    where = f"{OPTION} {self.where} line {line:,}"
+                    point = parse_point(raw, self.names, where, problem=self.problem, file=True)
+                except UsageError as err:
+                    done = np.array(rows, dtype=np.float64).reshape(len(rows), len(self.names))
+                    raise BadLine(err.message, line, done) from None
                 rows.append([point[n] for n in self.names])
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(self.names))
 
@@ -313,13 +381,16 @@ def batches(given: np.ndarray, reader: PointReader | None) -> Iterator[np.ndarra
     """The points given on the command line, then the file's chunks, in order.
 
     The file's first chunk is read now, so that an error in it (or an empty file) is
-    reported before anything is computed or written.
+    reported before anything is computed or written. After it, a bad line stops the run
+    once the points of every line before it are handed on.
     """
     head = [given] if len(given) else []
     if reader is None:
         return iter(head)
     chunks = reader.chunks()
     first = next(chunks)  # an empty file raises UsageError here
+    if reader.stopping:  # the first chunk holds a bad line: refused before any output
+        next(chunks)
     return itertools.chain(head, [first], chunks)
 
 
@@ -331,6 +402,14 @@ def _ends_every(data: bytes, lo: int, hi: int, block: int) -> bool:
     """
     block = max(block, 1)
     return all(data.find(b"\n", at, at + block) >= 0 for at in range(lo, hi - block + 1, block))
+
+
+def _lines_before(data: bytes, count: int) -> bytes:
+    """The first ``count`` whole lines of ``data``, their line ends included."""
+    if count <= 0:
+        return b""
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    return data[: int(ends[count - 1]) + 1] if len(ends) >= count else b""
 
 
 def _stdin() -> BinaryIO:
@@ -391,8 +470,8 @@ class TableReader(PointReader):
         except UsageError as err:
             raise UsageError(err.message.replace(OPTION, DATA_OPTION, 1)) from None
 
-    def _error(self, line: int, what: str) -> UsageError:
-        return UsageError(f"{DATA_OPTION} {self.where} line {line:,}: {what}")
+    def _error(self, line: int, what: str) -> BadLine:
+        return BadLine(f"{DATA_OPTION} {self.where} line {line:,}: {what}", line)
 
     def read(self) -> Table:
         stream = self._open()

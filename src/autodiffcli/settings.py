@@ -36,7 +36,7 @@ class Problem:
     text: str
     expr: sympy.Expr
     params: dict[str, float]
-    variables: tuple[str, ...]  # alphabetical; every free symbol that is not a parameter
+    variables: tuple[str, ...]  # natural order (x2 before x10); every free symbol that is not a parameter
     dtype: str
     vanished: tuple[str, ...] = ()  # names the user wrote that SymPy's simplification removed
     read_as: str = ""  # the text as read (implicit products explicit), when it differs from the user's
@@ -84,7 +84,7 @@ def load_problem(
     also be names only the ``--subject-to`` ``constraints`` have)."""
     if dtype not in DTYPES:
         raise UsageError(f"--dtype: unknown dtype {dtype!r}; choose float32 or float64")
-    given = parse_assignments(param_options, "-p/--param", allow_expr_values=True)
+    given = parse_assignments(param_options, "-p/--param", allow_expr_values=True, dtype=dtype)
     if text is None:
         text = DEFAULT_EXPRESSION
         params = {**DEFAULT_PARAMS, **given}
@@ -124,10 +124,11 @@ def _vanished(text: str, names: Sequence[str]) -> tuple[tuple[str, ...], str]:
 
 
 def parse_assignments(
-    items: Sequence[str], option: str, allow_expr_values: bool = True, joint: str = " "
+    items: Sequence[str], option: str, allow_expr_values: bool = True, joint: str = " ", dtype: str | None = None
 ) -> dict[str, float]:
     """``["a=1", "b=-2"]`` or ``["a=1,b=-2"]`` -> {"a": 1.0, "b": -2.0}. A bad value's
-    message starts with the option, ``joint`` and the name (``-p/--param a: ...``)."""
+    message starts with the option, ``joint`` and the name (``-p/--param a: ...``); with
+    ``dtype``, each value must be one it holds (``unheld``)."""
     out: dict[str, float] = {}
     for item in items:
         for part in _split(item):
@@ -139,12 +140,13 @@ def parse_assignments(
                 raise UsageError(f"{option}: {name!r} is not a name")
             if name in out:
                 raise UsageError(f"{option}: {name!r} is given twice")
-            out[name] = number(value, f"{option}{joint}{name}")
+            out[name] = number(value, f"{option}{joint}{name}", dtype)
     return out
 
 
-def number(text: str, option: str) -> float:
-    """A finite number: a literal or a constant expression such as ``pi/2`` or ``-1e-3``."""
+def number(text: str, option: str, dtype: str | None = None) -> float:
+    """A finite number: a literal or a constant expression such as ``pi/2`` or ``-1e-3``;
+    with ``dtype``, one that dtype holds (see ``unheld``)."""
     text = text.strip()
     try:
         value = float(text)
@@ -161,7 +163,36 @@ def number(text: str, option: str) -> float:
             raise UsageError(f"{option}: {text!r} is not a finite real number") from None
     if not math.isfinite(value):
         raise UsageError(f"{option}: {text!r} is not a finite number")
+    why = unheld(value, dtype) if dtype else None
+    if why:
+        raise UsageError(f"{option}: {text} {why}")
     return value
+
+
+def unheld(value: float, dtype: str) -> str | None:
+    """Why ``dtype`` cannot hold ``value`` (None when it can), ending in the advice.
+
+    Beyond the largest number it is infinite; below the smallest normal one (but not 0)
+    it is 0, since TensorFlow flushes subnormal numbers to zero on the CPU: the answer
+    would be computed at another point.
+    """
+    info = np.finfo(dtype)
+    advice = "; use --dtype float64" if dtype == "float32" else ""
+    with np.errstate(all="ignore"):
+        as_held = abs(float(np.dtype(dtype).type(value)))
+    if math.isinf(as_held):
+        return f"is beyond {dtype}'s range (its largest number is {float(info.max):.7g}){advice}"
+    if value != 0 and as_held < info.tiny:
+        tiny = f"{float(info.tiny):.3g}"
+        return f"is below {dtype}'s smallest normal number ({tiny}): TensorFlow would compute with 0{advice}"
+    return None
+
+
+def unheld_in(data: np.ndarray, dtype: str) -> np.ndarray:
+    """Whether each value of ``data`` is one ``dtype`` cannot hold (see ``unheld``)."""
+    info = np.finfo(dtype)
+    size = np.abs(data)
+    return (size > float(info.max)) | ((size < float(info.tiny)) & (data != 0))
 
 
 def parse_point(
@@ -169,10 +200,12 @@ def parse_point(
 ) -> dict[str, float]:
     """``0`` (one variable) or ``x=0,y=1`` -> a value for every variable (0 if left out).
 
-    ``problem`` lets a message say what the expression became; ``file``: ``option`` names
-    a line of a file, not a command-line option (it changes the hint).
+    ``problem`` lets a message say what the expression became, and its dtype must hold
+    every value; ``file``: ``option`` names a line of a file, not a command-line option
+    (it changes the hint).
     """
     text = text.strip()
+    dtype = problem.dtype if problem else None
     if "=" not in text:
         if not names:
             raise UsageError(f"{option}: " + (problem.no_variables("to set") if problem else "no variables to set"))
@@ -183,8 +216,8 @@ def parse_point(
                 f"{option}: {text!r} gives no names, but the expression has variables "
                 f"{listing(names)}; write {write if file else f'{option} {write}'}{euler}"
             )
-        return {names[0]: number(text, option)}
-    given = parse_assignments([text], option, joint=", " if file else " ")
+        return {names[0]: number(text, option, dtype)}
+    given = parse_assignments([text], option, joint=", " if file else " ", dtype=dtype)
     for name in given:
         if name not in names:
             why = problem.absent(name, names) if problem else f" (it has {listing(names)})"
@@ -196,7 +229,9 @@ def points_array(points: Sequence[Mapping[str, float]], names: Sequence[str]) ->
     return np.array([[p[n] for n in names] for p in points], dtype=np.float64).reshape(len(points), len(names))
 
 
-def parse_range(text: str, names: Sequence[str], option: str = "--range") -> tuple[float, float]:
+def parse_range(
+    text: str, names: Sequence[str], option: str = "--range", dtype: str | None = None
+) -> tuple[float, float]:
     """``x=LO:HI`` (or ``LO:HI`` for a one-variable expression) -> (LO, HI), LO < HI."""
     name, sep, span = text.partition("=")
     if not sep:
@@ -209,7 +244,7 @@ def parse_range(text: str, names: Sequence[str], option: str = "--range") -> tup
     lo_text, colon, hi_text = span.partition(":")
     if not colon:
         raise UsageError(f"{option}: expected {name}=LO:HI, got {text!r}")
-    lo, hi = number(lo_text, option), number(hi_text, option)
+    lo, hi = number(lo_text, option, dtype), number(hi_text, option, dtype)
     if not lo < hi:
         raise UsageError(f"{option}: LO must be less than HI, got {text!r}")
     return lo, hi
@@ -233,8 +268,11 @@ def parse_names(text: str | None, allowed: Sequence[str], option: str, *, proble
     return out
 
 
-def parse_bounds(text: str | None, names: Sequence[str], option: str = "--bounds") -> dict[str, tuple[float, float]]:
-    """``"x=-5:5,y=0:pi"`` -> {"x": (-5.0, 5.0), "y": (0.0, 3.14...)}; LO < HI.
+def parse_bounds(
+    text: str | None, names: Sequence[str], option: str = "--bounds", dtype: str | None = None
+) -> dict[str, tuple[float, float]]:
+    """``"x=-5:5,y=0:pi"`` -> {"x": (-5.0, 5.0), "y": (0.0, 3.14...)}; LO < HI, each finite
+    side held by ``dtype`` (when given).
 
     A side left empty is unbounded (``x=0:`` is x >= 0, ``x=:5`` is x <= 5), and so is
     ``inf`` or ``-inf`` written there."""
@@ -253,15 +291,15 @@ def parse_bounds(text: str | None, names: Sequence[str], option: str = "--bounds
         low, colon, high = span.partition(":")
         if not colon or not (low.strip() or high.strip()):
             raise UsageError(f"{option}: expected NAME=LO:HI, got {part!r}")
-        lo = _bound(low, -math.inf, f"{option} {name}")
-        hi = _bound(high, math.inf, f"{option} {name}")
+        lo = _bound(low, -math.inf, f"{option} {name}", dtype)
+        hi = _bound(high, math.inf, f"{option} {name}", dtype)
         if not lo < hi:
             raise UsageError(f"{option}: {name}={low.strip()}:{high.strip()} is empty; LO must be below HI")
         out[name] = (lo, hi)
     return out
 
 
-def _bound(text: str, missing: float, option: str) -> float:
+def _bound(text: str, missing: float, option: str, dtype: str | None = None) -> float:
     """One side of a bound: a number, ``inf``/``-inf``, or nothing (``missing``: unbounded)."""
     word = text.strip().lower().replace(" ", "")
     if not word:
@@ -270,7 +308,7 @@ def _bound(text: str, missing: float, option: str) -> float:
         return math.inf
     if word in ("-inf", "-infinity", "-oo"):
         return -math.inf
-    return number(text, option)
+    return number(text, option, dtype)
 
 
 def with_constraints(problem: Problem, texts: Sequence[str], start: str | None, bounds: str | None) -> Problem:
@@ -381,7 +419,7 @@ def minimize_settings(
         raise UsageError(f"--style {style}: is for Keras optimizers, not {method}")
     at_least(starts, 1, "--starts")
     at_least(seed, 0, "--seed")
-    box = parse_bounds(bounds, problem.variables)
+    box = parse_bounds(bounds, problem.variables, dtype=problem.dtype)
     if method == "bfgs" and box:
         raise UsageError("--bounds: bfgs takes no bounds (SciPy's BFGS is unconstrained); use --opt lbfgs (L-BFGS-B)")
     width = len(problem.variables) * (len(problem.variables) if method in ("newton", "bfgs") else 1)

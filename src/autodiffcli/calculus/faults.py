@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import sympy
 from sympy.codegen import cfunctions
 
@@ -66,7 +67,8 @@ def _value(e: sympy.Expr, env: Mapping[str, float]) -> float | None:
 
 
 def explain_value(expr: sympy.Expr, env: Mapping[str, float], dtype: str) -> str:
-    """Why f is not finite at ``env``: a domain error, a float32 overflow, or a pole."""
+    """Why f is not finite at ``env``: a domain error, a float32 overflow (of f, or of an
+    intermediate value, named), or a pole."""
     where = point_text(env)
     reason = domain_error(expr, env)
     if reason:
@@ -74,8 +76,63 @@ def explain_value(expr: sympy.Expr, env: Mapping[str, float], dtype: str) -> str
     if dtype == "float32":
         wide = _value(expr, env)
         if wide is not None:
-            return f"overflow in float32: f is {fmt(wide)} at {where}; use --dtype float64"
+            if abs(wide) > float(np.finfo(np.float32).max):
+                return f"overflow in float32: f is {fmt(wide)} at {where}; use --dtype float64"
+            cause = unheld_intermediate(expr, env, dtype)
+            inner = f"{cause}, though f is {fmt(wide)}" if cause else f"f is {fmt(wide)} in float64"
+            return f"overflow in float32 at {where}: {inner}; use --dtype float64"
     return f"f is not finite at {where}"
+
+
+class Intermediates:
+    """Every sub-expression of f, computed in float64 at a batch of points: where one of
+    them is a number ``dtype`` cannot hold, ``dtype``'s results there are not to be trusted
+    (an overflow or a flush to zero happened on the way)."""
+
+    def __init__(self, expr: sympy.Expr, dtype: str) -> None:
+        self.info = np.finfo(dtype)
+        nodes = dict.fromkeys(n for n in sympy.postorder_traversal(expr) if _intermediate(n))
+        self.functions = [TFFunction(n, "float64") for n in nodes]
+
+    def unheld(self, env: Mapping[str, np.ndarray | float], n: int) -> np.ndarray:
+        """Whether, at each of ``n`` points, some sub-expression is beyond the dtype's range
+        or nonzero below its smallest normal number."""
+        out = np.zeros(n, dtype=bool)
+        if not self.functions:
+            return out
+        tf = self.functions[0].tf
+        tensors = {k: tf.constant(v, tf.float64) for k, v in env.items()}
+        for f in self.functions:
+            size = np.abs(np.broadcast_to(np.asarray(f(tensors), dtype=np.float64), (n,)))
+            with np.errstate(invalid="ignore"):
+                out |= (size > float(self.info.max)) & np.isfinite(size)
+                out |= (size > 0) & (size < float(self.info.tiny))
+        return out
+
+
+def _intermediate(node: sympy.Basic) -> bool:
+    """A sub-expression whose value is computed (not an input, an integer or pi)."""
+    return isinstance(node, sympy.Expr) and not (
+        node.is_Symbol or node.is_Integer or isinstance(node, sympy.NumberSymbol)
+    )
+
+
+def unheld_intermediate(expr: sympy.Expr, env: Mapping[str, float], dtype: str) -> str | None:
+    """The innermost sub-expression whose value at ``env`` (computed in float64) ``dtype``
+    cannot hold: beyond its largest number, or nonzero below its smallest normal one
+    (TensorFlow computes it as 0). For example ``x**2 is 1e+40, beyond float32's range``."""
+    info = np.finfo(dtype)
+    for node in sympy.postorder_traversal(expr):
+        if not _intermediate(node):
+            continue  # inputs were checked when read; integers and pi are held
+        value = _value(node, env)
+        if value is None:
+            continue
+        if abs(value) > float(info.max):
+            return f"{canonical(node)} is {fmt(value)}, beyond {dtype}'s range"
+        if 0 < abs(value) < float(info.tiny):
+            return f"{canonical(node)} is {fmt(value)}, below {dtype}'s smallest normal number (so 0)"
+    return None
 
 
 def explain_derivative(label: str, value: float, env: Mapping[str, float], dtype: str) -> str:

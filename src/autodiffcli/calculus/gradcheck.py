@@ -6,16 +6,21 @@ computed is compared with
 * the exact value: SymPy's symbolic derivative evaluated by mpmath (``evalf``) with
   ``EXACT_DIGITS`` significant digits, of the very function and at the very point the tape
   saw (each input, and each number of the expression, rounded to the dtype first, so only
-  the derivative's own rounding is measured);
+  the derivative's own rounding is measured); where the formula has a removable
+  singularity (``sinc``'s derivatives at 0), its limit there;
 * a central finite difference: ``tf.test.compute_gradient`` of f (of the tape's gradient,
   for the Hessian), with the classic step cbrt(eps) * max(1, |x|), rounded to a power of
   two so that x + h is exact.
 
-Errors are normwise relative: |value - exact| over the largest |exact| of the same
-derivative (gradient or Hessian) at that point (absolute when that is 0; never below the
-dtype's smallest normal number, under which it has no relative precision). The tape passes
-when its error is at most ``ULPS`` units of the dtype's rounding (eps); a finite
-difference typically loses half or more of the digits.
+Errors are componentwise relative: each derivative is judged on its own scale,
+|value - exact| / |exact|, so a large derivative beside it cannot hide it. Where the exact
+value is 0 the scale is the size of its formula's terms at the point (the sum of their
+magnitudes: what rounding errors are proportional to). The scale is never below the
+dtype's smallest normal number divided by eps (9.9e-32 in float32): under it a value has
+no relative precision left once an intermediate is flushed to zero, so a subnormal exact
+value (exp(-88) = 6e-39) held as 0 passes. The tape passes when its error is at most
+``ULPS`` units of the dtype's rounding (eps); a finite difference typically loses half or
+more of the digits.
 """
 
 from __future__ import annotations
@@ -100,8 +105,11 @@ class Checker:
         x = [symbols.get(n, sympy.Symbol(n, real=True)) for n in self.sources]
         with time_limit(LIMITS.time_s, "symbolic differentiation for --check"):
             held = _numbers_as_held(f.expr, self.dtype)
+            self.held = held
             self.exact_gradient = [sympy.diff(held, a) for a in x]
             self.exact_hessian = [[sympy.diff(g, b) for b in x] for g in self.exact_gradient] if order >= 2 else []
+        info = np.finfo(self.dtype)
+        self.least_scale = float(info.tiny) / float(info.eps)  # under it, no relative precision survives
 
     def check(self, points: np.ndarray, result: Derivatives) -> list[Check]:
         self.checked += len(points)
@@ -118,24 +126,75 @@ class Checker:
         self._at = env
         x = np.array([env[n] for n in self.sources], dtype=self.dtype)
         with time_limit(LIMITS.time_s, "the exact derivatives of --check"):
-            exact_g = [self._exact(e, env) for e in self.exact_gradient]
-            exact_h = [[self._exact(e, env) for e in row_] for row_ in self.exact_hessian]
+            # a limit stands for a derivative only where f itself is defined (sinc at 0, not sin(x)/x)
+            limit = self._evaluate(self.held, env) is not None
+            exact_g = [self._exact(e, env, limit) for e in self.exact_gradient]
+            exact_h = [[self._exact(e, env, limit) for e in row_] for row_ in self.exact_hessian]
+            scale_g = [self._scale(e, v, env) for e, v in zip(self.exact_gradient, exact_g, strict=True)]
+            scale_h = [
+                self._scale(e, v, env)
+                for row_e, row_v in zip(self.exact_hessian, exact_h, strict=True)
+                for e, v in zip(row_e, row_v, strict=True)
+            ]
         tape_g = [float(r.gradient_by(n)[i]) for n in self.sources]
         fd_g = self._finite_difference(self._value, x)[0]
-        tiny = float(np.finfo(self.dtype).tiny)
-        gradient = dict(zip(self.sources, _entries(tape_g, exact_g, list(fd_g), tiny), strict=True))
+        gradient = dict(zip(self.sources, _entries(tape_g, exact_g, list(fd_g), scale_g), strict=True))
         hessian: dict[str, dict[str, Entry]] = {}
         if self.order >= 2:
             fd_h = self._finite_difference(self._gradient, x)
             tape_h = [[float(r.hessian[a][b][i]) for b in self.sources] for a in self.sources]
-            flat = _entries(sum(tape_h, []), sum(exact_h, []), list(fd_h.reshape(-1)), tiny)
+            flat = _entries(sum(tape_h, []), sum(exact_h, []), list(fd_h.reshape(-1)), scale_h)
             d = len(self.sources)
             hessian = {
                 a: dict(zip(self.sources, flat[k * d : (k + 1) * d], strict=True)) for k, a in enumerate(self.sources)
             }
         return Check(gradient, hessian, self.tolerance)
 
-    def _exact(self, expr: sympy.Expr, env: dict[str, float]) -> float | None:
+    def _scale(self, expr: sympy.Expr, exact: float | None, env: dict[str, float]) -> float:
+        """What an error of this derivative is measured against: |exact|, or where that is 0
+        the size of the formula's terms; never below ``least_scale``."""
+        if exact is None:
+            return math.nan
+        scale = abs(exact)
+        if scale == 0:
+            size = self._exact(_magnitude(expr), env, limit=False)
+            scale = size if size is not None else 0.0
+        return max(scale, self.least_scale)
+
+    def _exact(self, expr: sympy.Expr, env: dict[str, float], limit: bool = True) -> float | None:
+        """The value of ``expr`` at ``env`` to ``EXACT_DIGITS`` digits; where the formula is
+        not finite there (0/0), its two-sided limit, if it has one (``limit``)."""
+        value = self._evaluate(expr, env)
+        if value is None and limit and not expr.has(sympy.DiracDelta):  # a jump's derivative has no limit to take
+            value = self._limit(expr, env)
+        return value
+
+    def _limit(self, expr: sympy.Expr, env: dict[str, float]) -> float | None:
+        """The limit of ``expr`` at the point: sinc'(x) = cos(x)/x - sin(x)/x**2 is 0/0 at 0,
+        its limit is 0. Taken one variable after another (where the expression is defined
+        at a variable's value, it just takes that value), in the variables' order and in the
+        reverse order; each limit must be two-sided, and both orders must agree
+        (x/sqrt(x**2 + y**2) has 0 one way and no limit the other: no value)."""
+        at = [(s, sympy.Rational(env[name])) for name, s in self.symbols.items() if name in env]
+        found: list[float] = []
+        for order in (at, at[::-1]):
+            value = expr
+            try:
+                for s, v in order:
+                    if not value.has(s):
+                        continue
+                    held = value.xreplace({s: v})  # where it is defined, its value is its limit
+                    undefined = held.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
+                    value = sympy.limit(value, s, v, dir="+-") if undefined else held
+                number = complex(value.evalf(EXACT_DIGITS))
+            except (TypeError, ValueError, ArithmeticError, NotImplementedError):
+                return None
+            if number.imag != 0 or not math.isfinite(number.real):
+                return None
+            found.append(number.real)
+        return found[0] if math.isclose(found[0], found[1], rel_tol=1e-30, abs_tol=0.0) else None
+
+    def _evaluate(self, expr: sympy.Expr, env: dict[str, float]) -> float | None:
         at = {s: env[name] for name, s in self.symbols.items() if name in env}
         try:
             try:
@@ -185,27 +244,34 @@ def _numbers_as_held(expr: sympy.Expr, dtype: Any) -> sympy.Expr:
     where the tape's slope of its own function is 0: 'off by 1.0' in every dtype."""
     held = {}
     for n in expr.atoms(sympy.Number, sympy.NumberSymbol):
-        value = float(dtype(float(n)))
+        with np.errstate(over="ignore"):  # a number beyond the dtype is inf, as the tape holds it
+            value = float(dtype(float(n)))
         if math.isfinite(value) and not n.is_Integer:  # integers the tape holds are exact
             held[n] = sympy.Rational(value)
     return expr.xreplace(held)
 
 
-def _entries(tape: list[float], exact: list[float | None], fd: list[float], tiny: float) -> list[Entry]:
-    """Normwise relative errors against the largest exact magnitude of the group.
+def _magnitude(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with every sum's terms made positive (outside function arguments): the size
+    of what is added up, which the rounding errors of an exact 0 are proportional to
+    (sin(x)*cos(x) - cos(x)*sin(x) has size 2*|sin(x)*cos(x)|)."""
+    if expr.is_Add:
+        return sympy.Add(*(_magnitude(a) for a in expr.args))
+    if expr.is_Mul:
+        return sympy.Mul(*(_magnitude(a) for a in expr.args))
+    if expr.is_Pow and expr.exp.is_number and expr.exp.is_positive:
+        return sympy.Pow(_magnitude(expr.base), expr.exp)
+    return sympy.Abs(expr)
 
-    That magnitude counts as at least ``tiny``, the dtype's smallest normal number: below
-    it the dtype has no relative precision (erf's slope at 20 is 2e-174, which float32
-    holds as 0, exactly right to its last place).
-    """
-    known = [abs(e) for e in exact if e is not None]
-    scale = max(max(known), tiny) if known and max(known) > 0 else 1.0
+
+def _entries(tape: list[float], exact: list[float | None], fd: list[float], scale: list[float]) -> list[Entry]:
+    """Componentwise relative errors: each derivative against its own ``scale``."""
     out = []
-    for t, e, d in zip(tape, exact, fd, strict=True):
+    for t, e, d, s in zip(tape, exact, fd, scale, strict=True):
         if e is None:
             out.append(Entry(t, None, float(d), None, None))
             continue
-        t_err = abs(t - e) / scale if math.isfinite(t) else math.inf
-        d_err = abs(float(d) - e) / scale if math.isfinite(d) else math.inf
+        t_err = abs(t - e) / s if math.isfinite(t) else math.inf
+        d_err = abs(float(d) - e) / s if math.isfinite(d) else math.inf
         out.append(Entry(t, e, float(d), t_err, d_err))
     return out

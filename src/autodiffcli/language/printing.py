@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import sympy
 from sympy.printing.str import StrPrinter
@@ -53,5 +54,16 @@ def canonical(expr: sympy.Expr) -> str:
 
 
 def variables(expr: sympy.Expr) -> list[str]:
-    """Names of the free symbols, alphabetically."""
-    return sorted(s.name for s in expr.free_symbols)
+    """Names of the free symbols in natural order (x2 before x10): the one order in which
+    every report, plain column and message lists them."""
+    return sorted((s.name for s in expr.free_symbols), key=natural_key)
+
+
+_DIGIT_RUNS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[object, ...]:
+    """Sorts ``x2`` before ``x10``: runs of digits compare as numbers, the rest as text
+    (``x01`` and ``x1`` are told apart by the text itself)."""
+    parts = _DIGIT_RUNS.split(name)  # text, number, text, ...: the kinds line up position by position
+    return (tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -136,7 +137,21 @@ def _terminal_panel(panel: Panel | Landscape, width: int, color: bool) -> str:
         x_max=xlim[1],
         **options,
     )
-    return "\n".join(line.rstrip() for line in text.splitlines())
+    return "\n".join(_no_minus_zero(line.rstrip()) for line in text.splitlines())
+
+
+_MINUS_ZERO = re.compile(r"(?<![\w.])-(0(?:[.,]0+)?)(?![\w.])")
+
+
+def _no_minus_zero(line: str) -> str:
+    """An axis label of -0.0 (a tick at 0 computed as -1e-17) written as 0.0, in the same
+    width: on the axis lines only, which hold nothing but numbers."""
+    frame = line.rfind("\u2502")  # a y label follows the frame's right edge
+    if frame >= 0:
+        return line[: frame + 1] + _MINUS_ZERO.sub(r" \1", line[frame + 1 :])
+    if line.strip() and all(c in "0123456789.,-+e " for c in line):  # the x labels under the frame
+        return _MINUS_ZERO.sub(r" \1", line)
+    return line
 
 
 def panel_log(panel: Panel | Landscape) -> bool:

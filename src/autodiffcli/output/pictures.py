@@ -129,16 +129,46 @@ def grad_picture(report: GradReport, span: tuple[float, float] | None = None) ->
             ]
         )
         marks.append(Series("tangent" if usable.sum() == 1 else "tangents", xs, ys, "tangent"))
-    marks.append(Series("f", grid, _finite(value[:n]), "curve"))
+    defined = np.isfinite(value[:n])  # a derivative is drawn only where f itself is defined
+    f_limits = robust_limits([value])
+    marks.append(Series("f", grid, broken(grid, _finite(value[:n]), f_limits), "curve"))
     shown = np.isfinite(fa)
     if shown.any():
-        label = f"{name}={at[0]:g}" if len(at) == 1 else "--at" if report.total <= MARKED else f"--at (first {MARKED})"
+        first = f"{name}={at[0] + 0.0:g}"  # + 0.0: -0.0 reads 0
+        label = first if len(at) == 1 else "--at" if report.total <= MARKED else f"--at (first {MARKED})"
         marks.append(Series(label, at[shown], fa[shown], "point"))
-    f_panel = Panel(f"f = {p.canonical}", name, "f", tuple(marks), (lo, hi), robust_limits([value]))
+    f_panel = Panel(f"f = {p.canonical}", name, "f", tuple(marks), (lo, hi), f_limits)
     labels = [_derivative_label(name, k) for k in range(1, req.order + 1)]
-    curves = tuple(Series(label, grid, _finite(h[:n]), "derivative") for label, h in zip(labels, higher, strict=True))
-    d_panel = Panel("derivatives (tape)", name, "", curves, (lo, hi), robust_limits([h[:n] for h in higher]))
+    drawn = [np.where(defined, _finite(h[:n]), np.nan) for h in higher]
+    d_limits = robust_limits(drawn)
+    curves = tuple(
+        Series(label, grid, broken(grid, h, d_limits), "derivative") for label, h in zip(labels, drawn, strict=True)
+    )
+    d_panel = Panel("derivatives (tape)", name, "", curves, (lo, hi), d_limits)
     return Picture(f"autodiff grad: f = {p.canonical}", (f_panel, d_panel))
+
+
+def broken(x: np.ndarray, y: np.ndarray, limits: tuple[float, float] | None) -> np.ndarray:
+    """``y`` with a gap (nan) where the curve jumps across a pole, so that no line is drawn
+    between the two sides (tan at pi/2 goes to +inf on one side, -inf on the other).
+
+    A jump is a step that spans the whole picture (from above the top to below the bottom,
+    or back) with the curve running away towards it on both sides: |y| grows into the
+    step from the left and from the right. A steep but continuous crossing (1e4*x at 0)
+    does not grow towards the crossing, so it is drawn.
+    """
+    if limits is None or len(y) < 4:
+        return y
+    low, high = limits
+    out = np.array(y, dtype=np.float64)
+    a, b = out[1:-2], out[2:-1]  # the step from a to b, with a's left and b's right neighbour
+    left, right = out[:-3], out[3:]
+    with np.errstate(invalid="ignore"):
+        across = ((a > high) & (b < low)) | ((a < low) & (b > high))
+        away = (np.abs(a) > np.abs(left)) & (np.abs(b) > np.abs(right))
+    for i in np.flatnonzero(across & away) + 1:
+        out[i] = out[i + 1] = np.nan
+    return out
 
 
 def require_one_variable(problem: Problem) -> None:
@@ -192,11 +222,15 @@ def minimize_picture(report: MinimizeReport) -> Picture:
     end points are marked by basin (best first) over a range that covers the starts' box.
     """
     o, p = report.outcome, report.problem
-    title = f"autodiff minimize: f = {p.canonical}"
+    title = f"autodiff {'maximize' if report.settings.maximize else 'minimize'}: f = {p.canonical}"
     if o.steps == 0 and not math.isfinite(o.f):
         return Picture(title, note="nothing to draw: f or its gradient is not finite at the start point")
     panels: list[Panel | Landscape] = [loss_panel(report)]
-    path = np.array([[row.x[v] for v in p.variables] for row in o.history] or [[report.start[v] for v in p.variables]])
+    if o.path:  # every iterate (a single start of Newton, BFGS or L-BFGS-B)
+        path = np.array([[x[v] for v in p.variables] for x in o.path])
+    else:  # the history's rows (a Keras optimizer's many small steps, a row every few)
+        rows = [[row.x[v] for v in p.variables] for row in o.history]
+        path = np.array(rows or [[report.start[v] for v in p.variables]])
     path = path[np.isfinite(path).all(axis=1)]
     end = np.array([[o.x[v] for v in p.variables]])
     if len(p.variables) == 1:
@@ -235,22 +269,34 @@ def _extent(report: MinimizeReport, points: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def loss_panel(report: MinimizeReport) -> Panel:
-    """f against step (the lowest over the starts, with several); f - best f on a log scale when that spans decades."""
-    rows = [r for r in report.outcome.history if math.isfinite(r.f)]
-    title = "loss" if report.settings.starts <= 1 else "loss, lowest over the starts"
+    """f against step (the lowest over the starts, with several; the highest when maximizing);
+    |f - best f| on a log scale when that spans decades."""
+    up = report.settings.maximize
+    name = "f" if up else "loss"
+    title = name if report.settings.starts <= 1 else f"{name}, {'highest' if up else 'lowest'} over the starts"
     if report.kkt is not None and report.settings.starts > 1:  # constrained: one start's run, the best
-        title = "loss of the best start"
-    steps = np.array([r.step for r in rows], dtype=np.float64)
-    f = np.array([r.f for r in rows], dtype=np.float64)
+        title = f"{name} of the best start"
+    if report.outcome.path:  # every iterate: f at each
+        names = report.problem.variables
+        f = evaluate(report, np.array([[x[v] for v in names] for x in report.outcome.path]))
+        steps = np.arange(len(f), dtype=np.float64)
+        steps, f = steps[np.isfinite(f)], f[np.isfinite(f)]
+    else:
+        rows = [r for r in report.outcome.history if math.isfinite(r.f)]
+        steps = np.array([r.step for r in rows], dtype=np.float64)
+        f = np.array([r.f for r in rows], dtype=np.float64)
     xlim = (0.0, float(max(steps.max() if steps.size else 1.0, 1.0)))
     if f.size:
-        best = min(float(f.min()), report.outcome.f if math.isfinite(report.outcome.f) else math.inf)
-        gap = f - best
+        sense = -1.0 if up else 1.0  # the distance to the best f is sense * (f - best)
+        end = sense * report.outcome.f if math.isfinite(report.outcome.f) else math.inf
+        best = sense * min(float((sense * f).min()), end)
+        gap = sense * (f - best)
         positive = gap > 0
         if positive.sum() >= 2 and math.log10(gap[positive].max() / gap[positive].min()) >= DECADES:
-            curve = Series("f - best f", steps[positive], gap[positive], "curve")
+            label = "best f - f" if up else "f - best f"
+            curve = Series(label, steps[positive], gap[positive], "curve")
             title = f"{title} (best f = {best:.6g})"
-            return Panel(title, "step", "f - best f", (curve,), xlim, log_y=True, height=0.6)
+            return Panel(title, "step", label, (curve,), xlim, log_y=True, height=0.6)
     return Panel(title, "step", "f", (Series("f", steps, f, "curve"),), xlim, height=0.6)
 
 

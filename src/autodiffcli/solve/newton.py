@@ -185,6 +185,7 @@ def newton(
     iterations = np.zeros(n, dtype=np.int64)
     evaluations = 0
     history: list[Row] = []
+    path = [X[0].copy()] if n == 1 else []  # a single start's every iterate, for its picture
     interrupted = False
 
     def record(row: Row | None) -> None:
@@ -212,6 +213,8 @@ def newton(
                 trials = np.where(moved | fell, tried, np.where(stalled, HALVINGS, 0))
                 evaluations += len(going) + int(trials.sum())
                 X[going], status[going] = Xk, after
+                if n == 1 and moved.any():
+                    path.append(X[0].copy())
                 iterations[going[moved]] += 1
                 if shrink:
                     going = going[moved]
@@ -231,4 +234,6 @@ def newton(
         evaluations += len(going)
     status = np.where((status == RUNNING) & (gnorm <= tol) & settled, CONVERGED, status)
     record(history_row(batch.names, X, y, glen, int(iterations.max(initial=0))))
-    return BatchResult(X, y, iterations, status, evaluations, history, interrupted, traces[0])
+    return BatchResult(
+        X, y, iterations, status, evaluations, history, interrupted, traces[0], np.array(path) if n == 1 else None
+    )

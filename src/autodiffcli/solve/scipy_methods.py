@@ -93,6 +93,11 @@ def scipy_minimize(
     interrupted = False
     bounds = list(zip(box.lo, box.hi, strict=True)) if method == "lbfgs" and box.bounded else None
     best: dict[str, Any] = {}
+    path = [np.array(x_out[0])] if n == 1 else []  # a single start's every iterate, for its picture
+
+    def iterate(xk: np.ndarray) -> None:
+        if n == 1:
+            path.append(np.array(xk, dtype=np.float64))
 
     scale = [1.0]  # f is minimized as f / scale (see the rounds below)
 
@@ -133,6 +138,7 @@ def scipy_minimize(
                             method=SCIPY_METHODS[method],
                             bounds=bounds,
                             options={"maxiter": max(steps - int(iterations[i]), 1), "gtol": tol},
+                            callback=iterate,
                         )
                     evaluations += int(res.nfev)
                     iterations[i] += int(res.nit)
@@ -188,4 +194,5 @@ def scipy_minimize(
         if "x" in best:
             x_out[i], f_out[i] = best["x"], best["f"]
     history = [] if n > 1 else [r for r in [history_row(batch.names, x_out, f_out, glen_out, int(iterations[0]))] if r]
-    return BatchResult(x_out, f_out, iterations, status, evaluations, history, interrupted, traces[0])
+    trail = np.array(path) if n == 1 else None
+    return BatchResult(x_out, f_out, iterations, status, evaluations, history, interrupted, traces[0], trail)

@@ -77,6 +77,7 @@ class Outcome:
     status: str
     mode: str
     history: list[Row] = field(default_factory=list)
+    path: list[dict[str, float]] = field(default_factory=list)  # every iterate of a single start, when kept
     optimize_s: float = 0.0
     traces: int = 0
     evaluations: int = 0  # computations of f and its gradient, summed over starts
@@ -109,6 +110,7 @@ class BatchResult:
     history: list[Row] = field(default_factory=list)  # the best start at each recorded step
     interrupted: bool = False
     traces: int = 0
+    path: np.ndarray | None = None  # (iterates, d): every point a single start went through
 
 
 @dataclass(frozen=True)
