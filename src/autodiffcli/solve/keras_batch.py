@@ -12,7 +12,7 @@ from ..interrupts import deferred
 from ..runtime import grappler_free
 from .batch import BatchObjective, projected_gradient
 from .keras_loop import make_optimizer
-from .types import CONVERGED, DIVERGED, RUNNING, BatchResult, Box, Row, history_row
+from .types import CONVERGED, DIVERGED, RUNNING, BatchResult, Box, Row, history_row, same_point
 
 # clipping and relative step) over a whole variable: with one entry per start, each start's
 # step would depend on the others. They run start by start, each as it would run alone.
@@ -48,6 +48,8 @@ def keras_batch(
     if not alone:
 
         def record(row: Row) -> None:
+            if history and same_point(history[-1], row):  # the best start has stopped: no news
+                return
             history.append(row)
             reporter.row(row)
 
