@@ -58,7 +58,8 @@ def test_a_definite_hessian_known_exactly_is_not_called_degenerate(text, dtype, 
     if kind == "minimum":  # and minimize does not warn on the exact minimum
         start = f"x={at['x'] + 0.5},y={at['y'] - 0.5}"
         data = run_json("minimize", text, "--opt", "newton", "--from", start, "--dtype", dtype)
-        assert data["verdict"] == "minimum" and data["warnings"] == []
+        assert data["verdict"] == "minimum"
+    assert not any("not stationary" in w or "not a minimum" in w for w in data["warnings"])
 
 
 def test_an_exactly_singular_hessian_is_still_degenerate():
@@ -286,7 +287,8 @@ def test_a_minimum_on_a_bound_from_many_starts_is_a_minimum(text, box, starts):
                          options={"gtol": 1e-12, "ftol": 1e-15})  # fmt: skip
     data = run_json("minimize", text, "--opt", "lbfgs", "--starts", starts, "--bounds", box)
     assert (data["x"]["x"], data["x"]["y"]) == pytest.approx(tuple(ref.x), abs=1e-3)
-    assert data["verdict"] == "minimum" and data["warnings"] == []
+    assert data["verdict"] == "minimum"
+    assert not any("not stationary" in w or "not a minimum" in w for w in data["warnings"])
 
 
 # ---------------------------------------------------------------- item 16: many starts, one story
