@@ -27,7 +27,19 @@ from .solve.kkt import KKTPoint
 from .solve.multistart import MAX_BASINS, box_for_starts, draw_starts, group, radius
 from .solve.newton import newton
 from .solve.scipy_methods import SCIPY_METHODS, scipy_minimize
-from .solve.types import DIVERGED, STATUS, Box, MinimizeSettings, Outcome, Reporter, Silent, projected, row_length
+from .solve.types import (
+    DIVERGED,
+    RUNNING,
+    STALLED,
+    STATUS,
+    Box,
+    MinimizeSettings,
+    Outcome,
+    Reporter,
+    Silent,
+    projected,
+    row_length,
+)
 from .solve.verdict import DEGENERATE, MAXIMUM, MINIMUM, NOT_STATIONARY, Verdict, classify, rises_all_around
 
 # The status of a run whose method met its convergence test at a point the verdict refutes:
@@ -267,6 +279,13 @@ def _minimize_batch(
                 f"{int(ran.sum())} of {len(starts)} starts ran off to f = {fmt(extreme, dt)} before diverging: "
                 f"f may be unbounded {direction}; the best of the local {kind} found is reported"
             )
+    if settings.starts > 1:
+        ran_out = int((result.status == RUNNING).sum()) if not result.interrupted else 0
+        stalled = int((result.status == STALLED).sum())
+        if ran_out or stalled:
+            parts = [f"{ran_out} reached --steps {settings.steps}"] if ran_out else []
+            parts += [f"{stalled} stalled (the line search could no longer lower f)"] if stalled else []
+            report.advice.append(f"{ran_out + stalled} of {len(starts)} starts did not converge: {', '.join(parts)}")
     unlisted = int((usable & (label < 0)).sum())
     if unlisted:
         report.advice.append(

@@ -12,8 +12,19 @@ from ..interrupts import deferred
 from ..runtime import grappler_free
 from .batch import BatchObjective, projected_gradient
 from .keras_loop import make_optimizer
-from .types import CONVERGED, DIVERGED, RUNNING, BatchResult, Box, Reporter, Row, history_row
+from .types import (
+    CONVERGED,
+    DIVERGED,
+    RUNNING,
+    BatchResult,
+    Box,
+    Reporter,
+    Row,
+    history_row,
+    same_point,
+)
 
+# Keras scales these optimizers' steps by a norm (Lamb's trust ratio) or an RMS (Adafactor's
 # clipping and relative step) over a whole variable: with one entry per start, each start's
 # step would depend on the others. They run start by start, each as it would run alone.
 ONE_BY_ONE = frozenset({"lamb", "adafactor"})
@@ -48,6 +59,8 @@ def keras_batch(
     if not alone:
 
         def record(row: Row) -> None:
+            if history and same_point(history[-1], row):  # the best start has stopped: no news
+                return
             history.append(row)
             reporter.row(row)
 

@@ -27,6 +27,7 @@ from .types import (
     newton_step_within,
     projected,
     row_length,
+    same_point,
     step_tolerance,
 )
 
@@ -189,7 +190,7 @@ def newton(
     interrupted = False
 
     def record(row: Row | None) -> None:
-        if row is not None and (not history or history[-1].step != row.step):
+        if row is not None and (not history or (history[-1].step != row.step and not same_point(history[-1], row))):
             history.append(row)
             reporter.row(row)
 

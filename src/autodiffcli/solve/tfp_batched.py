@@ -49,6 +49,7 @@ from .types import (
     newton_step_within,
     projected,
     row_length,
+    same_point,
     step_tolerance,
 )
 
@@ -318,7 +319,7 @@ def quasi_newton(
     def record(step: int, last: bool = False) -> None:
         size = row_length(projected(X, Gx, box))  # rows show |projected grad|, as every method's
         row = history_row(batch.names, X, np.where(status == DIVERGED, np.nan, F), size, step)
-        if row is None or (history and history[-1] == row):
+        if row is None or (history and same_point(history[-1], row)):
             return
         if history and history[-1].step == row.step:
             if not last:

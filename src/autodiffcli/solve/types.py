@@ -144,6 +144,13 @@ def row_length(v: np.ndarray) -> np.ndarray:
         return np.hypot.reduce(np.asarray(v, dtype=np.float64), axis=-1)
 
 
+def same_point(a: Row, b: Row) -> bool:
+    """Do two history rows show the same point (whatever their steps)? With many starts, the
+    best start's row repeats once it has stopped and others run on: the table shows the best
+    start's progress, so such a row is left out."""
+    return a.x == b.x and a.f == b.f and a.grad_norm == b.grad_norm
+
+
 def history_row(names: Sequence[str], X: np.ndarray, y: np.ndarray, gnorm: np.ndarray, step: int) -> Row | None:
     """The best finite start's row at ``step``, or None when no start is finite."""
     finite = np.isfinite(y)
