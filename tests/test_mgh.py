@@ -60,3 +60,14 @@ def test_lbfgs_converges_where_bfgs_does(name, text, start, best):
     assert lbfgs["f"] == pytest.approx(oracle.fun, rel=1e-6, abs=1e-6)
     tolerance = 1e-2 if name == "powell-singular" else 1e-4  # f is flat as t**4 there: x is located to f**(1/4)
     assert list(lbfgs["x"].values()) == pytest.approx(list(oracle.x), rel=tolerance, abs=tolerance)
+
+
+@pytest.mark.parametrize("name, text, start, best", MGH, ids=[m[0] for m in MGH])
+def test_the_default_method_converges_within_1_5x_the_evaluations_of_scipy_bfgs(name, text, start, best):
+    """No --opt: Newton with the exact Hessian (each Hessian counts as one evaluation)."""
+    oracle = scipy_bfgs(text, start)
+    data = run(text, start)
+    assert (data["optimizer"], data["status"]) == ("Newton", "converged")
+    assert data["f"] == pytest.approx(best, rel=1e-5, abs=1e-6)
+    assert data["f"] == pytest.approx(oracle.fun, rel=1e-6, abs=1e-6)
+    assert data["evaluations"] <= 1.5 * oracle.nfev

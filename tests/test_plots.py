@@ -143,7 +143,7 @@ def test_grad_plot_width_follows_columns(monkeypatch):
 
 def test_minimize_plot_1d_snapshot_marks_the_minimum_in_its_column():
     expr = "x**4 - 3*x + 1"
-    result = invoke("minimize", expr, "--plot", "--format", "table")
+    result = invoke("minimize", expr, "--opt", "sgd", "--plot", "--format", "table")  # the snapshot is SGD's path
     assert result.exit_code == 0, result.stderr
     text = plot_text(result.stdout)
     snapshot("minimize-1d", text)
@@ -328,9 +328,9 @@ def test_grad_picture_survives_a_pole_and_a_domain():
     assert np.isfinite([lo, hi]).all() and hi - lo < 1e3  # the pole at 0 does not flatten the rest
 
 
-def _minimize_report(text: str, start: dict[str, float], **settings):
+def _minimize_report(text: str, start: dict[str, float], **options):
     problem = settings.load_problem(text, [], "float32")
-    return minimize.minimize(problem, start, types.MinimizeSettings(**settings))
+    return minimize.minimize(problem, start, types.MinimizeSettings(**options))
 
 
 def test_landscape_agrees_with_sympy_and_covers_the_path():

@@ -380,11 +380,12 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--opt",
                 "opt",
-                default="sgd",
-                show_default=True,
+                default=None,
                 metavar="NAME",
                 shell_complete=lambda ctx, param, incomplete: _completion().optimizers(ctx, param, incomplete),
-                help="newton, bfgs, lbfgs, or any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam, ...",
+                help="newton, bfgs, lbfgs, or any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam, ... "
+                "[default: newton up to 20 variables, lbfgs beyond; sgd (the tutorial's) with --lr or --style "
+                "minimize]",
             ),
             click.option("--lr", type=float, default=None, help="Learning rate of a Keras optimizer [default: 0.01]."),
             click.option("--steps", type=int, default=1000, show_default=True, help="Most steps (iterations) to take."),
@@ -442,13 +443,16 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def minimize_cmd(**options: Any) -> int:
     """Minimize EXPR: Newton, BFGS, L-BFGS-B or a Keras optimizer, from one start or many.
 
-    EXPR defaults to the seed's a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it
-    from stdin. Keras 3 optimizers have no minimize(); --style minimize gives the same
-    semantics through a loss callable. The point found gets a verdict (minimum, saddle,
-    ...) from the Hessian's eigenvalues.
+    Without --opt: Newton with the exact Hessian up to 20 variables, L-BFGS-B beyond (the
+    tutorial's SGD with --lr or --style minimize). EXPR defaults to the seed's
+    a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it from stdin. Keras 3 optimizers
+    have no minimize(); --style minimize gives the same semantics through a loss
+    callable. The point found gets a verdict (minimum, saddle, ...) from the Hessian's
+    eigenvalues, and from higher derivatives where the Hessian is singular.
 
     \b
     Examples:
+      autodiff minimize "(1-x)**2 + 100*(y-x**2)**2"
       autodiff minimize --opt adam --graph
       autodiff minimize "(x-3)**2 + (y+1)**2" --opt adam --lr 0.1 --tol 1e-6
       autodiff minimize "100*(y-x**2)**2 + (1-x)**2" --opt newton --from x=-1.2,y=1
@@ -478,7 +482,7 @@ def _optimize(
     dtype: str,
     fmt: str | None,
     traceback: bool,
-    opt: str,
+    opt: str | None,
     lr: float | None,
     steps: int,
     start: str | None,

@@ -105,7 +105,8 @@ def _error(value: float | None) -> str:
 def minimize_table(report: MinimizeReport, console: Console) -> None:
     o, s, p = report.outcome, report.settings, report.problem
     dt = p.dtype
-    console.print(history_table(o.history, p.variables, dt, f"minimize f = {p.canonical}"))
+    verb = "maximize" if s.maximize else "minimize"
+    console.print(history_table(o.history, p.variables, dt, f"{verb} f = {p.canonical}"))
     summary = Table(show_header=False, title="result", title_justify="left")
     summary.add_column(style="bold")
     summary.add_column()

@@ -122,7 +122,8 @@ def rises_all_around(
     """
     eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
     d = len(x)
-    size = float(np.linalg.norm(gradient))
+    with np.errstate(over="ignore"):  # a gradient past sqrt(largest float) (a run off to overflow) is inf long
+        size = float(np.linalg.norm(gradient))
     directions = list(np.vstack([np.eye(d), -np.eye(d)]))
     if size > 0 and np.isfinite(size):
         directions.append(-gradient / size)
