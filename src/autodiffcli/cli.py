@@ -33,6 +33,72 @@ class AutodiffGroup(click.Group):
         return code
 
 
+class ExprCommand(click.Command):
+    """A command whose EXPR may start with a minus sign: ``maximize "-(x-2)^2+3"``.
+
+    click reads every token that starts with ``-`` as an option. Before it parses, a token
+    that is none of this command's options (nor an option's value, as in ``--at -1`` or
+    ``--from x=-1``) is moved behind ``--``, where click reads it as EXPR. A token that
+    starts with a short option's name and could be either (``-p*x``: ``-p`` with the value
+    ``*x``, or the expression -p*x) is refused with one line that says how to write each.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:  # completion parses half-typed lines: leave them alone
+            args = self.expression_last(ctx, args)
+        return super().parse_args(ctx, args)
+
+    def expression_last(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """``args`` with an EXPR that starts with ``-`` moved behind ``--``."""
+        long: dict[str, bool] = {}  # option name -> takes a value
+        short: dict[str, bool] = {}
+        for param in self.get_params(ctx):  # -h and --help too
+            if isinstance(param, click.Option):
+                takes = not (param.is_flag or param.count)
+                for name in [*param.opts, *param.secondary_opts]:
+                    (long if name.startswith("--") else short)[name] = takes
+        positional, candidate = [], None
+        i = 0
+        while i < len(args):
+            token = args[i]
+            if token == "--":  # the user said where EXPR is; options typed after it go before it
+                after = args[i + 1 :]
+                if positional or len(after) < 2:
+                    return args
+                return [*args[:i], *after[1:], "--", after[0]]
+            name = token.split("=", 1)[0]
+            if token.startswith("--") or token in short:
+                i += 2 if (long.get(name) or short.get(token)) and "=" not in token else 1
+                continue
+            if token.startswith("-") and token != "-":
+                prefix = token[:2]
+                if prefix in short:
+                    rest = token[2:]
+                    if short[prefix] and _assignment(rest):  # -pa=1: -p with the value a=1
+                        i += 1
+                        continue
+                    raise UsageError(
+                        f"{token!r} could be the option {prefix} or an expression; write "
+                        f"{prefix} NAME=VALUE with a space for the option, or put the expression after --, "
+                        f'as in: autodiff {self.name} -- "{token}"'
+                    )
+                if candidate is None:
+                    candidate = i
+            else:
+                positional.append(i)
+            i += 1
+        if candidate is None or positional:
+            return args
+        return [*args[:candidate], *args[candidate + 1 :], "--", args[candidate]]
+
+
+def _assignment(text: str) -> bool:
+    """NAME=VALUE[,NAME=VALUE...]: an option's value, not an expression."""
+    import re
+
+    return bool(re.fullmatch(r"\s*[A-Za-z_]\w*\s*=[^=].*", text))
+
+
 def boundary(work: Callable[[], Any], argv: Sequence[str]) -> int:
     """Run ``work``; turn every failure into one ``Error: ...`` line and an exit code."""
     try:
@@ -232,7 +298,7 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(cls=ExprCommand)
 @_common
 @click.option(
     "--at",
@@ -438,7 +504,7 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-@cli.command(name="minimize")
+@cli.command(name="minimize", cls=ExprCommand)
 @_search_options
 def minimize_cmd(**options: Any) -> int:
     """Minimize EXPR: Newton, BFGS, L-BFGS-B or a Keras optimizer, from one start or many.
@@ -462,7 +528,7 @@ def minimize_cmd(**options: Any) -> int:
     return _optimize(maximize=False, **options)
 
 
-@cli.command(name="maximize")
+@cli.command(name="maximize", cls=ExprCommand)
 @_search_options
 def maximize_cmd(**options: Any) -> int:
     """Maximize EXPR: the options of minimize; the report gives f itself.
