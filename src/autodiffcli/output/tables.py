@@ -26,6 +26,7 @@ from ..calculus.faults import fmt
 from ..calculus.gradcheck import Check
 from ..grad import GradReport
 from ..minimize import MinimizeReport
+from ..solve.higher_order import HigherVerdict, describe
 from ..solve.registry import OPTIMIZERS, display_name
 from ..solve.types import Row
 from ..solve.verdict import Verdict
@@ -117,7 +118,7 @@ def minimize_table(report: MinimizeReport, console: Console) -> None:
     summary.add_row("steps", str(o.steps))
     summary.add_row("status", o.status)
     if report.verdict is not None:
-        summary.add_row("verdict", _verdict_text(report.verdict, dt))
+        summary.add_row("verdict", _verdict_text(report.verdict, dt, p.variables))
     summary.add_row("evaluations", str(o.evaluations))
     if s.keras:
         summary.add_row("optimizer", f"{OPTIMIZERS[s.optimizer]}(learning_rate={s.learning_rate:g}), style {s.style}")
@@ -151,7 +152,9 @@ def basin_table(report: MinimizeReport, dtype: str) -> Table:
     return table
 
 
-def _verdict_text(v: Verdict, dtype: str) -> str:
+def _verdict_text(v: Verdict, dtype: str, names: tuple[str, ...] = ()) -> str:
+    if isinstance(v, HigherVerdict):
+        return describe(v, names)
     eig = ", ".join(fmt(e, dtype) for e in v.eigenvalues)
     return f"{v.kind} (eigenvalues {eig})" if eig else v.kind
 
