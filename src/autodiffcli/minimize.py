@@ -29,6 +29,9 @@ from .solve.scipy_methods import SCIPY_METHODS, scipy_minimize
 from .solve.types import DIVERGED, STATUS, Box, MinimizeSettings, Outcome, Reporter, Silent, projected, row_length
 from .solve.verdict import DEGENERATE, MAXIMUM, MINIMUM, NOT_STATIONARY, Verdict, classify, rises_all_around
 
+HIGHER_ORDER_S = 2.0  # the most time the higher-order test takes at once (all points, or one escape)
+ESCAPE_POINTS = 16  # the most converged points (the lowest) Newton's escape tests at once
+
 
 @dataclass
 class MinimizeReport:
@@ -308,15 +311,19 @@ def _higher_order(
     """
     out = list(verdicts)
     f64: TFFunction | None = None
+    end = time.monotonic() + HIGHER_ORDER_S
     for i, v in enumerate(verdicts):
         x = points[i].astype(np.float64)
         if v.kind != DEGENERATE or np.any((x <= box.lo) | (x >= box.hi)):
             continue
         if x.tobytes() in known:
             decided = known[x.tobytes()]
-        else:
+        elif time.monotonic() < end:
             f64 = f64 or TFFunction(problem.expr, "float64")
-            decided = higher_order.decide(f64, problem.variables, problem.params, x, v.eigenvalues)
+            seconds = min(higher_order.BUDGET_S, end - time.monotonic())
+            decided = higher_order.decide(f64, problem.variables, problem.params, x, v.eigenvalues, seconds)
+        else:
+            break
         if decided is not None:
             out[i] = replace(decided, eigenvalues=v.eigenvalues)
     return out
@@ -341,7 +348,11 @@ def _escape(
         d = derivatives(f64, points, names, params, names, (), 2)
         h = np.stack([np.stack([d.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
         out = {}
-        for i, x in enumerate(points):
+        end = time.monotonic() + HIGHER_ORDER_S
+        for i in np.argsort(np.where(np.isfinite(d.value), d.value, np.inf))[:ESCAPE_POINTS]:  # the lowest first
+            x = points[i]
+            if time.monotonic() >= end:
+                break
             if not np.isfinite(h[i]).all() or np.any((x <= box.lo) | (x >= box.hi)):
                 continue
             lam = np.linalg.eigvalsh(0.5 * (h[i] + h[i].T))
@@ -349,13 +360,13 @@ def _escape(
                 continue
             if x.tobytes() in known:  # decided in an earlier round: a minimum, or undecided
                 continue
-            v = higher_order.decide(f64, names, params, x, lam)
+            v = higher_order.decide(f64, names, params, x, lam, min(higher_order.BUDGET_S, end - time.monotonic()))
             known[x.tobytes()] = v if v is None or not settings.maximize else _flipped(v)
             if v is None or v.kind == MINIMUM or not v.descent:
                 continue
             lower = _down(f64, problem, x, np.array(v.descent), box)
             if lower is not None:
-                out[i] = lower
+                out[int(i)] = lower
         return out
 
     return escape

@@ -35,6 +35,7 @@ Everything runs in float64, whatever the problem's dtype.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,59 @@ FIRST_ORDER = 4  # tried first; ORDER only along directions where these are all 
 CLOSER = 8  # most moves towards the stationary point (each gains about a third of the digits left)
 NULL = 1e-2  # an eigenvalue within NULL * max(1, max |lambda|) is a candidate null direction
 RISE = 1e-6  # the line's rise, relative to max(1, |f|), at which the re-minimized f is sampled
+BUDGET_S = 1.0  # the test gives up (degenerate) rather than run longer than this
+GROWTH = 3.0  # how much longer one more nested tape takes, until two orders have been timed
 EPS = float(np.finfo(np.float64).eps)
+
+
+class OutOfTime(Exception):
+    """The higher-order test would run past its budget."""
+
+
+class Budget:
+    """A deadline for the test, and a forecast of each directional call from the last one's time.
+
+    Each order nests one more tape, and the work can grow by a factor per order (60 nested
+    sigmoids: 0.03 s at order 2, 0.85 s at order 4, minutes at order 8): a call whose
+    forecast overruns the deadline is not started.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+        self.spent: dict[int, float] = {}  # order -> the longest directional call at that order
+
+    def check(self) -> None:
+        if time.monotonic() > self.end:
+            raise OutOfTime
+
+    def forecast(self, order: int) -> float:
+        """Seconds a directional call of this order may take: the time at the highest order
+        measured, times the growth per order seen between two orders (GROWTH before that)."""
+        if not self.spent:
+            return 0.0
+        below = [k for k in self.spent if k <= order] or [min(self.spent)]
+        top = max(below)
+        rate = GROWTH
+        low = min(self.spent)
+        if top > low and self.spent[low] > 0:
+            rate = min(max((self.spent[top] / self.spent[low]) ** (1 / (top - low)), 1.5), 10.0)
+        return self.spent[top] * rate ** max(0, order - top)
+
+    def directional(
+        self, f: TFFunction, names: Sequence[str], params: Mapping[str, float], x: Any, u: Any, order: int
+    ) -> np.ndarray:
+        self.check()
+        if len(self.spent) == 1 and order > max(self.spent) + 1:  # time one order up on one direction first
+            step = max(self.spent) + 1
+            began = time.monotonic()
+            directional(f, names, params, x[:1], u[:1], step)
+            self.spent[step] = time.monotonic() - began
+        if time.monotonic() + self.forecast(order) > self.end:
+            raise OutOfTime
+        began = time.monotonic()
+        out = directional(f, names, params, x, u, order)
+        self.spent[order] = max(self.spent.get(order, 0.0), time.monotonic() - began)
+        return out
 
 
 @dataclass(frozen=True)
@@ -88,15 +141,34 @@ def directional(
 
 
 def decide(
-    f: TFFunction, names: Sequence[str], params: Mapping[str, float], x: np.ndarray, eigenvalues: Sequence[float]
+    f: TFFunction,
+    names: Sequence[str],
+    params: Mapping[str, float],
+    x: np.ndarray,
+    eigenvalues: Sequence[float],
+    seconds: float = BUDGET_S,
 ) -> HigherVerdict | None:
     """The higher-order verdict of f (a float64 TFFunction) at x (d,), or None where it cannot decide.
 
-    ``eigenvalues`` are those the second-order test reported (kept in the verdict).
+    ``eigenvalues`` are those the second-order test reported (kept in the verdict). Past
+    ``seconds`` (BUDGET_S) it gives up: None.
     """
-    x = np.asarray(x, dtype=np.float64)
+    try:
+        return _decide(f, names, params, np.asarray(x, dtype=np.float64), eigenvalues, Budget(seconds))
+    except OutOfTime:
+        return None
+
+
+def _decide(
+    f: TFFunction,
+    names: Sequence[str],
+    params: Mapping[str, float],
+    x: np.ndarray,
+    eigenvalues: Sequence[float],
+    budget: Budget,
+) -> HigherVerdict | None:
     for _ in range(CLOSER):  # to the stationary point nearby: along the null directions, then the others
-        near = _nearby(f, names, params, x)
+        near = _nearby(f, names, params, x, budget)
         if near is None:
             return None
         moved, f0, lam, Q, null, D = near
@@ -116,7 +188,7 @@ def decide(
         for sign in (1, -1)
     ]
     U = np.array([*N.T, *pairs])
-    found = _orders(f, names, params, x, U, delta, D)
+    found = _orders(f, names, params, x, U, delta, D, budget)
     keep = tuple(float(v) for v in eigenvalues)
     decisive = [(m_v[0], m_v[1], u) for m_v, u in zip(found, U) if m_v is not None]
     # an odd order along a direction: f falls on one side and rises on the other
@@ -138,7 +210,7 @@ def decide(
     m, value, u = max(decided, key=lambda item: item[0])
     if R.shape[1] == 0:  # no other variables to re-minimize: the lines decide
         return HigherVerdict(MINIMUM if up else MAXIMUM, keep, m, value, _unit(u))
-    falls = _reminimized(f, names, params, x, f0, R, decided, sense)
+    falls = _reminimized(f, names, params, x, f0, R, decided, sense, budget)
     if falls is None:
         return None
     if falls is False:
@@ -156,20 +228,21 @@ def _orders(
     U: np.ndarray,
     delta: float,
     known: np.ndarray,
+    budget: Budget,
 ) -> list[tuple[int, float] | None]:
     """_first along each direction: orders up to FIRST_ORDER (``known``: those of the first
     rows of U), then up to ORDER where those are all zero (each order nests one more tape,
     and most points are decided by the 3rd or 4th)."""
     D = known
     if len(U) > len(known):
-        rest = directional(
+        rest = budget.directional(
             f, names, params, np.repeat(x[None], len(U) - len(known), axis=0), U[len(known) :], FIRST_ORDER
         )
         D = np.vstack([known, rest])
     found = [_first(row, delta) for row in D]
     again = [i for i, m in enumerate(found) if m is None and np.isfinite(D[i]).all()]
     if again:
-        more = directional(f, names, params, np.repeat(x[None], len(again), axis=0), U[again], ORDER)
+        more = budget.directional(f, names, params, np.repeat(x[None], len(again), axis=0), U[again], ORDER)
         for i, row in zip(again, more):
             found[i] = _first(row, delta)
     return found
@@ -193,14 +266,17 @@ def _first(row: np.ndarray, delta: float) -> tuple[int, float] | None:
 
 
 def _nearby(
-    f: TFFunction, names: Sequence[str], params: Mapping[str, float], x: np.ndarray
+    f: TFFunction, names: Sequence[str], params: Mapping[str, float], x: np.ndarray, budget: Budget
 ) -> tuple[np.ndarray | None, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """At x: (the stationary point nearby, or None when x is within sqrt(eps) of it; f; the
     Hessian's eigenvalues and eigenvectors; which are null; D up to FIRST_ORDER along each
     null eigenvector). The point nearby: along each null direction, the stationary point of
     the Taylor polynomial nearest x; along the others, a Newton step. None where f or its
     derivatives are not finite."""
+    budget.check()
+    began = time.monotonic()
     value, g, H = _gradient_hessian(f, names, params, x[None])
+    budget.spent[2] = max(budget.spent.get(2, 0.0), time.monotonic() - began)  # order 2: the first forecast
     if not (np.isfinite(g).all() and np.isfinite(H).all() and np.isfinite(value).all()):
         return None
     lam, Q = np.linalg.eigh(0.5 * (H[0] + H[0].T))
@@ -208,7 +284,7 @@ def _nearby(
     D = np.zeros((0, FIRST_ORDER + 1))
     step = np.zeros_like(x)
     if null.any():
-        D = directional(f, names, params, np.repeat(x[None], int(null.sum()), axis=0), Q[:, null].T, FIRST_ORDER)
+        D = budget.directional(f, names, params, np.repeat(x[None], int(null.sum()), axis=0), Q[:, null].T, FIRST_ORDER)
         if not np.isfinite(D).all():
             return None
         reach = 0.1 * max(1.0, float(np.max(np.abs(x))))
@@ -247,6 +323,7 @@ def _reminimized(
     R: np.ndarray,
     decided: list[tuple[int, float, np.ndarray]],
     sense: float,
+    budget: Budget,
 ) -> tuple[int, float, np.ndarray, np.ndarray] | bool | None:
     """Does sense * f, re-minimized over the range R at x + t u, fall along some direction u?
 
@@ -264,6 +341,7 @@ def _reminimized(
     P = np.array(points)
     W = np.zeros((len(P), R.shape[1]))
     for _ in range(8):  # Newton's method in the range of the Hessian, every sample at once
+        budget.check()
         value, g, H = _gradient_hessian(f, names, params, P + W @ R.T)
         if not (np.isfinite(g).all() and np.isfinite(H).all()):
             return None
