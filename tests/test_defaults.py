@@ -86,3 +86,20 @@ def test_a_diverging_sgd_run_prints_no_library_warning():
     assert process.returncode == 1
     lines = process.stderr.splitlines()
     assert lines and all(line.startswith(("Error: ", "Warning: ")) for line in lines), process.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["minimize", "-exp(x^2)"],  # Newton steps off the maximum at 0 and runs to f = -8e35 in float32
+        ["maximize", "exp(x)*y"],
+        ["minimize", "x^3"],
+        ["maximize", "x^2", "--opt", "lbfgs", "--starts", "5"],
+    ],
+)
+def test_runs_off_to_overflow_raise_no_library_warning(args):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = invoke(*args, "--format", "plain")
+    assert result.exit_code in (1, 3)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]

@@ -97,7 +97,7 @@ def classify(
             kind = MINIMUM if sense > 0 else MAXIMUM
         else:
             h = hessian[i][np.ix_(free, free)]
-            kind = _kind(x[i][free], gradient[i][free], 0.5 * (h + h.T), values, root, tol)
+            kind = _kind(x[i][free], gradient[i][free], 0.5 * h + 0.5 * h.T, values, root, tol)
         out.append(Verdict(kind, tuple(float(v) for v in values)))
     if hessian_at is not None:
         _at_the_stationary_point(out, x, gradient, hessian, lam, plain, root, hessian_at)
@@ -153,7 +153,7 @@ def _at_the_stationary_point(
     for i, verdict in enumerate(out):
         if verdict.kind not in (MINIMUM, MAXIMUM) or not plain[i]:
             continue
-        step = np.linalg.solve(0.5 * (hessian[i] + hessian[i].T), gradient[i])
+        step = np.linalg.solve(0.5 * hessian[i] + 0.5 * hessian[i].T, gradient[i])
         if np.any(step != 0):  # however short: near x**3's inflection the curvature halves within it
             picked.append(i)
             targets.append(x[i] - step)
