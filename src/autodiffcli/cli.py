@@ -57,7 +57,8 @@ class ExprCommand(click.Command):
                 takes = not (param.is_flag or param.count)
                 for name in [*param.opts, *param.secondary_opts]:
                     (long if name.startswith("--") else short)[name] = takes
-        positional, candidate = [], None
+        positional: list[int] = []
+        candidate: int | None = None
         i = 0
         while i < len(args):
             token = args[i]

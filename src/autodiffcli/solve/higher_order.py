@@ -145,7 +145,7 @@ def decide(
     names: Sequence[str],
     params: Mapping[str, float],
     x: np.ndarray,
-    eigenvalues: Sequence[float],
+    eigenvalues: Sequence[float] | np.ndarray,
     seconds: float = BUDGET_S,
 ) -> HigherVerdict | None:
     """The higher-order verdict of f (a float64 TFFunction) at x (d,), or None where it cannot decide.
@@ -164,7 +164,7 @@ def _decide(
     names: Sequence[str],
     params: Mapping[str, float],
     x: np.ndarray,
-    eigenvalues: Sequence[float],
+    eigenvalues: Sequence[float] | np.ndarray,
     budget: Budget,
 ) -> HigherVerdict | None:
     for _ in range(CLOSER):  # to the stationary point nearby: along the null directions, then the others
@@ -213,7 +213,7 @@ def _decide(
     falls = _reminimized(f, names, params, x, f0, R, decided, sense, budget)
     if falls is None:
         return None
-    if falls is False:
+    if falls is False or falls is True:
         return HigherVerdict(MINIMUM if up else MAXIMUM, keep, m, value, _unit(u))
     order, reduced, along, away = falls
     # f re-minimized falls (for a maximum: rises) along a null direction, and the others rise
@@ -290,7 +290,7 @@ def _nearby(
         reach = 0.1 * max(1.0, float(np.max(np.abs(x))))
         for row, q in zip(D, Q[:, null].T):
             # p'(t) = sum_k D_k t**(k-1) / (k-1)!, highest power first for np.roots
-            coeffs = np.trim_zeros([row[k] / math.factorial(k - 1) for k in range(FIRST_ORDER, 0, -1)], "f")
+            coeffs = np.trim_zeros(np.array([row[k] / math.factorial(k - 1) for k in range(FIRST_ORDER, 0, -1)]), "f")
             if len(coeffs) < 2:
                 continue
             roots = np.roots(coeffs)
@@ -309,7 +309,7 @@ def _gradient_hessian(
     f: TFFunction, names: Sequence[str], params: Mapping[str, float], points: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dv = derivatives(f, points, names, params, names, (), 2)
-    g = np.stack([dv.gradient[n] for n in names], axis=1)
+    g = np.stack([np.asarray(dv.gradient[n]) for n in names], axis=1)
     H = np.stack([np.stack([dv.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
     return dv.value, g, H
 
@@ -342,7 +342,7 @@ def _reminimized(
     W = np.zeros((len(P), R.shape[1]))
     for _ in range(8):  # Newton's method in the range of the Hessian, every sample at once
         budget.check()
-        value, g, H = _gradient_hessian(f, names, params, P + W @ R.T)
+        here, g, H = _gradient_hessian(f, names, params, P + W @ R.T)
         if not (np.isfinite(g).all() and np.isfinite(H).all()):
             return None
         reduced = np.einsum("di,ndk,kj->nij", R, H, R)
@@ -353,9 +353,9 @@ def _reminimized(
             break  # the values just computed are at the re-minimized points
         W = W - step
     else:
-        value = derivatives(f, P + W @ R.T, names, params, names, (), 1).value
+        here = derivatives(f, P + W @ R.T, names, params, names, (), 1).value
     at = P + W @ R.T
-    values = sense * (value - f0)
+    values = sense * (here - f0)
     fell = None
     for k, (m, t, tau, u) in enumerate(meta):
         expected = target * (abs(t) / tau) ** m
