@@ -150,10 +150,10 @@ def test_start_point_outside_domain_is_named():
 
 
 def test_history_has_about_20_evenly_spaced_rows_and_every_k():
-    data = minimize_json("--steps", "1000")
+    data = minimize_json("--opt", "sgd", "--steps", "1000")
     steps = [row["step"] for row in data["history"]]
     assert steps == list(range(0, 1001, 50))
-    data = minimize_json("--steps", "10", "--every", "3")
+    data = minimize_json("--opt", "sgd", "--steps", "10", "--every", "3")
     assert [row["step"] for row in data["history"]] == [0, 3, 6, 9, 10]
 
 
@@ -195,7 +195,7 @@ def test_plain_prints_the_point_found():
 
 
 def test_table_shows_history_and_result():
-    result = invoke("minimize", "--steps", "100", "--format", "table")
+    result = invoke("minimize", "--opt", "sgd", "--steps", "100", "--format", "table")
     assert result.exit_code == 0
     assert "|grad|" in result.stdout and "status" in result.stdout and "max_steps" in result.stdout
 

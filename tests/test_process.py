@@ -34,7 +34,7 @@ def test_expression_from_stdin_and_exit_codes():
     assert bad.returncode == 2 and len(error_lines(bad.stderr)) == 1
     numeric = run_cli("grad", "log(x)", "--at", "-1", "--format", "plain")
     assert numeric.returncode == 1 and "log" in error_lines(numeric.stderr)[0]
-    tol = run_cli("minimize", "(x-3)**2", "--steps", "5", "--tol", "1e-9", "--format", "json")
+    tol = run_cli("minimize", "(x-3)**2", "--opt", "sgd", "--steps", "5", "--tol", "1e-9", "--format", "json")
     assert json_of(tol, "minimize", 3)["status"] == "max_steps"
 
 

@@ -48,6 +48,73 @@ class AutodiffGroup(click.Group):
         return code
 
 
+class ExprCommand(click.Command):
+    """A command whose EXPR may start with a minus sign: ``maximize "-(x-2)^2+3"``.
+
+    click reads every token that starts with ``-`` as an option. Before it parses, a token
+    that is none of this command's options (nor an option's value, as in ``--at -1`` or
+    ``--from x=-1``) is moved behind ``--``, where click reads it as EXPR. A token that
+    starts with a short option's name and could be either (``-p*x``: ``-p`` with the value
+    ``*x``, or the expression -p*x) is refused with one line that says how to write each.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:  # completion parses half-typed lines: leave them alone
+            args = self.expression_last(ctx, args)
+        return super().parse_args(ctx, args)
+
+    def expression_last(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """``args`` with an EXPR that starts with ``-`` moved behind ``--``."""
+        long: dict[str, bool] = {}  # option name -> takes a value
+        short: dict[str, bool] = {}
+        for param in self.get_params(ctx):  # -h and --help too
+            if isinstance(param, click.Option):
+                takes = not (param.is_flag or param.count)
+                for name in [*param.opts, *param.secondary_opts]:
+                    (long if name.startswith("--") else short)[name] = takes
+        positional: list[int] = []
+        candidate: int | None = None
+        i = 0
+        while i < len(args):
+            token = args[i]
+            if token == "--":  # the user said where EXPR is; options typed after it go before it
+                after = args[i + 1 :]
+                if positional or len(after) < 2:
+                    return args
+                return [*args[:i], *after[1:], "--", after[0]]
+            name = token.split("=", 1)[0]
+            if token.startswith("--") or token in short:
+                i += 2 if (long.get(name) or short.get(token)) and "=" not in token else 1
+                continue
+            if token.startswith("-") and token != "-":
+                prefix = token[:2]
+                if prefix in short:
+                    rest = token[2:]
+                    if short[prefix] and _assignment(rest):  # -pa=1: -p with the value a=1
+                        i += 1
+                        continue
+                    raise UsageError(
+                        f"{token!r} could be the option {prefix} or an expression; write "
+                        f"{prefix} NAME=VALUE with a space for the option, or put the expression after --, "
+                        f'as in: autodiff {self.name} -- "{token}"'
+                    )
+                if candidate is None:
+                    candidate = i
+            else:
+                positional.append(i)
+            i += 1
+        if candidate is None or positional:
+            return args
+        return [*args[:candidate], *args[candidate + 1 :], "--", args[candidate]]
+
+
+def _assignment(text: str) -> bool:
+    """NAME=VALUE[,NAME=VALUE...]: an option's value, not an expression."""
+    import re
+
+    return bool(re.fullmatch(r"\s*[A-Za-z_]\w*\s*=[^=].*", text))
+
+
 def boundary(work: Callable[[], Any], argv: Sequence[str]) -> int:
     """Run ``work``; turn every failure into one ``Error: ...`` line and an exit code."""
     try:
@@ -257,7 +324,7 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(cls=ExprCommand)
 @_common
 @click.option(
     "--at",
@@ -407,12 +474,12 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--opt",
             "opt",
-            default="sgd",
-            show_default=True,
+            default=None,
             metavar="NAME",
             shell_complete=lambda ctx, param, incomplete: _completion().optimizers(ctx, param, incomplete),
             help="newton, bfgs, lbfgs, or any Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam, ...; "
-            "with --subject-to, slsqp (its default) or trust-constr.",
+            "with --subject-to, slsqp or trust-constr [default: newton up to 20 variables, lbfgs beyond; sgd "
+            "(the tutorial's) with --lr or --style minimize; slsqp with --subject-to]",
         ),
         click.option("--lr", type=float, default=None, help="Learning rate of a Keras optimizer [default: 0.01]."),
         click.option("--steps", type=int, default=1000, show_default=True, help="Most steps (iterations) to take."),
@@ -470,19 +537,23 @@ def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-@cli.command(name="minimize")
+@cli.command(name="minimize", cls=ExprCommand)
 @_search_options
 def minimize_cmd(**options: Any) -> int:
     """Minimize EXPR: Newton, BFGS, L-BFGS-B or a Keras optimizer, from one start or many;
     SLSQP or trust-constr subject to --subject-to constraints.
 
-    EXPR defaults to the seed's a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it
-    from stdin (one line). Keras 3 optimizers have no minimize(); --style minimize gives the same
-    semantics through a loss callable. The point found gets a verdict (minimum, saddle,
-    ...) from the Hessian's eigenvalues.
+    Without --opt: Newton with the exact Hessian up to 20 variables, L-BFGS-B beyond (the
+    tutorial's SGD with --lr or --style minimize). EXPR defaults to the seed's
+    a*x**2 + b*x + c with a=1, b=-2, c=1; "-" reads it from stdin
+    (one line). Keras 3 optimizers
+    have no minimize(); --style minimize gives the same semantics through a loss
+    callable. The point found gets a verdict (minimum, saddle, ...) from the Hessian's
+    eigenvalues, and from higher derivatives where the Hessian is singular.
 
     \b
     Examples:
+      autodiff minimize "(1-x)**2 + 100*(y-x**2)**2"
       autodiff minimize --opt adam --graph
       autodiff minimize "(x-3)**2 + (y+1)**2" --opt adam --lr 0.1 --tol 1e-6
       autodiff minimize "100*(y-x**2)**2 + (1-x)**2" --opt newton --from x=-1.2,y=1
@@ -493,7 +564,7 @@ def minimize_cmd(**options: Any) -> int:
     return _optimize(maximize=False, **options)
 
 
-@cli.command(name="maximize")
+@cli.command(name="maximize", cls=ExprCommand)
 @_search_options
 def maximize_cmd(**options: Any) -> int:
     """Maximize EXPR: the options of minimize; the report gives f itself.
@@ -513,7 +584,7 @@ def _optimize(
     dtype: str,
     fmt: str | None,
     traceback: bool,
-    opt: str,
+    opt: str | None,
     lr: float | None,
     steps: int,
     start: str | None,
@@ -561,14 +632,14 @@ def _optimize(
 
 
 def _constraints(
-    problem: Any, opt: str, subject_to: tuple[str, ...], start: str | None, bounds: str | None
-) -> tuple[Any, str]:
+    problem: Problem, opt: str | None, subject_to: tuple[str, ...], start: str | None, bounds: str | None
+) -> tuple[Problem, str | None]:
     """The problem with its --subject-to constraints, and the method: SLSQP by default with
-    constraints; --opt as given otherwise (a method that takes no constraints is refused)."""
+    constraints; --opt as given otherwise (a method that takes no constraints is refused).
+    None: no --opt and no constraints, so minimize_settings chooses the default method."""
     from . import settings
 
-    given = click.get_current_context().get_parameter_source("opt") != click.core.ParameterSource.DEFAULT
-    method = settings.constrained_method(opt if given else None, bool(subject_to))
+    method = settings.constrained_method(opt, bool(subject_to))
     if subject_to:
         problem = settings.with_constraints(problem, subject_to, start, bounds)
     return problem, method or opt

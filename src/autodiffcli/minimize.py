@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -20,6 +20,7 @@ from .calculus.tf_build import TFFunction
 from .errors import ExitCode, UsageError
 from .formatting import fmt, point_text
 from .settings import Problem
+from .solve import higher_order
 from .solve.batch import BatchObjective
 from .solve.keras_batch import keras_batch
 from .solve.keras_loop import run
@@ -46,6 +47,8 @@ from .solve.verdict import DEGENERATE, MAXIMUM, MINIMUM, NOT_STATIONARY, Verdict
 # ``saddle``; ``maximum`` when minimizing, ``minimum`` when maximizing; ``stalled`` where the
 # point is not stationary (the test was met on a gradient too small to judge by).
 REFUTED_STATUS = {NOT_STATIONARY: "stalled"}
+HIGHER_ORDER_S = 2.0  # the most time the higher-order test takes at once (all points, or one escape)
+ESCAPE_POINTS = 16  # the most converged points (the lowest) Newton's escape tests at once
 
 
 @dataclass
@@ -201,8 +204,10 @@ def _minimize_batch(
         starts = np.array([[origin[v] for v in names]])
     batch = BatchObjective(f, names, problem.params)
     steps, every = settings.steps, settings.row_every
+    known: dict[bytes, Verdict | None] = {}  # higher-order verdicts of f that Newton's escape computed
     if settings.optimizer == "newton":
-        result = newton(batch, starts, box, steps, settings.gtol, every, reporter, settings.graph)
+        escape = _escape(problem, settings, box, known)
+        result = newton(batch, starts, box, steps, settings.gtol, every, reporter, settings.graph, escape)
     elif settings.optimizer in ("lbfgs", "bfgs") and settings.starts > 1:
         from .solve import tfp_batched
 
@@ -225,7 +230,7 @@ def _minimize_batch(
     usable = np.isfinite(result.f) & np.isfinite(result.x).all(axis=1) & (result.status != DIVERGED)
     found, label = group(result.x, result.f, usable, radius(result.x, lo, hi, dt))
     sense = -1.0 if settings.maximize else 1.0
-    verdicts = _verdicts(problem, np.array([b.x for b in found]).reshape(len(found), len(names)), settings)
+    verdicts = _verdicts(problem, np.array([b.x for b in found]).reshape(len(found), len(names)), settings, known)
     basins = [
         BasinReport(dict(zip(names, map(float, b.x), strict=True)), sense * b.f, b.count, v)
         for b, v in zip(found, verdicts, strict=True)
@@ -310,7 +315,12 @@ def _flip(o: Outcome) -> None:
     o.history = [replace(row, f=-row.f) for row in o.history]
 
 
-def _verdicts(problem: Problem, points: np.ndarray, settings: MinimizeSettings) -> list[Verdict]:
+def _verdicts(
+    problem: Problem,
+    points: np.ndarray,
+    settings: MinimizeSettings,
+    known: Mapping[bytes, Verdict | None] | None = None,
+) -> list[Verdict]:
     """The second-order verdict of f itself (not -f) at each point, from nested tapes."""
     if not len(points):
         return []
@@ -323,7 +333,88 @@ def _verdicts(problem: Problem, points: np.ndarray, settings: MinimizeSettings) 
     box = Box.of(names, settings.bounds_map)
     sense = -1.0 if settings.maximize else 1.0
     hessians = hessian_at(f, problem.variables, problem.params)
-    return classify(points, g, h, problem.dtype, tol, (box.lo, box.hi), sense, hessians)
+    verdicts = classify(points, g, h, problem.dtype, tol, (box.lo, box.hi), sense, hessians)
+    return _higher_order(problem, points, verdicts, box, known or {})
+
+
+def _higher_order(
+    problem: Problem, points: np.ndarray, verdicts: list[Verdict], box: Box, known: Mapping[bytes, Verdict | None]
+) -> list[Verdict]:
+    """Degenerate verdicts decided by higher derivatives where they can be (higher_order.py).
+
+    A point on a bound is left to the second-order test over the free variables. ``known``:
+    verdicts already computed at these very points (by Newton's escape).
+    """
+    out = list(verdicts)
+    f64: TFFunction | None = None
+    end = time.monotonic() + HIGHER_ORDER_S
+    for i, v in enumerate(verdicts):
+        x = points[i].astype(np.float64)
+        if v.kind != DEGENERATE or np.any((x <= box.lo) | (x >= box.hi)):
+            continue
+        if x.tobytes() in known:
+            decided = known[x.tobytes()]
+        elif time.monotonic() < end:
+            f64 = f64 or TFFunction(problem.expr, "float64")
+            seconds = min(higher_order.BUDGET_S, end - time.monotonic())
+            decided = higher_order.decide(f64, problem.variables, problem.params, x, v.eigenvalues, seconds)
+        else:
+            break
+        if decided is not None:
+            out[i] = replace(decided, eigenvalues=v.eigenvalues)
+    return out
+
+
+def _flipped(v: higher_order.HigherVerdict) -> higher_order.HigherVerdict:
+    """The verdict of f from that of -f."""
+    kind = {MINIMUM: MAXIMUM, MAXIMUM: MINIMUM}.get(v.kind, v.kind)
+    return replace(v, kind=kind, derivative=-v.derivative, descent=())
+
+
+def _escape(
+    problem: Problem, settings: MinimizeSettings, box: Box, known: dict[bytes, Verdict | None]
+) -> Callable[[np.ndarray], dict[int, np.ndarray]]:
+    """For Newton: from converged points that the higher-order test shows are not minima of
+    the objective, a lower point down the direction along which it falls. The verdicts of f
+    it computes go into ``known``."""
+    names, params = problem.variables, problem.params
+    f64 = TFFunction(-problem.expr if settings.maximize else problem.expr, "float64")
+
+    def escape(points: np.ndarray) -> dict[int, np.ndarray]:
+        d = derivatives(f64, points, names, params, names, (), 2)
+        h = np.stack([np.stack([d.hessian[a][b] for b in names], axis=1) for a in names], axis=1)
+        out = {}
+        end = time.monotonic() + HIGHER_ORDER_S
+        for i in np.argsort(np.where(np.isfinite(d.value), d.value, np.inf))[:ESCAPE_POINTS]:  # the lowest first
+            x = points[i]
+            if time.monotonic() >= end:
+                break
+            if not np.isfinite(h[i]).all() or np.any((x <= box.lo) | (x >= box.hi)):
+                continue
+            lam = np.linalg.eigvalsh(0.5 * (h[i] + h[i].T))
+            if not (np.abs(lam) <= higher_order.NULL * max(1.0, float(np.max(np.abs(lam))))).any():
+                continue
+            if x.tobytes() in known:  # decided in an earlier round: a minimum, or undecided
+                continue
+            v = higher_order.decide(f64, names, params, x, lam, min(higher_order.BUDGET_S, end - time.monotonic()))
+            known[x.tobytes()] = v if v is None or not settings.maximize else _flipped(v)
+            if v is None or v.kind == MINIMUM or not v.descent:
+                continue
+            lower = _down(f64, problem, x, np.array(v.descent), box)
+            if lower is not None:
+                out[int(i)] = lower
+        return out
+
+    return escape
+
+
+def _down(f64: TFFunction, problem: Problem, x: np.ndarray, u: np.ndarray, box: Box) -> np.ndarray | None:
+    """The longest of the steps max(1, |x|) * u / 2**k (k = 0..40) that lowers f, in the box."""
+    reach = max(1.0, float(np.max(np.abs(x))))
+    trials = np.clip(x + reach * np.power(0.5, np.arange(41))[:, None] * u, box.lo, box.hi)
+    values = derivatives(f64, np.vstack([x[None], trials]), problem.variables, problem.params, (), (), 0).value
+    lower = np.flatnonzero(np.isfinite(values[1:]) & (values[1:] < values[0]))
+    return trials[lower[0]] if len(lower) else None
 
 
 def _kink(report: MinimizeReport, x: np.ndarray) -> bool:
@@ -385,6 +476,10 @@ def _judge(report: MinimizeReport) -> None:
         report.advice.append(
             f"the point found is degenerate: a Hessian eigenvalue is too close to 0 for the second-order test "
             f"to say whether it is a {wanted}"
+        )
+    elif isinstance(report.verdict, higher_order.HigherVerdict):
+        report.advice.append(
+            f"the point found is {higher_order.describe(report.verdict, report.problem.variables)}, not a {wanted}"
         )
     else:
         report.advice.append(f"the point found is a {kind}, not a {wanted}")

@@ -19,7 +19,7 @@ from .language.constraints import Constraint, names_of, parse_constraint, positi
 from .language.lexer import normalize, tokenize
 from .language.parse import parse
 from .language.printing import canonical, variables
-from .solve.registry import CONSTRAINED, DEFAULT_CONSTRAINED, OPTIMIZERS, optimizer_name
+from .solve.registry import CONSTRAINED, DEFAULT_CONSTRAINED, OPTIMIZERS, default_method, optimizer_name
 from .solve.types import MinimizeSettings
 
 DEFAULT_EXPRESSION = "a*x**2 + b*x + c"
@@ -398,7 +398,7 @@ def _commas(text: str) -> list[str]:
 def minimize_settings(
     problem: Problem,
     maximize: bool,
-    opt: str,
+    opt: str | None,
     lr: float | None,
     steps: int,
     starts: int,
@@ -410,8 +410,13 @@ def minimize_settings(
     tol: float | None,
     every: int | None,
 ) -> MinimizeSettings:
-    """The options of ``minimize`` and ``maximize``, checked, as one frozen settings object."""
-    method = optimizer_name(opt)
+    """The options of ``minimize`` and ``maximize``, checked, as one frozen settings object.
+
+    Without ``opt``, the method is registry.default_method's: Newton for a modest number of
+    variables, L-BFGS-B beyond, SGD when --lr or --style minimize asks for a Keras optimizer.
+    """
+    keras_options = lr is not None or style.lower() != "tape"
+    method = optimizer_name(opt) if opt is not None else default_method(len(problem.variables), keras_options)
     keras = method in OPTIMIZERS
     if not keras and lr is not None:
         raise UsageError(f"--lr: {method} chooses its own step length by line search; --lr is for Keras optimizers")
@@ -423,6 +428,8 @@ def minimize_settings(
     if method == "bfgs" and box:
         raise UsageError("--bounds: bfgs takes no bounds (SciPy's BFGS is unconstrained); use --opt lbfgs (L-BFGS-B)")
     width = len(problem.variables) * (len(problem.variables) if method in ("newton", "bfgs") else 1)
+    if opt is None and method == "newton" and starts * width > MAX_BATCH_VALUES:
+        method, width = "lbfgs", len(problem.variables)  # the Hessians of so many starts would not fit
     if starts * max(width, 1) > MAX_BATCH_VALUES:
         raise BudgetError(f"--starts {starts:,} x {width} values per start is over the limit of {MAX_BATCH_VALUES:,}")
     return MinimizeSettings(

@@ -101,6 +101,8 @@ MINIMIZE: dict[str, Any] = {
         "evaluations",
         "verdict",
         "eigenvalues",
+        "verdict_order",
+        "verdict_derivative",
         "starts",
         "basins",
         "timing",
@@ -150,6 +152,11 @@ MINIMIZE: dict[str, Any] = {
         "evaluations": {"type": "integer", "minimum": 0},
         "verdict": {"anyOf": [_VERDICT, {"type": "null"}]},
         "eigenvalues": {"type": ["array", "null"], "items": _NUM},
+        # the order of the derivative that decided the verdict: 2, the Hessian's eigenvalues; 3, 4, ...:
+        # the first nonzero directional derivative along a null direction of the Hessian; null: undecided
+        "verdict_order": {"type": ["integer", "null"], "minimum": 2},
+        # that derivative's value (null for order 2: the eigenvalues are listed)
+        "verdict_derivative": _NUM,
         "starts": {"type": "integer", "minimum": 1},
         "basins": {
             "type": "array",

@@ -18,7 +18,9 @@ from ..formatting import fmt, rounded
 from ..grad import GradChunk, GradReport, GradRun, Symbolic
 from ..minimize import MinimizeReport
 from ..settings import Problem
+from ..solve.higher_order import HigherVerdict
 from ..solve.registry import display_name
+from ..solve.verdict import MAXIMUM, MINIMUM, SADDLE, Verdict
 
 GRAD_SCHEMA = "autodiff.grad/1"
 MINIMIZE_SCHEMA = "autodiff.minimize/1"
@@ -180,6 +182,7 @@ def minimize_json(report: MinimizeReport) -> dict[str, Any]:
         "evaluations": o.evaluations,
         "verdict": None if report.verdict is None else report.verdict.kind,
         "eigenvalues": None if report.verdict is None else [rounded(v, dt) for v in report.verdict.eigenvalues],
+        **verdict_order(report.verdict),
         "starts": s.starts,
         "basins": [
             {"x": point(b.x), "f": rounded(b.f, dt), "count": b.count, "verdict": b.verdict.kind} for b in report.basins
@@ -241,6 +244,17 @@ def fit_json(report: FitReport) -> dict[str, Any]:
                  for f in report.fits],
         "warnings": [w.removeprefix("Warning: ") for w in report.warnings],
     }  # fmt: skip
+
+
+def verdict_order(verdict: Verdict | None) -> dict[str, Any]:
+    """``verdict_order``: the order of the derivative that decided the verdict (2: the Hessian's
+    eigenvalues; 3, 4, ...: a directional derivative along a null direction of the Hessian;
+    null: undecided or no verdict), and ``verdict_derivative``, that derivative's value (null
+    for order 2, whose eigenvalues are listed)."""
+    if isinstance(verdict, HigherVerdict):
+        return {"verdict_order": verdict.order, "verdict_derivative": rounded(verdict.derivative, "float64")}
+    decided = verdict is not None and verdict.kind in (MINIMUM, MAXIMUM, SADDLE)
+    return {"verdict_order": 2 if decided else None, "verdict_derivative": None}
 
 
 def dumps(data: dict[str, Any]) -> str:

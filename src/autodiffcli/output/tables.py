@@ -28,6 +28,7 @@ from ..fit import FitReport
 from ..formatting import fmt
 from ..grad import GradReport
 from ..minimize import MinimizeReport
+from ..solve.higher_order import HigherVerdict, describe
 from ..solve.registry import OPTIMIZERS, display_name
 from ..solve.types import Row
 from ..solve.verdict import Verdict
@@ -107,7 +108,8 @@ def _error(value: float | None) -> str:
 def minimize_table(report: MinimizeReport, console: Console) -> None:
     o, s, p = report.outcome, report.settings, report.problem
     dt = p.dtype
-    console.print(history_table(o.history, p.variables, dt, f"minimize f = {p.canonical}"))
+    verb = "maximize" if s.maximize else "minimize"
+    console.print(history_table(o.history, p.variables, dt, f"{verb} f = {p.canonical}"))
     summary = Table(show_header=False, title="result", title_justify="left")
     summary.add_column(style="bold")
     summary.add_column()
@@ -118,7 +120,7 @@ def minimize_table(report: MinimizeReport, console: Console) -> None:
     summary.add_row("steps", str(o.steps))
     summary.add_row("status", o.status)
     if report.verdict is not None:
-        summary.add_row("verdict", _verdict_text(report.verdict, dt))
+        summary.add_row("verdict", _verdict_text(report.verdict, dt, p.variables))
     if report.kkt is not None:
         summary.add_row("max violation", fmt(report.kkt.max_violation, dt))
         summary.add_row("KKT residual", fmt(report.kkt.kkt_residual, dt))
@@ -237,7 +239,9 @@ def _bound_text(name: str, lo: float, hi: float, dtype: str) -> str:
     return f"{fmt(lo, dtype)} <= {name} <= {fmt(hi, dtype)}"
 
 
-def _verdict_text(v: Verdict, dtype: str) -> str:
+def _verdict_text(v: Verdict, dtype: str, names: tuple[str, ...] = ()) -> str:
+    if isinstance(v, HigherVerdict):
+        return describe(v, names)
     eig = ", ".join(fmt(e, dtype) for e in v.eigenvalues)
     return f"{v.kind} (eigenvalues {eig})" if eig else v.kind
 

@@ -111,16 +111,26 @@ def _start_server(idle: float | None) -> int:
     raise AutodiffError("the server did not answer within 120 s of starting")
 
 
-def _stop_server() -> bool:
-    import time
+STOP_TIMEOUT_S = 30.0  # how long stop waits for the server to exit before saying so
 
+
+def _stop_server() -> bool:
+    """Ask the server to stop and return once it has exited: its pid gone, its socket removed.
+
+    An error (exit 1) names the pid when it has not exited within STOP_TIMEOUT_S.
+    """
     from . import daemon
 
     status = daemon.request("stop")
     if status is None:
         return False
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and daemon.request("status") is not None:
-        time.sleep(0.05)
-    click.echo(f"autodiff server stopped (pid {status['pid']}, {status['requests']} requests served)")
+    pid = int(status["pid"])
+    if not daemon.wait_exited(pid, STOP_TIMEOUT_S):
+        error = AutodiffError(
+            f"the autodiff server (pid {pid}) was asked to stop but has not exited within "
+            f"{STOP_TIMEOUT_S:g} s; end it with: kill {pid}"
+        )
+        error.exit_code = ExitCode.NUMERIC
+        raise error
+    click.echo(f"autodiff server stopped (pid {pid}, {status['requests']} requests served)")
     return True

@@ -23,6 +23,7 @@ Requests are JSON; nothing is unpickled or evaluated.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -330,6 +331,45 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def wait_exited(pid: int, timeout: float) -> bool:
+    """Wait until process ``pid`` has exited and the socket is gone; False after ``timeout`` s.
+
+    A server started by this very process is its child: it is reaped here, or it would
+    stay a zombie that ``kill -0`` still finds. A socket left behind by a server that
+    exited without removing it (killed) answers no one, and is removed.
+    """
+    path = socket_path()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # not our child: init reaps it
+            pass
+        try:
+            os.kill(pid, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:  # another user's process now has the pid: ours has gone
+            alive = False
+        if not alive and os.path.exists(path) and not _answers():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        if not alive and not os.path.exists(path):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _answers() -> bool:
+    conn = connect(1.0)
+    if conn is None:
+        return False
+    conn.close()
+    return True
 
 
 def request(op: str, timeout: float = 5.0) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ ARMIJO = 1e-4  # sufficient decrease: f(x + a p) <= f(x) + ARMIJO * grad . (step
 ZERO = 4.0  # negative curvature beyond ZERO * eps * max|lambda| is decided (verdict.ZERO)
 HALVINGS = 40  # most halvings of the Newton step in one line search
 SHRINK_FROM = 10_000  # Newton from this many starts drops the stopped ones from its batch
+ESCAPES = 10  # most times the higher-order test may send converged starts on
 
 
 def newton(
@@ -46,6 +48,7 @@ def newton(
     every: int,
     reporter: Reporter,
     graph: bool = True,
+    escape: Callable[[np.ndarray], dict[int, np.ndarray]] | None = None,
 ) -> BatchResult:
     """Safeguarded Newton's method on every start at once.
 
@@ -66,6 +69,13 @@ def newton(
     ``max(tol, sqrt(eps)) * max(1, |x|_inf)`` (converged: scale-aware, where every slope of
     a function of scale 1e-7 is below tol), when no halving lowers f (stalled: f cannot be lowered
     at the dtype's precision), or when f or its derivatives are not finite (diverged).
+
+    Where the Hessian is singular at a stationary point, its eigenvalues cannot tell a
+    minimum from an inflection (x**4 - 3*x**3 at 0). ``escape`` (the converged points ->
+    {index: a lower point nearby}) is asked when every start has stopped: it applies the
+    higher-order test (higher_order.py) and returns a point down the direction along which
+    f falls, for the starts that are shown not to be at a minimum; those run on, at most
+    ``ESCAPES`` times.
     """
     tf = batch.tf
     dtype = batch.f.dtype
@@ -198,9 +208,21 @@ def newton(
         # one trace, instantiated and run without Grappler (see runtime.without_grappler); Ctrl-C
         # stops the loop between iterations (interrupts.deferred)
         with plain, deferred() as ctrl_c:
-            for it in range(steps):
+            it, escapes = 0, 0
+            while it < steps:
                 if not (status[going] == RUNNING).any():  # all stopped, where f and its gradient were just computed
-                    break
+                    done = np.flatnonzero(status == CONVERGED)
+                    if escape is None or escapes >= ESCAPES or not len(done):
+                        break
+                    lower = escape(X[done].astype(np.float64))
+                    if not lower:
+                        break
+                    escapes += 1
+                    picked = done[sorted(lower)]
+                    X[picked] = np.array([lower[k] for k in sorted(lower)], dtype=X.dtype)
+                    status[picked] = RUNNING
+                    going = np.union1d(going, picked) if shrink else going
+                    continue
                 out = compiled(tf.constant(X[going]), tf.constant(status[going]))
                 Xk, after, yk, gk, lk, alpha = (t.numpy() for t in out)
                 y[going], gnorm[going], glen[going] = yk, gk, lk
@@ -221,6 +243,7 @@ def newton(
                     going = going[moved]
                 reporter.progress(it + 1, steps)
                 ctrl_c.check()
+                it += 1
     except KeyboardInterrupt:
         interrupted = True
     going = going[status[going] == RUNNING]

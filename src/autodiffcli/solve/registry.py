@@ -35,6 +35,22 @@ DEFAULT_CONSTRAINED = "slsqp"
 # their convergence test, when --tol is not given: the gradient's largest component
 DEFAULT_GTOL = 1e-5  # SciPy's own default
 
+# Without --opt: Newton with the exact Hessian up to this many variables (one Hessian costs
+# d reverse passes, and its eigendecomposition d**3), L-BFGS-B beyond (docs/defaults.md)
+NEWTON_UP_TO = 20
+
+
+def default_method(variables: int, keras_options: bool = False) -> str:
+    """The ``--opt`` name used when none is given.
+
+    ``newton`` for up to NEWTON_UP_TO variables, ``lbfgs`` beyond: both converge from far
+    starts and test convergence on the gradient. Options that only a Keras optimizer takes
+    (``--lr``, ``--style minimize``) ask for the tutorial's ``sgd``.
+    """
+    if keras_options:
+        return "sgd"
+    return "newton" if variables <= NEWTON_UP_TO else "lbfgs"
+
 
 def optimizer_name(name: str) -> str:
     """The registry key for ``name`` (case-insensitive), or a UsageError naming the closest one."""

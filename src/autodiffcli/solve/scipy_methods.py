@@ -32,6 +32,70 @@ ROUNDS = 8  # most SciPy runs from one start, each on f divided by a smaller cur
 HALVINGS = 40  # most halvings of a step of |x| down a plateau (as Newton's line search)
 
 
+def _options(method: str, steps: int, tol: float) -> dict[str, float]:
+    """SciPy's options: ``gtol`` is ``tol``, ``maxiter`` is ``steps``.
+
+    L-BFGS-B also stops when f falls by less than ``ftol`` relative to max(|f|, 1) in one
+    iteration (SciPy's default 2.2e-9): near f = 0 (Rosenbrock's f = 2.8e-12) or on a long
+    flat valley (Wood's, Jennrich-Sampson's) that fires well before the gradient is within
+    ``tol``. With ``ftol = 0`` it fires only when an iteration cannot lower f at all, so
+    the gradient test decides, as for BFGS; ``maxfun`` follows ``maxiter`` so that
+    ``--steps`` stays the limit.
+    """
+    if method == "lbfgs":
+        return {"maxiter": steps, "gtol": tol, "ftol": 0.0, "maxfun": max(15_000, 20 * steps)}
+    return {"maxiter": steps, "gtol": tol}
+
+
+RESTARTS = 10  # most fresh starts of L-BFGS-B from where it stopped short of the gradient test
+
+
+def _run(
+    minimize: Any,
+    fun: Any,
+    x0: np.ndarray,
+    method: str,
+    bounds: Any,
+    steps: int,
+    tol: float,
+    box: Box,
+    callback: Any = None,
+) -> tuple[Any, int, int]:
+    """SciPy's minimize from x0; returns its last result, and iterations and evaluations summed.
+
+    L-BFGS-B can stop short of the gradient test even with ``ftol = 0``: its line search
+    ends at a step that does not lower f (Jennrich-Sampson from (0.3, 0.4) stops at
+    f = 214 after an overflowing trial step spoils its memory). It then starts again
+    from where it stopped with an empty memory, for as long as that lowers f and
+    ``--steps`` allows (at most ``RESTARTS`` times).
+    """
+    import warnings
+
+    nit = nfev = 0
+    res = None
+    for _ in range(RESTARTS + 1 if method == "lbfgs" else 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SciPy warns on precision loss; the status says it
+            out = minimize(
+                fun,
+                x0 if res is None else res.x,
+                jac=True,
+                method=SCIPY_METHODS[method],
+                bounds=bounds,
+                options=_options(method, steps - nit, tol),
+                callback=callback,
+            )
+        nit, nfev = nit + int(out.nit), nfev + int(out.nfev)
+        if res is not None and not float(out.fun) < float(res.fun):  # no lower (or not finite): keep the last
+            break
+        res = out
+        if not math.isfinite(float(out.fun)) or nit >= steps:
+            break
+        if float(np.max(np.abs(projected(out.x, out.jac, box)), initial=0.0)) <= tol:
+            break
+    return res, nit, nfev
+
+
 def scipy_minimize(
     batch: BatchObjective,
     method: str,
@@ -59,8 +123,6 @@ def scipy_minimize(
     (the CLI refuses the combination). One compiled function serves every start and every
     evaluation, so nothing is traced twice.
     """
-    import warnings
-
     from scipy.optimize import minimize
 
     tf = batch.tf
@@ -129,19 +191,11 @@ def scipy_minimize(
                 scale[0] = 1.0
                 for _ in range(ROUNDS):
                     before = f_out[i]
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")  # SciPy warns on precision loss; the status says it
-                        res = minimize(
-                            fun,
-                            x_out[i],
-                            jac=True,
-                            method=SCIPY_METHODS[method],
-                            bounds=bounds,
-                            options={"maxiter": max(steps - int(iterations[i]), 1), "gtol": tol},
-                            callback=iterate,
-                        )
-                    evaluations += int(res.nfev)
-                    iterations[i] += int(res.nit)
+                    res, nit, nfev = _run(
+                        minimize, fun, x_out[i], method, bounds, max(steps - int(iterations[i]), 1), tol, box, iterate
+                    )
+                    evaluations += nfev
+                    iterations[i] += nit
                     finite = math.isfinite(float(res.fun)) and np.isfinite(res.x).all()
                     if not finite:
                         break

@@ -109,7 +109,7 @@ def classify(
             kind = MINIMUM if sense > 0 else MAXIMUM
         else:
             h = hessian[i][np.ix_(free, free)]
-            kind = _kind(gradient[i][free], 0.5 * (h + h.T), values, eps, float(allowed[i]))
+            kind = _kind(gradient[i][free], 0.5 * h + 0.5 * h.T, values, eps, float(allowed[i]))
         out.append(Verdict(kind, tuple(float(v) for v in values)))
     if hessian_at is not None:
         _at_the_stationary_point(out, x, gradient, hessian, lam, plain, root, hessian_at)
@@ -139,7 +139,8 @@ def rises_all_around(
     """
     eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
     d = len(x)
-    size = float(np.linalg.norm(gradient))
+    with np.errstate(over="ignore"):  # a gradient past sqrt(largest float) (a run off to overflow) is inf long
+        size = float(np.linalg.norm(gradient))
     directions = list(np.vstack([np.eye(d), -np.eye(d)]))
     along = size > 0 and np.isfinite(size)
     if along:
@@ -182,7 +183,7 @@ def _at_the_stationary_point(
     for i, verdict in enumerate(out):
         if verdict.kind not in (MINIMUM, MAXIMUM) or not plain[i]:
             continue
-        step = np.linalg.solve(0.5 * (hessian[i] + hessian[i].T), gradient[i])
+        step = np.linalg.solve(0.5 * hessian[i] + 0.5 * hessian[i].T, gradient[i])
         if np.any(step != 0):  # however short: near x**3's inflection the curvature halves within it
             picked.append(i)
             targets.append(x[i] - step)

@@ -1,0 +1,125 @@
+"""Higher-order verdicts where the Hessian is singular, against SymPy's derivatives.
+
+The oracle: SymPy's exact Hessian at the point, its null space, and along each null
+direction u the first derivative d^k/dt^k f(x + t u) at t = 0 (k >= 2) that is not zero;
+for Peano's surface, f with y re-minimized (SymPy solves df/dy = 0 for y) expanded in x.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import sympy
+
+from autodiffcli.solve import higher_order
+
+from conftest import invoke, json_of
+
+X, Y, T = sympy.symbols("x y t", real=True)
+
+
+def first_nonzero(text: str, point: dict[str, float]) -> tuple[int, float]:
+    """SymPy: along the first null direction of the Hessian at point, the first nonzero
+    derivative of order >= 2, as (order, value)."""
+    symbols = [s for s in (X, Y) if s.name in point]
+    expr = sympy.sympify(text.replace("^", "**"), locals={s.name: s for s in symbols})  # the test's own text
+    at = {s: point[s.name] for s in symbols}
+    hessian = sympy.hessian(expr, symbols).subs(at)
+    (u, *_) = hessian.nullspace()
+    u = u / u.norm()
+    line = expr.subs({s: at[s] + T * c for s, c in zip(symbols, u)}, simultaneous=True)
+    for k in range(2, 9):
+        value = sympy.diff(line, T, k).subs(T, 0)
+        if value != 0:
+            return k, float(value)
+    raise AssertionError("no nonzero derivative up to order 8")
+
+
+def verdict_at_zero(command: str, text: str, names: str) -> dict:
+    """The verdict at 0: a start there, and one SGD step (the gradient is 0, so it stays)."""
+    start = ",".join(f"{n}=0" for n in names)
+    result = invoke(command, text, "--opt", "sgd", "--steps", "1", "--from", start, "--format", "json")
+    data = json_of(result, command, result.exit_code)
+    assert all(v == 0 for v in data["x"].values())
+    return data
+
+
+@pytest.mark.parametrize(
+    "command, text, names, kind",
+    [
+        ("minimize", "x^4", "x", "minimum"),
+        ("minimize", "x^3", "x", "saddle"),  # an inflection
+        ("maximize", "-x^6", "x", "maximum"),
+        ("minimize", "x^4-3*x^3+2", "x", "saddle"),
+        ("minimize", "x^2 + y^3", "xy", "saddle"),
+        ("minimize", "x^3 - 3*x*y^2", "xy", "saddle"),  # the monkey saddle
+        ("minimize", "x^2 - y^4", "xy", "saddle"),
+        ("minimize", "x^2 + y^4", "xy", "minimum"),
+    ],
+)
+def test_the_first_nonzero_derivative_along_the_null_direction_decides(command, text, names, kind):
+    data = verdict_at_zero(command, text, names)
+    order, value = first_nonzero(text, {n: 0.0 for n in names})
+    assert data["verdict"] == kind
+    assert data["verdict_order"] == order
+    if not (text == "x^3 - 3*x*y^2"):  # every direction of the monkey saddle is null: any may decide
+        assert data["verdict_derivative"] == pytest.approx(value, rel=1e-9)
+    assert order % 2 == 1 or (value > 0) == (kind == "minimum")
+
+
+def test_peano_surface_is_not_called_a_minimum():
+    text = "(y - x^2)*(y - 2*x^2)"
+    expr = (Y - X**2) * (Y - 2 * X**2)
+    # SymPy: along every line through 0, f rises (its first nonzero derivative is even and positive)
+    for u in [(1, 0), (0, 1), (1, 1), (1, -1), (3, 1)]:
+        line = expr.subs({X: T * u[0], Y: T * u[1]}, simultaneous=True)
+        k = next(k for k in range(1, 9) if sympy.diff(line, T, k).subs(T, 0) != 0)
+        assert k % 2 == 0 and sympy.diff(line, T, k).subs(T, 0) > 0
+    # ... but with y re-minimized along x, f falls as -x**4/4: 0 is no minimum
+    (y_star,) = sympy.solve(sympy.diff(expr, Y), Y)
+    reduced = sympy.expand(expr.subs(Y, y_star))
+    assert reduced == -(X**4) / 4
+    data = verdict_at_zero("minimize", text, "xy")
+    assert data["verdict"] == "saddle"
+    assert data["verdict_order"] == 4
+    assert data["verdict_derivative"] == pytest.approx(float(sympy.diff(reduced, X, 4)), rel=1e-6)
+
+
+def test_newton_steps_off_an_inflection_to_the_minimum():
+    f = X**4 - 3 * X**3 + 2
+    minima = [r for r in sympy.solve(sympy.diff(f, X), X) if sympy.diff(f, X, 2).subs(X, r) > 0]
+    assert minima == [sympy.Rational(9, 4)]
+    data = json_of(invoke("minimize", "x^4-3x^3+2", "--opt", "newton", "--from", "0", "--format", "json"), "minimize")
+    assert data["x"]["x"] == pytest.approx(2.25, abs=1e-5)
+    assert (data["status"], data["verdict"], data["verdict_order"]) == ("converged", "minimum", 2)
+
+
+def test_a_degenerate_minimum_found_approximately_is_still_decided():
+    """Newton on x**4 + y**2 from far stops where f' = 4x**3 <= 1e-5, x about 0.0136 (float32)."""
+    data = json_of(invoke("minimize", "x^4 + y^2", "--from", "x=3,y=1", "--format", "json"), "minimize")
+    assert abs(data["x"]["x"]) < 0.02
+    assert (data["verdict"], data["verdict_order"]) == ("minimum", 4)
+    assert data["verdict_derivative"] == pytest.approx(24.0, rel=1e-6)  # SymPy: d4/dx4 x**4
+
+
+def test_the_table_says_it_in_words():
+    result = invoke("minimize", "x^4-3*x^3+2", "--opt", "sgd", "--steps", "1", "--format", "table")
+    assert "an inflection" in result.stdout and "3rd derivative" in result.stdout
+    assert "Warning: the point found is an inflection" in result.stderr
+
+
+def test_the_higher_order_test_is_cheap_beside_the_run(monkeypatch):
+    """Reported, not a timing gate: the share of a run that reaches a degenerate point."""
+    args = ("minimize", "x^4 + y^2", "--from", "x=3,y=1", "--format", "json")
+    invoke(*args)  # warm
+    began = time.perf_counter()
+    invoke(*args)
+    with_test = time.perf_counter() - began
+    monkeypatch.setattr(higher_order, "decide", lambda *a, **k: None)
+    began = time.perf_counter()
+    invoke(*args)
+    without = time.perf_counter() - began
+    print(f"higher-order test: {with_test:.3f} s with, {without:.3f} s without")
+    assert math.isfinite(with_test / without)
