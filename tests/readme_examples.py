@@ -52,6 +52,11 @@ EXIT_CODES = {
     'autodiff grad "log(x)" --at -1': 1,
     'autodiff grad "(exp(x)-1-x)/x**2" --at 0.001 --check': 1,
     "autodiff minimize --opt adamm": 2,
+    # docs/trust.md
+    'autodiff grad "x" --at 1e39': 2,
+    'autodiff grad "sqrt(x)" --at 1e-40': 2,
+    'autodiff grad "hypot(x,y)" --at x=1e20,y=1e20 --format plain': 1,
+    'autodiff grad "1e8*x + (exp(y)-1-y)/y**2" --at x=1,y=0.001 --check --format plain': 1,
     # docs/fitting.md
     'autodiff fit "y = b1*(1-exp[-b2*xx])" --data docs/data/misra1a.csv': 2,
     # docs/constraints.md
