@@ -318,7 +318,9 @@ def _refine_exactly(
             if not total_trial < total:
                 break
             point, res, total = trial, res_trial, total_trial
-        if not total < mpmath.mpf(str(rss)):
+        # the exact sum at p (or at a point where it is lower) is kept even where it exceeds
+        # the long double one: that one is the sum rounded, not a better point
+        if not mpmath.isfinite(total):
             return p, r, rss
         return (
             np.array([np.longdouble(mpmath.nstr(v, 25)) for v in point]),
