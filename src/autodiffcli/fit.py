@@ -273,14 +273,18 @@ def _fit(settings: FitSettings, table: Table, model: Model, scale: np.ndarray | 
 
 
 class _ExactResiduals:
-    """The residuals of a small table in 40-digit arithmetic, from each value's own text."""
+    """The residuals of a small table in 40-digit arithmetic, from each value's own text; the
+    table is read into mpmath numbers on first use (most fits never need it)."""
 
     DIGITS = 40
     CERTIFY = 1e-9  # the long double sum of squares is trusted when its error bound is below this share
 
-    def __init__(self, f: object, params: list[str], rows: list[dict[str, object]], scale: list[object] | None,
+    def __init__(self, f: object, params: list[str], table: Table, used: list[str], settings: FitSettings,
                  magnitude: np.ndarray) -> None:  # fmt: skip
-        self.f, self.params, self.rows, self.scale, self.magnitude = f, params, rows, scale, magnitude
+        self.f, self.params, self.table, self.used, self.settings = f, params, table, used, settings
+        self.magnitude = magnitude
+        self.rows: list[dict[str, object]] | None = None
+        self.scale: list[object] | None = None
 
     def needed(self, r: np.ndarray) -> bool:
         """Whether the long double residuals' rounding (some units in the last place of each
@@ -290,9 +294,27 @@ class _ExactResiduals:
         rss = float(np.sum(r64 * r64))
         return bool(rss == 0 or np.sum(2 * r64 * 8 * eps * self.magnitude) > self.CERTIFY * rss)
 
+    def _read(self) -> list[dict[str, object]]:
+        import mpmath
+
+        table, settings = self.table, self.settings
+        assert table.cells is not None
+        where = [table.names.index(c) for c in self.used]
+        with mpmath.workdps(self.DIGITS):
+            rows = [{c: mpmath.mpf(cells[k]) for c, k in zip(self.used, where, strict=True)} for cells in table.cells]
+            if settings.sigma:
+                k = table.names.index(settings.sigma)
+                self.scale = [1 / mpmath.mpf(cells[k]) for cells in table.cells]
+            elif settings.weights:
+                k = table.names.index(settings.weights)
+                self.scale = [mpmath.sqrt(mpmath.mpf(cells[k])) for cells in table.cells]
+        return rows
+
     def residuals(self, p: Sequence[str]) -> list[object]:
         import mpmath
 
+        if self.rows is None:
+            self.rows = self._read()
         with mpmath.workdps(self.DIGITS):
             values = {name: mpmath.mpf(v) for name, v in zip(self.params, p, strict=True)}
             out = [self.f({**row, **values}) for row in self.rows]  # type: ignore[operator]
@@ -305,8 +327,6 @@ def _exact_residuals(
     """For a table of a few thousand rows at most whose values kept their text."""
     if table.cells is None or table.precise is None:
         return None
-    import mpmath
-
     from .calculus.residuals import Unsupported, exact
 
     try:
@@ -315,19 +335,12 @@ def _exact_residuals(
         return None
     used = [c for c in table.names if sympy.Symbol(c, real=True) in expr.free_symbols]
     where = [table.names.index(c) for c in used]
-    with mpmath.workdps(_ExactResiduals.DIGITS):
-        rows = [{c: mpmath.mpf(cells[k]) for c, k in zip(used, where, strict=True)} for cells in table.cells]
-        scale = None
-        if settings.sigma:
-            k = table.names.index(settings.sigma)
-            scale = [1 / mpmath.mpf(cells[k]) for cells in table.cells]
-        elif settings.weights:
-            k = table.names.index(settings.weights)
-            scale = [mpmath.sqrt(mpmath.mpf(cells[k])) for cells in table.cells]
     magnitude = np.sum(np.abs(table.values[:, where]), axis=1) if where else np.ones(len(table.values))
-    if scale is not None:
-        magnitude = magnitude * np.array([float(s) for s in scale])
-    return _ExactResiduals(f, params, rows, scale, magnitude)
+    if settings.sigma:
+        magnitude = magnitude / np.abs(table.column(settings.sigma))
+    elif settings.weights:
+        magnitude = magnitude * np.sqrt(np.abs(table.column(settings.weights)))
+    return _ExactResiduals(f, params, table, used, settings, magnitude)
 
 
 def _start(text: str, params: list[str], model: Model) -> dict[str, float]:
