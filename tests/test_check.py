@@ -27,8 +27,9 @@ def _f32(v: float) -> mpmath.mpf:
 
 def test_exact_values_and_errors_agree_with_mpmath_and_the_tape_beats_finite_differences():
     data = check_json("exp(x)*log(1+y**2)", "--at", "x=2.5,y=3", "--at", "x=-1.3,y=0.2", "--order", "2")
-    for item in data["results"]:
-        x, y = _f32(item["point"]["x"]), _f32(item["point"]["y"])
+    for (px, py), item in zip([(2.5, 3.0), (-1.3, 0.2)], data["results"], strict=True):  # one result per point
+        x, y = _f32(px), _f32(py)
+        assert (item["point"]["x"], item["point"]["y"]) == pytest.approx((float(x), float(y)), rel=1e-7)
         exact = {
             "x": mpmath.exp(x) * mpmath.log(1 + y**2),
             "y": mpmath.exp(x) * 2 * y / (1 + y**2),

@@ -141,7 +141,7 @@ def tape(text: str, xs: list[float]) -> list[list[float]]:
 
 
 def check_against_oracle(text: str, oracle, xs: list[float]) -> None:
-    for x0, got in zip(xs, tape(text, xs)):
+    for x0, got in zip(xs, tape(text, xs), strict=True):
         want = [exact(e, x0) for e in tower(oracle(R(x0)))]
         for k in range(ORDER + 1):
             scale = max(abs(w) for w in want[: k + 1]) + abs(x0) * abs(want[k + 1]) + 1e-300

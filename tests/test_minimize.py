@@ -248,9 +248,9 @@ def test_live_progress_shows_rows_and_a_bar_on_a_terminal():
     problem = settings.load_problem(None, (), "float32")
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=100, color_system=None)
-    settings = types.MinimizeSettings(optimizer="adam", steps=200_000, every=10_000)
+    config = types.MinimizeSettings(optimizer="adam", steps=200_000, every=10_000)
     with LiveProgress(console, problem.variables, problem.dtype, delay_s=0.0) as live:
-        report = minimize.minimize(problem, {"x": 0.0}, settings, live)
+        report = minimize.minimize(problem, {"x": 0.0}, config, live)
     shown = screen.getvalue()
     assert "steps" in shown and "|grad|" in shown
     assert "200000/200000" in shown
@@ -268,9 +268,9 @@ def test_no_live_progress_when_stderr_is_not_a_terminal():
 
     problem = settings.load_problem(None, (), "float32")
     piped = io.StringIO()
-    settings = types.MinimizeSettings(optimizer="adam", steps=20_000, every=1_000)
+    config = types.MinimizeSettings(optimizer="adam", steps=20_000, every=1_000)
     with LiveProgress(Console(file=piped), problem.variables, problem.dtype, delay_s=0.0) as live:
-        minimize.minimize(problem, {"x": 0.0}, settings, live)
+        minimize.minimize(problem, {"x": 0.0}, config, live)
     assert piped.getvalue() == ""
 
 

@@ -5,6 +5,7 @@ Oracles: exact Newton steps and SciPy's optimizers on the same problems, literat
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -39,7 +40,7 @@ def test_newton_converges_quadratically_on_a_strictly_convex_function_from_far()
     assert xy(data["x"]) == pytest.approx((3.0, -1.0), abs=1e-10)
     assert data["status"] == "converged" and data["steps"] <= 10
     norms = [row["grad_norm"] for row in data["history"] if row["grad_norm"] > 0]
-    tail = [b / a**2 for a, b in zip(norms, norms[1:]) if a < 1e-2]  # e_{k+1} <= C e_k^2 near the end
+    tail = [b / a**2 for a, b in itertools.pairwise(norms) if a < 1e-2]  # e_{k+1} <= C e_k^2 near the end
     assert tail and max(tail) < 10
 
 

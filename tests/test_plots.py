@@ -218,7 +218,7 @@ def test_multi_start_picture_covers_the_box_and_groups_basins_past_nine():
     assert len(report.basins) > 9 and len(basins) == 10
     assert [s.group for s in basins] == list(range(10))
     assert basins[-1].label == f"{len(report.basins) - 9} more basins" and len(basins[-1].x) == len(report.basins) - 9
-    for s, b in zip(basins, report.basins):
+    for s, b in zip(basins, report.basins[:10], strict=True):  # the tenth group starts at the tenth basin
         assert (s.x[0], s.y[0]) == (b.x["x"], b.x["y"])
     text = draw.terminal(pictures.minimize_picture(report), 80, color=False)
     assert where(panels(text)[1], "#") and "## " + basins[-1].label in text
@@ -294,16 +294,16 @@ def test_grad_picture_curves_and_tangents_agree_with_sympy():
     exact = [sympy.lambdify(x, sympy.diff(expr, x, k), "mpmath") for k in range(4)]
     curve = next(s for s in f_panel.series if s.role == "curve")
     assert curve.x[0] == -2.0 and curve.x[-1] == 2.0
-    for xv, yv in zip(curve.x[::20], curve.y[::20]):
+    for xv, yv in zip(curve.x[::20], curve.y[::20], strict=True):
         assert yv == pytest.approx(float(exact[0](mpmath.mpf(xv))), rel=1e-9, abs=1e-12)
     for k, s in enumerate(d_panel.series, start=1):
-        for xv, yv in zip(s.x[::25], s.y[::25]):
+        for xv, yv in zip(s.x[::25], s.y[::25], strict=True):
             assert yv == pytest.approx(float(exact[k](mpmath.mpf(xv))), rel=1e-8, abs=1e-10)
     (tangents,) = [s for s in f_panel.series if s.role == "tangent"]
     lines = np.split(np.column_stack([tangents.x, tangents.y]), np.flatnonzero(np.isnan(tangents.x)) + 1)
     lines = [line[~np.isnan(line[:, 0])] for line in lines if (~np.isnan(line[:, 0])).any()]
     assert len(lines) == 2
-    for a, line in zip([0.3, -1.2], lines):
+    for a, line in zip([0.3, -1.2], lines, strict=True):
         fa, slope = float(exact[0](a)), float(exact[1](a))
         assert line[:, 1] == pytest.approx(fa + slope * (line[:, 0] - a), rel=1e-9, abs=1e-12)
     (points,) = [s for s in f_panel.series if s.role == "point"]
@@ -328,9 +328,9 @@ def test_grad_picture_survives_a_pole_and_a_domain():
     assert np.isfinite([lo, hi]).all() and hi - lo < 1e3  # the pole at 0 does not flatten the rest
 
 
-def _minimize_report(text: str, start: dict[str, float], **settings):
+def _minimize_report(text: str, start: dict[str, float], **options):
     problem = settings.load_problem(text, [], "float32")
-    return minimize.minimize(problem, start, types.MinimizeSettings(**settings))
+    return minimize.minimize(problem, start, types.MinimizeSettings(**options))
 
 
 def test_landscape_agrees_with_sympy_and_covers_the_path():

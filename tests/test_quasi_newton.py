@@ -126,9 +126,9 @@ def lbfgs_batch(
                 X.set_shape([None, starts.shape[1]])
             return super().derivatives(X, order)
 
-    batch = Recording(TFFunction(problem.expr, dtype), problem.variables, {})
+    objective = Recording(TFFunction(problem.expr, dtype), problem.variables, {})
     box = types.Box(np.full(starts.shape[1], lo), np.full(starts.shape[1], hi))
-    return tfp_batched.minimize(method, batch, starts, box, 1000, 1e-5, 10**6, Silent())
+    return tfp_batched.minimize(method, objective, starts, box, 1000, 1e-5, 10**6, Silent())
 
 
 @pytest.mark.parametrize("method, bounded", [("lbfgs", False), ("lbfgs", True), ("bfgs", False)])

@@ -73,7 +73,7 @@ def test_warm_runs_print_the_same_bytes_and_exit_codes_as_cold_runs(server, tmp_
     ]
     # twice: the second round runs on workers that served the first (and reuse what they compiled)
     for _ in range(2):
-        for (args, stdin), cold in zip(BATTERY, colds):
+        for (args, stdin), cold in zip(BATTERY, colds, strict=True):
             warm = run_cli(*args, input=stdin, cwd=tmp_path, env={**env, "COLUMNS": "90"})
             assert warm.returncode == cold.returncode, args
             assert TIMINGS.sub("T", warm.stdout) == TIMINGS.sub("T", cold.stdout), args

@@ -78,7 +78,7 @@ def keras_alone(opt: str, start: np.ndarray, steps: int, lr: float, lo: float, h
     for _ in range(steps):
         with tf.GradientTape() as tape:
             loss = (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
-        optimizer.apply_gradients(zip(tape.gradient(loss, [x, y]), [x, y]))
+        optimizer.apply_gradients(zip(tape.gradient(loss, [x, y]), [x, y], strict=True))
         for v in (x, y):
             v.assign(tf.clip_by_value(v, lo, hi))
     return np.array([x.numpy(), y.numpy()])

@@ -21,8 +21,8 @@ from conftest import invoke, json_of
 def sympy_eigenvalues(text: str, point: dict[str, float]) -> list[float]:
     names = sorted(point)
     symbols = sympy.symbols(names, real=True)
-    expr = sympy.sympify(text, locals=dict(zip(names, symbols)))  # the test's own text, not user input
-    h = sympy.hessian(expr, symbols).subs(dict(zip(symbols, point.values())))
+    expr = sympy.sympify(text, locals=dict(zip(names, symbols, strict=True)))  # the test's own text, not user input
+    h = sympy.hessian(expr, symbols).subs(dict(zip(symbols, point.values(), strict=True)))
     return sorted(float(v) for v in np.linalg.eigvalsh(np.array(h.evalf(30), dtype=float)))
 
 
