@@ -5,7 +5,6 @@ twin, refused look-alike and invisible characters, arity, did-you-mean, number l
 from __future__ import annotations
 
 import functools
-import json
 import math
 import unicodedata
 
@@ -20,7 +19,7 @@ from autodiffcli.calculus.tf_build import TFFunction
 from autodiffcli.errors import ExpressionError
 from autodiffcli.language.parse import ALIASES, FUNCTIONS, canonical, parse
 
-from conftest import invoke
+from conftest import invoke, json_of
 
 X = sympy.Symbol("x", real=True)
 R = sympy.Rational
@@ -207,10 +206,9 @@ def test_functions_meet_their_textbook_values() -> None:
 # -- conventions at kinks: what the tape gives, and whether the symbolic column agrees -------
 
 
-def grad_json(expr: str, *args: str) -> dict:
-    result = invoke("grad", "--format", "json", "--dtype", "float64", *args, "--", expr)
-    assert result.exit_code in (0, 1), result.stderr
-    return json.loads(result.stdout)
+def grad_json(expr: str, *args: str, code: int = 0) -> dict:
+    """The run's JSON, read strictly against its schema; the run must exit with ``code``."""
+    return json_of(invoke("grad", "--format", "json", "--dtype", "float64", *args, "--", expr), "grad", code)
 
 
 def symbolic_at(text: str, **point: float) -> sympy.Expr:
@@ -376,9 +374,8 @@ def caret_column(lines: list[str]) -> int:
 def test_a_root_sign_is_refused_with_advice_that_takes_that_root(sign: str, root: int) -> None:
     """The advice for the cube root sign once read 'cbrt(x) or x^(1/4)', a fourth root."""
     advice = refusal(f"{sign}x")[0].rsplit("write ", 1)[1]
-    result = invoke("grad", advice, "--at", "81", "--dtype", "float64", "--format", "json")
-    assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["results"][0]["value"] == pytest.approx(81 ** (1 / root), rel=1e-15)
+    data = json_of(invoke("grad", advice, "--at", "81", "--dtype", "float64", "--format", "json"), "grad")
+    assert data["results"][0]["value"] == pytest.approx(81 ** (1 / root), rel=1e-15)
 
 
 @pytest.mark.parametrize(("text", "pos", "hint"), REFUSED)

@@ -186,7 +186,7 @@ HIMMELBLAU_MINIMA = [
 
 def test_multi_start_plot_marks_each_basin_by_its_number_at_its_minimum():
     args = ("minimize", HIMMELBLAU, "--opt", "newton", "--starts", "200", "--bounds", "x=-5:5,y=-5:5")
-    basins = json.loads(invoke(*args, "--format", "json").stdout)["basins"]
+    basins = json_of(invoke(*args, "--format", "json"), "minimize")["basins"]
     result = invoke(*args, "--plot", "--format", "table")
     assert result.exit_code == 0, result.stderr
     text = plot_text(result.stdout)
@@ -233,6 +233,9 @@ def test_plot_keeps_json_and_plain_output_as_they_are():
         strip = lambda s: re.sub(r'"optimize_s": [0-9.e-]+', "", s)  # noqa: E731
         assert strip(with_plot.stdout) == strip(without.stdout)
         assert without.stderr == ""
+        if fmt == "json":  # the document is whole and of its schema, the picture aside
+            json_of(without, "minimize")
+            json_of(subprocess.CompletedProcess(args, 0, with_plot.stdout, ""), "minimize")  # picture aside
         assert "levels of f" in with_plot.stderr  # the picture went to stderr
     grad_args = ("grad", "sin(x)", "--at", "1", "--order", "2")
     for fmt in ("json", "plain"):
