@@ -126,13 +126,22 @@ def test_grad_plot_snapshot_marks_the_point_tangent_and_minimum_where_they_are()
     # f'' = 2 is a flat line of 'x'; f' = 2x - 2 crosses zero at x = 1
     rows_x = {r for r, _ in where(d_panel, "x")}
     assert len(rows_x) == 1
-    assert "df/dx" in d_panel[-1] or "df/dx" in text
+    # the legend under the derivatives names each mark: '+' is f', 'x' is f''
+    lines = text.splitlines()
+    legend = lines[len(lines) - 1 - lines[::-1].index(d_panel[-1]) + 1]
+    assert re.fullmatch(r"\s*\+\+ df/dx\s+xx d2f/dx2\s*", legend), legend
+    # and the '+' line, f' = 2x - 2, crosses zero at x = 1 (SymPy's root of f')
+    y0, yper = y_axis(d_panel)
+    zero_row = round(-y0 / yper)
+    crossing = [c for r, c in where(d_panel, "+") if r == zero_row]
+    assert crossing and abs((float(true_min) - x0) / per - np.mean(crossing)) <= 2
 
 
 def test_grad_plot_width_follows_columns(monkeypatch):
     for width in (50, 130):
         monkeypatch.setenv("COLUMNS", str(width))
         result = invoke("grad", "sin(x)", "--at", "1", "--plot", "--format", "table")
+        assert (result.exit_code, result.stderr) == (0, "")
         text = plot_text(result.stdout)
         longest = max(len(line) for line in text.splitlines())
         assert width - 12 <= longest <= width

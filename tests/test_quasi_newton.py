@@ -15,7 +15,7 @@ from scipy.optimize import rosen, rosen_der
 
 from search_problems import HIMMELBLAU, ROSENBROCK, Silent, run_json, scipy_ends, xy
 
-from conftest import invoke, json_of
+from conftest import error_lines, invoke, json_of
 
 # ---------------------------------------------------------------- bfgs, lbfgs: SciPy's own, driven by tapes
 
@@ -204,6 +204,9 @@ def test_batched_quasi_newton_on_an_unbounded_function_says_diverged_and_prints_
     assert all(math.isfinite(v) for v in data["x"].values()) and math.isfinite(data["f"])
     assert "every start diverged: f or its gradient became non-finite (5 of 5)" in data["warnings"]
     table = invoke(command, text, "--opt", opt, "--starts", "5")
+    assert table.exit_code == 1 and table.stdout.strip()
+    assert error_lines(table.stderr)[0] == "Error: every start diverged: f or its gradient became non-finite (5 of 5)"
+    assert all(line.startswith(("Error: ", "Warning: ")) for line in table.stderr.splitlines())
     assert "nan" not in table.stdout.lower() and "nan" not in table.stderr.lower()
 
 
