@@ -14,7 +14,7 @@ import sympy
 
 from search_problems import HIMMELBLAU, HIMMELBLAU_MINIMA, run_json, xy
 
-from conftest import error_lines, invoke
+from conftest import error_lines, invoke, json_of
 
 # ---------------------------------------------------------------- global search
 
@@ -225,3 +225,45 @@ def test_grad_norm_is_the_projected_gradients_length_in_the_report_and_every_his
         assert row["grad_norm"] == pytest.approx(float(np.linalg.norm(rpg)), rel=1e-6, abs=1e-12)
     if opt != "adam":
         assert data["status"] == "converged" and data["verdict"] == "minimum"
+
+
+@pytest.mark.parametrize("opt", ["adam", "newton", "lbfgs"])
+def test_a_start_outside_the_bounds_is_moved_onto_the_box(opt):
+    # (x-3)**2 on [-1, 2] from 10: the run starts at the box's nearest point, 2, and ends there
+    data = run_json("minimize", "(x-3)**2", "--opt", opt, "--from", "10", "--bounds", "x=-1:2", "--every", "1")
+    assert data["start"] == {"x": 2.0}
+    assert data["history"][0]["x"] == {"x": 2.0} and data["history"][0]["f"] == pytest.approx(1.0)
+    assert all(-1 <= row["x"]["x"] <= 2 for row in data["history"])
+    assert (data["x"]["x"], data["verdict"]) == (pytest.approx(2.0), "minimum")
+
+
+def test_starts_that_run_off_say_f_may_be_unbounded_below():
+    """x**3 - 3x: SymPy's stationary points are -1 (a maximum) and 1 (a minimum), and f falls
+    without bound as x -> -inf, so exactly the starts drawn below -1 run off (Newton's steps
+    go downhill); the starts are the README's draw, uniform in the --from value +-10."""
+    x = sympy.Symbol("x", real=True)
+    assert sorted(sympy.solve(sympy.diff(x**3 - 3 * x, x), x)) == [-1, 1]
+    drawn = np.random.default_rng(0).uniform([-10], [10], (20, 1))
+    below = int((drawn < -1).sum())
+    result = invoke("minimize", "x**3 - 3*x", "--opt", "newton", "--starts", "20", "--format", "json")
+    data = json_of(result, "minimize", 0)
+    assert (data["x"]["x"], data["f"], data["verdict"]) == (pytest.approx(1.0), pytest.approx(-2.0), "minimum")
+    assert [(b["verdict"], b["count"]) for b in data["basins"]] == [("minimum", 20 - below)]
+    ran_off = [w for w in data["warnings"] if "ran off" in w]
+    assert len(ran_off) == 1 and ran_off[0].startswith(f"{below} of 20 starts ran off to f = -")
+    assert ran_off[0].endswith("f may be unbounded below; the best of the local minima found is reported")
+    plain = invoke("minimize", "x**3 - 3*x", "--opt", "newton", "--starts", "20", "--format", "plain")
+    assert (plain.exit_code, float(plain.stdout)) == (0, pytest.approx(1.0))
+    assert f"Warning: {ran_off[0]}" in plain.stderr.splitlines()
+
+
+def test_tol_with_keras_starts_stops_every_start_once_its_gradient_is_within_tol():
+    # SGD with lr 0.25 halves x - 1 and y each step: |grad| <= 1e-6 after about 25 steps
+    args = ["--opt", "sgd", "--lr", "0.25", "--starts", "8", "--bounds", "x=-3:3,y=-3:3", "--dtype", "float64"]
+    data = run_json("minimize", "(x-1)**2 + y**2", *args, "--steps", "1000", "--tol", "1e-6")
+    assert data["status"] == "converged" and data["steps"] < 100
+    assert data["grad_norm"] <= 1e-6 and xy(data["x"]) == pytest.approx((1.0, 0.0), abs=1e-6)
+    assert [(b["verdict"], b["count"]) for b in data["basins"]] == [("minimum", 8)]
+    short = run_json("minimize", "(x-1)**2 + y**2", *args, "--steps", "3", "--tol", "1e-6", code=3)
+    assert short["status"] == "max_steps" and short["steps"] == 3
+    assert any(w.startswith("--tol 1e-06 not reached within 3 steps") for w in short["warnings"])
