@@ -507,32 +507,41 @@ def _umask() -> int:
 # ---------------------------------------------------------------- imports
 
 
-def _modules_after(*args: str) -> dict[str, bool]:
+def _modules_after_each(*commands: list[str]) -> list[dict[str, bool]]:
+    """Run the commands one after another in one fresh interpreter; after each, which of the
+    heavy modules it has imported so far (each command only adds to what the earlier ones did,
+    so one interpreter answers for all, in place of one cold start each)."""
     code = (
         "import sys, json\n"
         "from autodiffcli.cli import cli\n"
-        f"code = cli.main({list(args)!r}, standalone_mode=False)\n"
-        "print(json.dumps({m: m in sys.modules for m in "
+        f"for args in {[list(c) for c in commands]!r}:\n"
+        "    code = cli.main(args, standalone_mode=False)\n"
+        "    print(json.dumps({m: m in sys.modules for m in "
         "['tensorflow', 'uniplot', 'matplotlib', 'matplotlib.pyplot']} | {'code': int(code)}))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, env=os.environ
     )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('{"tensorflow"')]
+    return [json.loads(line) for line in lines]
 
 
 def test_plotting_libraries_are_imported_only_for_a_plot(tmp_path):
-    helps = _modules_after("grad", "--help")
+    helps, bad_file, plain, term, file = _modules_after_each(
+        ["grad", "--help"],
+        ["grad", "x**2", "--plot-file", str(tmp_path / "none" / "a.png")],
+        ["grad", "x**2", "--format", "json"],
+        ["grad", "x**2", "--format", "json", "--plot"],
+        ["grad", "x**2", "--format", "json", "--plot-file", str(tmp_path / "a.png")],
+    )
     assert helps == {"tensorflow": False, "uniplot": False, "matplotlib": False, "matplotlib.pyplot": False, "code": 0}
-    bad_file = _modules_after("grad", "x**2", "--plot-file", str(tmp_path / "none" / "a.png"))
     assert bad_file == {"tensorflow": False, "uniplot": False, "matplotlib": False, "matplotlib.pyplot": False,
                         "code": 2}  # fmt: skip
-    plain = _modules_after("grad", "x**2", "--format", "json")
-    assert (plain["uniplot"], plain["matplotlib"]) == (False, False)
-    term = _modules_after("grad", "x**2", "--format", "json", "--plot")
-    assert (term["uniplot"], term["matplotlib"]) == (True, False)
-    file = _modules_after("grad", "x**2", "--format", "json", "--plot-file", str(tmp_path / "a.png"))
-    assert (file["matplotlib"], file["matplotlib.pyplot"]) == (True, False)
+    assert (plain["tensorflow"], plain["uniplot"], plain["matplotlib"], plain["code"]) == (True, False, False, 0)
+    assert (term["uniplot"], term["matplotlib"], term["code"]) == (True, False, 0)
+    assert (file["matplotlib"], file["matplotlib.pyplot"], file["code"]) == (True, False, 0)
+    assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG")
 
 
 # ---------------------------------------------------------------- the README's pictures

@@ -14,26 +14,21 @@ import pytest
 from conftest import Terminal, error_lines, json_of, run_cli
 
 
-def test_grad_json_leaves_stderr_empty_and_exits_0():
-    proc = run_cli("grad", "x**2-2*x+1", "--at", "0", "--format", "json")
-    # stderr empty: TensorFlow's own log lines are silenced
+def test_console_script_is_installed_and_its_json_leaves_stderr_empty():
+    exe = os.path.join(os.path.dirname(sys.executable), "autodiff")
+    proc = subprocess.run(
+        [exe, "grad", "x**2-2*x+1", "--at", "0", "--format", "json"], capture_output=True, text=True, timeout=120
+    )
+    # exit 0, stderr empty: TensorFlow's own log lines are silenced
     assert json_of(proc, "grad")["results"][0]["gradient"] == {"x": -2.0}
 
 
-def test_console_script_is_installed():
-    exe = os.path.join(os.path.dirname(sys.executable), "autodiff")
-    proc = subprocess.run(
-        [exe, "grad", "x**2-2*x+1", "--at", "0", "--format", "plain"], capture_output=True, text=True, timeout=120
-    )
-    assert (proc.returncode, proc.stdout.strip()) in ((0, "-2"), (0, "-2.0"))
-
-
 def test_expression_from_stdin_and_exit_codes():
+    # exit codes 0 (with the expression on stdin), 2 and 3 through a real process; exit 1's
+    # documented cases run in-process (test_security, test_grad)
     assert run_cli("grad", "-", "--at", "1", "--format", "plain", input="x^2\n").stdout.strip() == "2"
     bad = run_cli("grad", "x +* y")
     assert bad.returncode == 2 and len(error_lines(bad.stderr)) == 1
-    numeric = run_cli("grad", "log(x)", "--at", "-1", "--format", "plain")
-    assert numeric.returncode == 1 and "log" in error_lines(numeric.stderr)[0]
     tol = run_cli("minimize", "(x-3)**2", "--steps", "5", "--tol", "1e-9", "--format", "json")
     assert json_of(tol, "minimize", 3)["status"] == "max_steps"
 
