@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: run test check lint snapshots bench clean constraints
+.PHONY: run test test-fast check lint snapshots bench clean constraints
 
 # Every install is pinned to the versions in constraints.txt, which the suite passed with,
 # so a new release of TensorFlow, Keras or SymPy cannot break `make test` overnight.
@@ -25,8 +25,14 @@ $(VENV)/.installed-test: pyproject.toml $(CONSTRAINTS) $(VENV)/.installed
 run: $(VENV)/.installed  ## minimize the seed's default expression
 	$(BIN)/autodiff minimize
 
-test: $(VENV)/.installed-test  ## the whole test suite
+test: $(VENV)/.installed-test  ## the whole test suite (what CI runs); the 25 slowest tests at the end
 	$(BIN)/python -m pytest
+
+# The tests that start no process of their own (no server, terminal, signal or cold start):
+# about a minute less. `make test` stays the whole suite.
+PROCESS_TESTS := test_server test_process test_terminal test_at_file_process
+test-fast: $(VENV)/.installed-test  ## the in-process tests only
+	$(BIN)/python -m pytest $(foreach t,$(PROCESS_TESTS),--ignore=tests/$(t).py)
 
 snapshots: $(VENV)/.installed-test  ## rewrite the docs' examples, docs/json.md's schemas and the plot snapshots
 	AUTODIFF_UPDATE_SNAPSHOTS=1 $(BIN)/python -m pytest -q tests/test_readme.py tests/test_plots.py

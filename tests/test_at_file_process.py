@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import json_of
+
 # Refused before TensorFlow is imported: Python, SymPy and numpy, about 75 MiB.
 SMALL_KB = 256 * 1024
 SMALL_S = 20.0  # typically under a second; margins for a loaded two-core machine
@@ -153,7 +155,11 @@ def _stderr_on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str, str]:
         stdout=subprocess.PIPE,
         stderr=slave,
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": _python_path(), "COLUMNS": "100", "TERM": "xterm"},
+        # the bar at once (AUTODIFF_PROGRESS_DELAY=0): the test need not count on a run over a second
+        env={
+            **os.environ,
+            **{"PYTHONPATH": _python_path(), "COLUMNS": "100", "TERM": "xterm", "AUTODIFF_PROGRESS_DELAY": "0"},
+        },
     )
     seen = bytearray()
 
@@ -217,7 +223,9 @@ def test_ctrl_c_while_streaming_json_still_ends_the_document(tmp_path):
     rest, err = proc.communicate(timeout=300)
     assert proc.returncode == 130
     assert err.decode().strip() == "Error: interrupted"
-    doc = json.loads(seen + rest)  # whole batches only: the interrupt waits for the write
+    # whole batches only: the interrupt waits for the write; the document is whole and of its schema
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, (seen + rest).decode(), err.decode())
+    doc = json_of(done, "grad", 130)
     assert doc["error"] == "interrupted"
     assert 0 < len(doc["results"]) < 600_000
     assert {r["gradient"]["x"] for r in doc["results"]} == {1.0}

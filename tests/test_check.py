@@ -27,8 +27,9 @@ def _f32(v: float) -> mpmath.mpf:
 
 def test_exact_values_and_errors_agree_with_mpmath_and_the_tape_beats_finite_differences():
     data = check_json("exp(x)*log(1+y**2)", "--at", "x=2.5,y=3", "--at", "x=-1.3,y=0.2", "--order", "2")
-    for item in data["results"]:
-        x, y = _f32(item["point"]["x"]), _f32(item["point"]["y"])
+    for (px, py), item in zip([(2.5, 3.0), (-1.3, 0.2)], data["results"], strict=True):  # one result per point
+        x, y = _f32(px), _f32(py)
+        assert (item["point"]["x"], item["point"]["y"]) == pytest.approx((float(x), float(y)), rel=1e-7)
         exact = {
             "x": mpmath.exp(x) * mpmath.log(1 + y**2),
             "y": mpmath.exp(x) * 2 * y / (1 + y**2),
@@ -184,3 +185,26 @@ def test_the_exact_value_is_of_the_function_the_tape_computes_with_its_numbers(d
     x, c = (mpmath.mpf(float(np.dtype(dtype).type(v))) for v in (0.35, 0.1))
     assert item["check"]["gradient"]["x"]["exact"] == pytest.approx(float(3 * (x - c) ** 2), rel=1e-15)
     assert item["check"]["ok"] is True
+
+
+def test_check_with_a_points_file_and_plain_output(tmp_path):
+    """--check reads --at-file's points like --at's: plain prints each point's gradient (mpmath's
+    exact values, to float32), exit 0; a point where the tape fails float32 exits 1 in one line."""
+    points = tmp_path / "points.csv"
+    points.write_text("x,y\n2.5,3\n-1.3,0.2\n")
+    result = invoke("grad", "exp(x)*log(1+y**2)", "--at-file", str(points), "--check", "--format", "plain")
+    assert (result.exit_code, result.stderr) == (0, "")
+    rows = [[float(v) for v in line.split()] for line in result.stdout.splitlines()]
+    for (px, py), row in zip([(2.5, 3.0), (-1.3, 0.2)], rows, strict=True):
+        x, y = _f32(px), _f32(py)
+        exact = [mpmath.exp(x) * mpmath.log(1 + y**2), mpmath.exp(x) * 2 * y / (1 + y**2)]
+        scale = float(max(abs(e) for e in exact))  # normwise, as --check measures: 256 float32 eps
+        assert row == pytest.approx([float(e) for e in exact], rel=0, abs=3.1e-5 * scale)
+    failing = tmp_path / "near-zero.csv"
+    failing.write_text("x\n1\n0.001\n")  # (exp(x)-1-x)/x**2 cancels near 0 in float32
+    bad = invoke("grad", "(exp(x)-1-x)/x**2", "--at-file", str(failing), "--check", "--format", "plain")
+    assert bad.exit_code == 1
+    (line,) = error_lines(bad.stderr)
+    assert line.startswith("Error: --check: at x=0.001 the tape's df/dx is off by ")
+    assert line.endswith("more than float32 allows (3.1e-05); try --dtype float64")
+    assert len(bad.stdout.splitlines()) == 2  # both points' gradients are still printed

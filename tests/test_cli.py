@@ -68,21 +68,101 @@ def test_expression_error_shows_caret_under_the_offending_place():
     ]
 
 
+# the seed tutorial, in shared/ beside the clone (CI), or beside the worktrees' folder (a git worktree)
+SEED_NAME = "000_09e83aae58738b68.txt"
+SEED_PLACES = [ROOT.parent / "shared" / "seed" / SEED_NAME, ROOT.parent.parent / "shared" / "seed" / SEED_NAME]
+# what each seed cell prints, in the order it prints it (its print and tf.print calls)
+SEED_PRINTS = {
+    1: ["dy/dx", "dy/da"],
+    2: ["dy/da", "dy/dc"],
+    3: ["d2y/dx2"],
+    4: ["y", "x"],
+    5: ["y", "x"],
+    6: ["y", "x"],
+    7: ["y"],
+}
+_PRINTED = re.compile(  # print(tensor), print(None), tf.print("y = ", y, "; x = ", x), tf.print(number)
+    r"^(?:tf\.Tensor\((?P<tensor>[^,]+), shape=.*\)|(?P<none>None)"
+    r"|y = +(?P<y>\S+) ; x = +(?P<x>\S+)|(?P<bare>-?[0-9][0-9.e+-]*))$"
+)
+
+
+def seed_outputs() -> dict[int, dict[str, float | None]]:
+    """The numbers the seed tutorial printed, cell by cell, read from its text."""
+    seed = next((p for p in SEED_PLACES if p.is_file()), None)
+    assert seed is not None, f"the seed tutorial is in none of {[str(p) for p in SEED_PLACES]}"
+    cells: dict[int, list[float | None]] = {}
+    number = 0
+    for line in seed.read_text(encoding="utf-8").splitlines():
+        if m := re.fullmatch(r"In \[(\d+)\]:", line.strip()):
+            number = int(m[1])
+            cells[number] = []
+        elif number and (m := _PRINTED.match(line.strip())):
+            if m["none"]:
+                cells[number].append(None)
+            elif m["y"]:
+                cells[number] += [float(m["y"]), float(m["x"])]
+            else:
+                cells[number].append(float(m["tensor"] or m["bare"]))
+    return {n: dict(zip(SEED_PRINTS[n], values, strict=True)) for n, values in cells.items()}
+
+
+@pytest.fixture(scope="module")
+def tour_cells():
+    """The tour's seven cells, computed once (1,000 eager steps twice, among others) for the
+    tests of its formats."""
+    from autodiffcli import tour
+
+    return tour.run_all()
+
+
 def test_tour_reproduces_all_seven_seed_results():
-    cells = json_of(invoke("tour", "--format", "json"), "tour")["cells"]
+    seed = seed_outputs()
+    assert sorted(seed) == [1, 2, 3, 4, 5, 6, 7]
+    assert seed[1] == {"dy/dx": -2.0, "dy/da": None} and seed[7] == {"y": 0.0503761768}  # the reader reads
+    cells = json_of(invoke("tour", "--format", "json"), "tour")["cells"]  # the real thing, end to end
     assert [c["cell"] for c in cells] == [1, 2, 3, 4, 5, 6, 7]
-    assert all(c["matches"] for c in cells)
-    # the seed's printed numbers, cell by cell
-    assert cells[0]["seed"] == {"dy/dx": -2.0, "dy/da": None}
-    assert cells[6]["seed"] == {"y": 0.0503761768}
+    for cell in cells:
+        printed = seed[cell["cell"]]
+        assert cell["seed"] == printed  # the tour shows what the seed printed
+        assert cell["autodiff"].keys() == printed.keys()
+        for name, value in printed.items():  # and our numbers are those numbers, not the tour's own verdict
+            ours = cell["autodiff"][name]
+            if value is None:
+                assert ours is None, (cell["cell"], name)
+            else:  # tf.print shows float32 to 9 significant digits
+                assert ours == pytest.approx(value, rel=1e-7, abs=2e-6), (cell["cell"], name)
+        assert cell["matches"] is True
     assert all(c["command"].startswith("autodiff ") for c in cells)
 
 
-def test_tour_table_names_each_cell():
+def test_tour_table_names_each_cell(tour_cells, monkeypatch):
+    from autodiffcli import tour
+
+    monkeypatch.setattr(tour, "run_all", lambda: tour_cells)
     result = invoke("tour", "--format", "table")
     assert result.exit_code == 0
     assert result.stdout.count("match") >= 7
     assert "differs" not in result.stdout
+
+
+def test_tour_exits_1_and_says_which_cell_differs(monkeypatch):
+    from autodiffcli import tour
+
+    def off(**kw):  # the seed's own numbers for cells 4-6 (no steps run), and cell 7 off by 0.01
+        if kw.get("steps") == 100:
+            return {"y": 0.0503761768 + 0.01}
+        return {"y": 0.0, "x": 1.00000083 if kw["optimizer"] == "adam" else 0.999998569}
+
+    monkeypatch.setattr(tour, "_min", off)
+    table = invoke("tour", "--format", "table")
+    assert table.exit_code == 1
+    assert table.stdout.count("differs") == 1 and table.stdout.count("match") == 6
+    plain = invoke("tour", "--format", "plain")
+    assert plain.exit_code == 1
+    assert [line.split()[1] for line in plain.stdout.splitlines()] == ["ok"] * 6 + ["MISMATCH"]
+    data = json_of(invoke("tour", "--format", "json"), "tour", 1)
+    assert [c["matches"] for c in data["cells"]] == [True] * 6 + [False]
 
 
 def test_internal_error_is_one_line_and_traceback_shows_it(monkeypatch):

@@ -95,11 +95,11 @@ def _check_kkt(
     to ``tol`` relative to max(1, |grad f|) (1e-3, the default --tol of constrained methods)."""
     names = data["variables"]
     symbols = [sympy.Symbol(n, real=True) for n in names]
-    at = dict(zip(symbols, [data["x"][n] for n in names]))
+    at = dict(zip(symbols, [data["x"][n] for n in names], strict=True))
     f = _sympy(objective)
     grad = np.array([float(sympy.diff(f, s).subs(at)) for s in symbols])
     rest = grad.copy()
-    for c, reported in zip(constraints, data["constraints"]):
+    for c, reported in zip(constraints, data["constraints"], strict=True):
         g, op = _residual(c)
         lam = reported["multiplier"]
         value = float(g.subs(at))

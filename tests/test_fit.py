@@ -77,11 +77,11 @@ def test_nist_certified_digits(path: Path, start: int, tmp_path: Path):
     nist = read_nist(path)
     # from start 1 the data as CSV; from start 2 NIST's own file, read as it is
     data = write_csv(tmp_path / f"{path.stem}.csv", nist["columns"], nist["rows"]) if start == 0 else str(path)
-    begin = ",".join(f"{n}={v}" for n, v in zip(nist["names"], nist["starts"][start]))
+    begin = ",".join(f"{n}={v}" for n, v in zip(nist["names"], nist["starts"][start], strict=True))
     out = json_of(invoke("fit", nist["model"], "--data", data, "--from", begin, "--format", "json"), "fit")
     assert sorted(out["parameters"]) == sorted(nist["names"])  # listed in the order the model names them
     assert out["status"] == "converged" and out["verdict"] == "minimum"
-    for name, value, se in zip(nist["names"], nist["certified"], nist["stderr"]):
+    for name, value, se in zip(nist["names"], nist["certified"], nist["stderr"], strict=True):
         got = out["parameters"][name]
         assert lre(got["value"], value) >= 6, (name, got["value"], value)
         assert lre(got["stderr"], se) >= 4, (name, got["stderr"], se)
@@ -104,7 +104,7 @@ def decay(x, a, b, c):
 
 @pytest.fixture
 def decay_csv(tmp_path: Path) -> str:
-    rows = [[repr(float(x)), repr(float(y)), repr(float(s))] for x, y, s in zip(X, Y, SIGMA)]
+    rows = [[repr(float(x)), repr(float(y)), repr(float(s))] for x, y, s in zip(X, Y, SIGMA, strict=True)]
     return write_csv(tmp_path / "decay.csv", ["t", "y", "dy"], rows)
 
 
@@ -134,7 +134,7 @@ def test_sigma_is_absolute_as_curve_fit_absolute_sigma(decay_csv: str):
 
 def test_weights_are_relative_as_curve_fit_default(decay_csv: str, tmp_path: Path):
     # --weights w with w = 1/dy**2 is curve_fit(sigma=dy) with the covariance scaled
-    rows = [[repr(float(x)), repr(float(y)), repr(float(1 / s**2))] for x, y, s in zip(X, Y, SIGMA)]
+    rows = [[repr(float(x)), repr(float(y)), repr(float(1 / s**2))] for x, y, s in zip(X, Y, SIGMA, strict=True)]
     data = write_csv(tmp_path / "w.csv", ["t", "y", "w"], rows)
     out = json_of(invoke("fit", "y = a*exp(-b*t) + c", "--data", data, "--weights", "w", "--format", "json"), "fit")
     popt, perr = _curve_fit(sigma=SIGMA)
@@ -167,7 +167,9 @@ def test_confidence_intervals_are_students_t(decay_csv: str):
 def test_tutorial_function_and_plain_and_params_formats(tmp_path: Path):
     x = np.arange(-3.0, 4.0)
     y = 1.5 * x**2 - 2.0 * x + 0.5  # exact: the fit must give these back
-    data = write_csv(tmp_path / "points.csv", ["x", "y"], [[repr(float(a)), repr(float(b))] for a, b in zip(x, y)])
+    data = write_csv(
+        tmp_path / "points.csv", ["x", "y"], [[repr(float(a)), repr(float(b))] for a, b in zip(x, y, strict=True)]
+    )
     plain = invoke("fit", "y = a*x**2 + b*x + c", "--data", data, "--format", "plain")
     assert plain.exit_code == 0, plain.stderr
     values = [float(v) for v in plain.stdout.split()]
@@ -212,7 +214,7 @@ def test_plot_file(decay_csv: str, tmp_path: Path):
 
 
 def test_data_from_stdin_whitespace_and_comments():
-    text = "# decay\nt y\n" + "".join(f"{float(x)!r}   {float(y)!r}  # row\n" for x, y in zip(X, Y))
+    text = "# decay\nt y\n" + "".join(f"{float(x)!r}   {float(y)!r}  # row\n" for x, y in zip(X, Y, strict=True))
     result = invoke("fit", "y = a*exp(-b*t) + c", "--data", "-", "--format", "plain", input=text)
     assert result.exit_code == 0, result.stderr
     popt, _ = _curve_fit()
@@ -221,7 +223,7 @@ def test_data_from_stdin_whitespace_and_comments():
 
 def test_columns_option_names_a_headerless_file(tmp_path: Path):
     path = tmp_path / "bare.tsv"
-    path.write_text("".join(f"{float(y)!r}\t{float(x)!r}\n" for x, y in zip(X, Y)))
+    path.write_text("".join(f"{float(y)!r}\t{float(x)!r}\n" for x, y in zip(X, Y, strict=True)))
     result = invoke("fit", "y = a*exp(-b*t) + c", "--data", str(path), "--columns", "y,t", "--format", "plain")
     assert result.exit_code == 0, result.stderr
 
@@ -308,10 +310,10 @@ def test_ctrl_c_reports_the_best_parameters_so_far(decay_csv: str, monkeypatch: 
 
 def test_float32_is_allowed_and_less_accurate():
     nist = read_nist(SHARED / "Misra1a.dat")
-    begin = ",".join(f"{n}={v}" for n, v in zip(nist["names"], nist["starts"][0]))
+    begin = ",".join(f"{n}={v}" for n, v in zip(nist["names"], nist["starts"][0], strict=True))
     args = ("fit", nist["model"], "--data", str(SHARED / "Misra1a.dat"), "--from", begin, "--format", "json")
     out = json_of(invoke(*args, "--dtype", "float32"), "fit")
-    digits = [lre(out["parameters"][n]["value"], c) for n, c in zip(nist["names"], nist["certified"])]
+    digits = [lre(out["parameters"][n]["value"], c) for n, c in zip(nist["names"], nist["certified"], strict=True)]
     assert 4 <= min(digits) < 10  # single precision: some digits, not all 11
 
 

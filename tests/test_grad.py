@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
@@ -91,7 +92,9 @@ def trees(variables: list[sympy.Symbol]) -> st.SearchStrategy[sympy.Expr]:
 
 
 def close(a: float | None, b: float, scale: float = 1.0) -> bool:
-    return a is not None and math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6 * max(1.0, scale))
+    """Float64 (every caller's dtype) against SymPy's exact value: 1e-10, a million ulps of room
+    for the cancellation in random trees, and still far below what a wrong derivative gives."""
+    return a is not None and math.isclose(a, b, rel_tol=1e-10, abs_tol=1e-10 * max(1.0, scale))
 
 
 coords = st.floats(-1.5, 1.5, allow_nan=False).map(lambda v: round(v, 3))
@@ -143,6 +146,14 @@ def assume_finite(values: list[float]) -> None:
 # ---------------------------------------------------------------- against central differences
 
 
+MPMATH_FORMS = {  # each expression below, written for mpmath by the test
+    "a*sin(k*x) + c": lambda x: 2 * mpmath.sin(3 * x) + 1,
+    "exp(-x**2/2)*cos(3*x)": lambda x: mpmath.exp(-(x**2) / 2) * mpmath.cos(3 * x),
+    "log(1 + x**2) + sqrt(2 + x)": lambda x: mpmath.log(1 + x**2) + mpmath.sqrt(2 + x),
+    "x^3 - 2x(x+1) + tanh(x)": lambda x: x**3 - 2 * x * (x + 1) + mpmath.tanh(x),
+}
+
+
 @pytest.mark.parametrize(
     "expr, point",
     [
@@ -152,26 +163,23 @@ def assume_finite(values: list[float]) -> None:
         ("x^3 - 2x(x+1) + tanh(x)", "x=-0.4"),
     ],
 )
-def test_gradient_matches_central_difference(expr, point):
+def test_gradient_matches_mpmath_differentiation(expr, point):
+    # the oracle: mpmath's own numerical derivative (50 digits) of the test's closed form of f
     params = ["-p", "a=2", "-p", "k=3", "-p", "c=1"] if "a*" in expr else []
     x = float(point.split("=")[1])
-    h = 1e-5
-    data = grad_json(expr, *params, "--dtype", "float64", "--at", f"x={x - h}", "--at", f"x={x + h}", "--at", point)
-    lo, hi, mid = data["results"]
-    central = (hi["value"] - lo["value"]) / (2 * h)
-    assert math.isclose(mid["gradient"]["x"], central, rel_tol=1e-6, abs_tol=1e-7)
+    data = grad_json(expr, *params, "--dtype", "float64", "--at", point)
+    with mpmath.workdps(50):
+        want = float(mpmath.diff(MPMATH_FORMS[expr], mpmath.mpf(x)))
+    assert data["results"][0]["gradient"]["x"] == pytest.approx(want, rel=1e-13, abs=1e-15)
 
 
-def test_two_variable_gradient_matches_central_difference():
-    h = 1e-5
-    pts = ["x=0.5,y=-1", f"x={0.5 + h},y=-1", f"x={0.5 - h},y=-1", f"x=0.5,y={-1 + h}", f"x=0.5,y={-1 - h}"]
-    args = [a for p in pts for a in ("--at", p)]
-    data = grad_json("x**2*y + sin(x*y)", *args, "--dtype", "float64")
-    r = data["results"]
-    dx = (r[1]["value"] - r[2]["value"]) / (2 * h)
-    dy = (r[3]["value"] - r[4]["value"]) / (2 * h)
-    assert math.isclose(r[0]["gradient"]["x"], dx, rel_tol=1e-6)
-    assert math.isclose(r[0]["gradient"]["y"], dy, rel_tol=1e-6)
+def test_two_variable_gradient_matches_mpmath_differentiation():
+    data = grad_json("x**2*y + sin(x*y)", "--at", "x=0.5,y=-1", "--dtype", "float64")
+    f = lambda x, y: x**2 * y + mpmath.sin(x * y)
+    with mpmath.workdps(50):
+        dx = float(mpmath.diff(f, (mpmath.mpf("0.5"), mpmath.mpf(-1)), (1, 0)))
+        dy = float(mpmath.diff(f, (mpmath.mpf("0.5"), mpmath.mpf(-1)), (0, 1)))
+    assert data["results"][0]["gradient"] == pytest.approx({"x": dx, "y": dy}, rel=1e-13)
 
 
 # ---------------------------------------------------------------- batches, points, formats

@@ -29,7 +29,7 @@ def first_nonzero(text: str, point: dict[str, float]) -> tuple[int, float]:
     hessian = sympy.hessian(expr, symbols).subs(at)
     (u, *_) = hessian.nullspace()
     u = u / u.norm()
-    line = expr.subs({s: at[s] + T * c for s, c in zip(symbols, u)}, simultaneous=True)
+    line = expr.subs({s: at[s] + T * c for s, c in zip(symbols, u, strict=True)}, simultaneous=True)
     for k in range(2, 9):
         value = sympy.diff(line, T, k).subs(T, 0)
         if value != 0:

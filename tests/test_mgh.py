@@ -34,7 +34,7 @@ def scipy_bfgs(text: str, start: dict[str, float]):
     """SciPy's BFGS with SymPy's exact gradient: the oracle's point, f and evaluations."""
     names = list(start)
     symbols = sympy.symbols(names, real=True)
-    expr = sympy.sympify(text, locals=dict(zip(names, symbols)))  # the test's own text
+    expr = sympy.sympify(text, locals=dict(zip(names, symbols, strict=True)))  # the test's own text
     f = sympy.lambdify(symbols, expr, "numpy")
     g = sympy.lambdify(symbols, [sympy.diff(expr, s) for s in symbols], "numpy")
     with np.errstate(all="ignore"):

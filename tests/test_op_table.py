@@ -201,7 +201,7 @@ def check_one_variable(text: str, lo: float, hi: float, dtype: str, order: int) 
         )
     points = spread(lo, hi)
     data = grad_json(text, dtype, order, [repr(p) for p in points])
-    for p, result in zip(points, data["results"]):
+    for p, result in zip(points, data["results"], strict=True):
         x = held(p, dtype)
         want = [exact(d, {X: x}) for d in tower]
         got = [result["value"], *result["derivatives"]]
@@ -290,7 +290,7 @@ def test_integer_power_derivatives_past_the_nth_are_0_at_0_too(n: int, dtype: st
     points = [0.0, -1.5, 2.0]
     data = grad_json(text, dtype, order, [repr(p) for p in points])
     e = oracle(text)
-    for p, result in zip(points, data["results"]):
+    for p, result in zip(points, data["results"], strict=True):
         x = held(p, dtype)
         want = [exact(sympy.diff(e, X, k), {X: x}) for k in range(order + 2)]
         got = [result["value"], *result["derivatives"]]
@@ -304,10 +304,10 @@ def test_integer_power_derivatives_past_the_nth_are_0_at_0_too(n: int, dtype: st
 def test_two_variable_gradient_and_hessian_match_sympy(text: str, dtype: str) -> None:
     e = oracle(text)
     (xs, ys) = (spread(*r) for r in TWO_VARIABLES[text])
-    points = list(zip(xs, reversed(ys)))
+    points = list(zip(xs, reversed(ys), strict=True))
     data = grad_json(text, dtype, 2, [f"x={x!r},y={y!r}" for x, y in points])
     names = {"x": X, "y": Y}
-    for (px, py), result in zip(points, data["results"]):
+    for (px, py), result in zip(points, data["results"], strict=True):
         at = {X: held(px, dtype), Y: held(py, dtype)}
         size = sum(abs(v) for v in at.values())
 
@@ -333,7 +333,7 @@ def test_derivatives_of_x_to_the_y_in_the_exponent_to_order_3_match_sympy(dtype:
     e = oracle("x**y")
     points = [(0.3, 1.7), (2.5, -0.8), (7.0, 0.6)]
     data = grad_json("x**y", dtype, 3, [f"x={x},y={y}" for x, y in points], "--wrt", "y")
-    for (px, py), result in zip(points, data["results"]):
+    for (px, py), result in zip(points, data["results"], strict=True):
         at = {X: held(px, dtype), Y: held(py, dtype)}
         want = [exact(sympy.diff(e, Y, k), at) for k in range(5)]
         got = [result["value"], *result["derivatives"]]

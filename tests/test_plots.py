@@ -126,13 +126,22 @@ def test_grad_plot_snapshot_marks_the_point_tangent_and_minimum_where_they_are()
     # f'' = 2 is a flat line of 'x'; f' = 2x - 2 crosses zero at x = 1
     rows_x = {r for r, _ in where(d_panel, "x")}
     assert len(rows_x) == 1
-    assert "df/dx" in d_panel[-1] or "df/dx" in text
+    # the legend under the derivatives names each mark: '+' is f', 'x' is f''
+    lines = text.splitlines()
+    legend = lines[len(lines) - 1 - lines[::-1].index(d_panel[-1]) + 1]
+    assert re.fullmatch(r"\s*\+\+ df/dx\s+xx d2f/dx2\s*", legend), legend
+    # and the '+' line, f' = 2x - 2, crosses zero at x = 1 (SymPy's root of f')
+    y0, yper = y_axis(d_panel)
+    zero_row = round(-y0 / yper)
+    crossing = [c for r, c in where(d_panel, "+") if r == zero_row]
+    assert crossing and abs((float(true_min) - x0) / per - np.mean(crossing)) <= 2
 
 
 def test_grad_plot_width_follows_columns(monkeypatch):
     for width in (50, 130):
         monkeypatch.setenv("COLUMNS", str(width))
         result = invoke("grad", "sin(x)", "--at", "1", "--plot", "--format", "table")
+        assert (result.exit_code, result.stderr) == (0, "")
         text = plot_text(result.stdout)
         longest = max(len(line) for line in text.splitlines())
         assert width - 12 <= longest <= width
@@ -186,7 +195,7 @@ HIMMELBLAU_MINIMA = [
 
 def test_multi_start_plot_marks_each_basin_by_its_number_at_its_minimum():
     args = ("minimize", HIMMELBLAU, "--opt", "newton", "--starts", "200", "--bounds", "x=-5:5,y=-5:5")
-    basins = json.loads(invoke(*args, "--format", "json").stdout)["basins"]
+    basins = json_of(invoke(*args, "--format", "json"), "minimize")["basins"]
     result = invoke(*args, "--plot", "--format", "table")
     assert result.exit_code == 0, result.stderr
     text = plot_text(result.stdout)
@@ -218,7 +227,7 @@ def test_multi_start_picture_covers_the_box_and_groups_basins_past_nine():
     assert len(report.basins) > 9 and len(basins) == 10
     assert [s.group for s in basins] == list(range(10))
     assert basins[-1].label == f"{len(report.basins) - 9} more basins" and len(basins[-1].x) == len(report.basins) - 9
-    for s, b in zip(basins, report.basins):
+    for s, b in zip(basins, report.basins[:10], strict=True):  # the tenth group starts at the tenth basin
         assert (s.x[0], s.y[0]) == (b.x["x"], b.x["y"])
     text = draw.terminal(pictures.minimize_picture(report), 80, color=False)
     assert where(panels(text)[1], "#") and "## " + basins[-1].label in text
@@ -233,6 +242,9 @@ def test_plot_keeps_json_and_plain_output_as_they_are():
         strip = lambda s: re.sub(r'"optimize_s": [0-9.e-]+', "", s)
         assert strip(with_plot.stdout) == strip(without.stdout)
         assert without.stderr == ""
+        if fmt == "json":  # the document is whole and of its schema, the picture aside
+            json_of(without, "minimize")
+            json_of(subprocess.CompletedProcess(args, 0, with_plot.stdout, ""), "minimize")  # picture aside
         assert "levels of f" in with_plot.stderr  # the picture went to stderr
     grad_args = ("grad", "sin(x)", "--at", "1", "--order", "2")
     for fmt in ("json", "plain"):
@@ -294,16 +306,16 @@ def test_grad_picture_curves_and_tangents_agree_with_sympy():
     exact = [sympy.lambdify(x, sympy.diff(expr, x, k), "mpmath") for k in range(4)]
     curve = next(s for s in f_panel.series if s.role == "curve")
     assert curve.x[0] == -2.0 and curve.x[-1] == 2.0
-    for xv, yv in zip(curve.x[::20], curve.y[::20]):
+    for xv, yv in zip(curve.x[::20], curve.y[::20], strict=True):
         assert yv == pytest.approx(float(exact[0](mpmath.mpf(xv))), rel=1e-9, abs=1e-12)
     for k, s in enumerate(d_panel.series, start=1):
-        for xv, yv in zip(s.x[::25], s.y[::25]):
+        for xv, yv in zip(s.x[::25], s.y[::25], strict=True):
             assert yv == pytest.approx(float(exact[k](mpmath.mpf(xv))), rel=1e-8, abs=1e-10)
     (tangents,) = [s for s in f_panel.series if s.role == "tangent"]
     lines = np.split(np.column_stack([tangents.x, tangents.y]), np.flatnonzero(np.isnan(tangents.x)) + 1)
     lines = [line[~np.isnan(line[:, 0])] for line in lines if (~np.isnan(line[:, 0])).any()]
     assert len(lines) == 2
-    for a, line in zip([0.3, -1.2], lines):
+    for a, line in zip([0.3, -1.2], lines, strict=True):
         fa, slope = float(exact[0](a)), float(exact[1](a))
         assert line[:, 1] == pytest.approx(fa + slope * (line[:, 0] - a), rel=1e-9, abs=1e-12)
     (points,) = [s for s in f_panel.series if s.role == "point"]
@@ -495,32 +507,41 @@ def _umask() -> int:
 # ---------------------------------------------------------------- imports
 
 
-def _modules_after(*args: str) -> dict[str, bool]:
+def _modules_after_each(*commands: list[str]) -> list[dict[str, bool]]:
+    """Run the commands one after another in one fresh interpreter; after each, which of the
+    heavy modules it has imported so far (each command only adds to what the earlier ones did,
+    so one interpreter answers for all, in place of one cold start each)."""
     code = (
         "import sys, json\n"
         "from autodiffcli.cli import cli\n"
-        f"code = cli.main({list(args)!r}, standalone_mode=False)\n"
-        "print(json.dumps({m: m in sys.modules for m in "
+        f"for args in {[list(c) for c in commands]!r}:\n"
+        "    code = cli.main(args, standalone_mode=False)\n"
+        "    print(json.dumps({m: m in sys.modules for m in "
         "['tensorflow', 'uniplot', 'matplotlib', 'matplotlib.pyplot']} | {'code': int(code)}))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, env=os.environ
     )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('{"tensorflow"')]
+    return [json.loads(line) for line in lines]
 
 
 def test_plotting_libraries_are_imported_only_for_a_plot(tmp_path):
-    helps = _modules_after("grad", "--help")
+    helps, bad_file, plain, term, file = _modules_after_each(
+        ["grad", "--help"],
+        ["grad", "x**2", "--plot-file", str(tmp_path / "none" / "a.png")],
+        ["grad", "x**2", "--format", "json"],
+        ["grad", "x**2", "--format", "json", "--plot"],
+        ["grad", "x**2", "--format", "json", "--plot-file", str(tmp_path / "a.png")],
+    )
     assert helps == {"tensorflow": False, "uniplot": False, "matplotlib": False, "matplotlib.pyplot": False, "code": 0}
-    bad_file = _modules_after("grad", "x**2", "--plot-file", str(tmp_path / "none" / "a.png"))
     assert bad_file == {"tensorflow": False, "uniplot": False, "matplotlib": False, "matplotlib.pyplot": False,
                         "code": 2}  # fmt: skip
-    plain = _modules_after("grad", "x**2", "--format", "json")
-    assert (plain["uniplot"], plain["matplotlib"]) == (False, False)
-    term = _modules_after("grad", "x**2", "--format", "json", "--plot")
-    assert (term["uniplot"], term["matplotlib"]) == (True, False)
-    file = _modules_after("grad", "x**2", "--format", "json", "--plot-file", str(tmp_path / "a.png"))
-    assert (file["matplotlib"], file["matplotlib.pyplot"]) == (True, False)
+    assert (plain["tensorflow"], plain["uniplot"], plain["matplotlib"], plain["code"]) == (True, False, False, 0)
+    assert (term["uniplot"], term["matplotlib"], term["code"]) == (True, False, 0)
+    assert (file["matplotlib"], file["matplotlib.pyplot"], file["code"]) == (True, False, 0)
+    assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG")
 
 
 # ---------------------------------------------------------------- the pictures in docs/pictures.md

@@ -216,18 +216,23 @@ BOTH_BUDGETS_S = 2 * 3.0 + 2.0
 def test_new_functions_at_huge_or_deep_arguments_end_cleanly(command: str, expr: str, tensorflow_warm: None) -> None:
     # --opt sgd: the path it was written for (Newton, the default, exits 3 on a linear f)
     args = ["--at", "x=1,y=2"] if command == "grad" else ["--opt", "sgd", "--steps", "50"]
-    start = time.perf_counter()
+    # the work done, as this thread's CPU time: the budgets bound it however loaded the machine
+    # (wall-clock time on a shared machine also counts the others' work); the wall clock only
+    # guards against a hang
+    start, cpu = time.perf_counter(), time.thread_time()
     result = invoke(command, "--format", "json", *args, "--", expr)
-    elapsed = time.perf_counter() - start
-    assert elapsed < BOTH_BUDGETS_S, f"took {elapsed:.1f} s"
+    used, elapsed = time.thread_time() - cpu, time.perf_counter() - start
+    assert used < BOTH_BUDGETS_S, f"took {used:.1f} s of CPU"
+    assert elapsed < 10 * BOTH_BUDGETS_S, f"took {elapsed:.1f} s"
     assert "Traceback" not in result.stdout + result.stderr
-    if result.exit_code == 0:
-        numbers = all_numbers({k: v for k, v in json_of(result, command).items() if k != "timing"})
-        assert all(math.isfinite(n) for n in numbers)
-    else:
-        assert result.exit_code in (1, 2, 3), result.stderr
+    assert result.exit_code in (0, 1, 2, 3), result.stderr
+    if result.exit_code != 0:
         line = assert_one_error(result.exit_code, result.stdout, result.stderr, result.exit_code)
         assert "internal error" not in line
+    if result.stdout or result.exit_code == 0:  # exit 2 prints no document; 1 and 3 print a whole one
+        data = json_of(result, command, result.exit_code)
+        numbers = all_numbers({k: v for k, v in data.items() if k != "timing"})
+        assert all(math.isfinite(n) for n in numbers)
 
 
 def _fill(template: str, marker: Path) -> str:

@@ -310,7 +310,7 @@ def test_the_history_of_many_starts_shows_the_best_starts_progress_without_repea
     rows = data["history"]
     steps = [r["step"] for r in rows]
     assert steps == sorted(set(steps))
-    for a, b in zip(rows, rows[1:]):
+    for a, b in zip(rows, rows[1:], strict=True):
         assert (a["x"], a["f"], a["grad_norm"]) != (b["x"], b["f"], b["grad_norm"])
     assert rows[-1]["x"] == data["x"] and rows[-1]["f"] == pytest.approx(data["f"])
     assert len(rows) <= data["steps"] + 2  # the best start's own iterations, not every start's

@@ -458,13 +458,23 @@ def _grad_stream(request: Any, batches: Any, reader: Any, fmt: str) -> Any:
 
         from .output.tables import BatchProgress
 
-        with BatchProgress(Console(stderr=True), reader) as progress:
+        with BatchProgress(Console(stderr=True), reader, _progress_delay()) as progress:
             report = grad_stream(request, batches, fmt, write, progress)
     if fmt == "table":
         from .output.tables import grad_table
 
         grad_table(report, _stdout())
     return report
+
+
+def _progress_delay() -> float:
+    """Seconds a run goes before live progress shows on a terminal: 1, or AUTODIFF_PROGRESS_DELAY
+    (0 shows it at once, so a test need not count on a run being slow enough)."""
+    try:
+        delay = float(os.environ.get("AUTODIFF_PROGRESS_DELAY", "1"))
+    except ValueError:
+        return 1.0
+    return delay if delay >= 0 else 1.0
 
 
 def _search_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -658,7 +668,7 @@ def _run_minimize(problem: Problem, origin: dict[str, float], settings: Minimize
 
     from .output.tables import LiveProgress
 
-    with LiveProgress(Console(stderr=True), problem.variables, problem.dtype) as live:
+    with LiveProgress(Console(stderr=True), problem.variables, problem.dtype, _progress_delay()) as live:
         return run(problem, origin, settings, live)
 
 

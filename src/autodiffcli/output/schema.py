@@ -222,6 +222,34 @@ TOUR: dict[str, Any] = {
     },
 }
 
+SERVER: dict[str, Any] = {  # autodiff server status --format json
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "autodiff.server/1",
+    "oneOf": [
+        {  # a server answers
+            "type": "object",
+            "required": ["schema", "pid", "version", "uptime_s", "requests", "running", "workers", "idle_s"],
+            "additionalProperties": False,
+            "properties": {
+                "schema": {"const": "autodiff.server/1"},
+                "pid": {"type": "integer", "minimum": 1},
+                "version": {"type": "string"},
+                "uptime_s": {"type": "number", "minimum": 0},
+                "requests": {"type": "integer", "minimum": 0},  # commands served since it started
+                "running": {"type": "integer", "minimum": 0},  # commands being served now
+                "workers": {"type": "integer", "minimum": 0},
+                "idle_s": {"type": "number", "exclusiveMinimum": 0},
+            },
+        },
+        {  # none runs (exit 1)
+            "type": "object",
+            "required": ["schema", "running"],
+            "additionalProperties": False,
+            "properties": {"schema": {"const": "autodiff.server/1"}, "running": {"const": False}},
+        },
+    ],
+}
+
 # Every schema, by the name each document carries in its "schema" key.
 _PARAMETER = {
     "type": "object",
@@ -275,4 +303,4 @@ FIT: dict[str, Any] = {
     },
 }  # fmt: skip
 
-SCHEMAS: dict[str, dict[str, Any]] = {s["title"]: s for s in (GRAD, MINIMIZE, TOUR, FIT)}
+SCHEMAS: dict[str, dict[str, Any]] = {s["title"]: s for s in (GRAD, MINIMIZE, TOUR, FIT, SERVER)}

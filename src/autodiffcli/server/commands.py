@@ -12,6 +12,8 @@ import click
 
 from ..errors import AutodiffError, ExitCode, UsageError
 
+SERVER_SCHEMA = "autodiff.server/1"  # output/schema.py's SERVER describes status --format json
+
 
 @click.group(name="server")
 def server_group() -> None:
@@ -68,7 +70,7 @@ def server_status(fmt: str) -> int:
 
     status = daemon.request("status")
     if fmt == "json":
-        click.echo(json.dumps(status or {"running": False}))
+        click.echo(json.dumps({"schema": SERVER_SCHEMA, **(status or {"running": False})}))
     elif status is None:
         click.echo("no autodiff server is running")
     else:
@@ -88,7 +90,10 @@ def _start_server(idle: float | None) -> int:
 
     if idle is not None and not idle > 0:
         raise UsageError(f"--idle: must be > 0, got {idle:g}")
-    daemon.prepare_dir(daemon.socket_dir())
+    try:
+        daemon.prepare_dir(daemon.socket_dir())
+    except PermissionError as err:  # a directory others can enter: refused, in one line
+        raise AutodiffError(f"refusing to start the server: {err}") from None
     argv = [sys.executable, "-m", "autodiffcli.serve", *([] if idle is None else [str(idle)])]
     proc = subprocess.Popen(
         argv,
