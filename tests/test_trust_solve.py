@@ -6,6 +6,8 @@ NumPy, SciPy's own optimizers on the same problems.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import sympy
@@ -310,7 +312,7 @@ def test_the_history_of_many_starts_shows_the_best_starts_progress_without_repea
     rows = data["history"]
     steps = [r["step"] for r in rows]
     assert steps == sorted(set(steps))
-    for a, b in zip(rows, rows[1:], strict=True):
+    for a, b in itertools.pairwise(rows):
         assert (a["x"], a["f"], a["grad_norm"]) != (b["x"], b["f"], b["grad_norm"])
     assert rows[-1]["x"] == data["x"] and rows[-1]["f"] == pytest.approx(data["f"])
     assert len(rows) <= data["steps"] + 2  # the best start's own iterations, not every start's
