@@ -25,8 +25,8 @@ $(VENV)/.installed-test: pyproject.toml $(CONSTRAINTS) $(VENV)/.installed
 run: $(VENV)/.installed  ## minimize the seed's default expression
 	$(BIN)/autodiff minimize
 
-test: $(VENV)/.installed-test  ## the whole test suite (what CI runs); the 25 slowest tests at the end
-	$(BIN)/python -m pytest
+test: $(VENV)/.installed-test  ## the whole test suite (what CI runs), in two processes; the 25 slowest at the end
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The tests that start no process of their own (no server, terminal, signal or cold start):
 # about a minute less. `make test` stays the whole suite.
