@@ -98,7 +98,9 @@ def close(a: float | None, b: float, scale: float = 1.0) -> bool:
 
 
 coords = st.floats(-1.5, 1.5, allow_nan=False).map(lambda v: round(v, 3))
-oracle_settings = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+oracle_settings = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
 
 
 @oracle_settings
