@@ -1,4 +1,4 @@
-"""Goal 14 (issue 22): minimize --subject-to on Hock and Schittkowski's problems, against SciPy's SLSQP.
+"""Goal 15 (issue 22): minimize --subject-to on Hock and Schittkowski's problems, against SciPy's SLSQP.
 
 Both sides run in this process on the problems of tests/hs_problems.py, from the book's
 starts, with derivatives from tapes:
@@ -144,7 +144,7 @@ def goal14_constraints(plan: Plan | None, progress: Callable[[str], None]) -> li
     total = len(PROBLEMS)
     return [
         Measurement(
-            f"14 {total} HS problems from the book's starts: total time, default (SLSQP + KKT report) vs SciPy's "
+            f"15 {total} HS problems from the book's starts: total time, default (SLSQP + KKT report) vs SciPy's "
             "SLSQP with tape gradients",
             median(times["ours"]),
             median(times["scipy"]),
@@ -152,7 +152,7 @@ def goal14_constraints(plan: Plan | None, progress: Callable[[str], None]) -> li
             ratio=median(ratios),
         ),
         Measurement(
-            f"14 HS problems solved to the book's value: SciPy's count over ours (ours {count_ours}/{total}, "
+            f"15 HS problems solved to the book's value: SciPy's count over ours (ours {count_ours}/{total}, "
             f"SciPy {count_scipy}/{total})",
             count_ours,
             count_scipy,
@@ -161,7 +161,7 @@ def goal14_constraints(plan: Plan | None, progress: Callable[[str], None]) -> li
             ratio=count_scipy / max(count_ours, 1),
         ),
         Measurement(
-            f"14 HS evaluations per problem vs SciPy's SLSQP, the largest ratio where both solve it ({worst_name})",
+            f"15 HS evaluations per problem vs SciPy's SLSQP, the largest ratio where both solve it ({worst_name})",
             None,
             None,
             target=1.5,
