@@ -31,11 +31,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-NIST = [
-    *sorted((ROOT.parent.parent / "shared" / "data" / "nist").glob("*.dat")),
-    *sorted(Path("/work/shared/data/nist").glob("*.dat")),
-    *sorted((ROOT / "tests" / "data" / "nist").glob("*.dat")),
-]
+SHARED = ROOT.parent / "shared" / "data" / "nist"  # shared/ lies beside the checkout
+NIST = [*sorted(SHARED.glob("*.dat")), *sorted((ROOT / "tests" / "data" / "nist").glob("*.dat"))]
 
 
 def read_nist(path: Path) -> dict:
