@@ -190,6 +190,7 @@ def parse_valid(text: str) -> sympy.Expr:
 @given(trees(FUNCTIONS_WITHOUT_ABS))
 @example("-(sin(y)*(x+1))")
 @example("-((0.5)/((1)+(x)))")  # was printed 1/(2*(x + 1)), which reads back as 1/(2*x + 2)
+@example("-(((2)**(-1))/((0.5)+(x)))")  # was printed -(1/2)*2/(2*x + 1): equal, not the same tree
 def test_canonical_text_parses_back_to_an_equal_expression(text: str) -> None:
     expr = parse_valid(text)
     again = canonical(expr)

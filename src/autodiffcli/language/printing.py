@@ -20,7 +20,7 @@ class _Printer(StrPrinter):
         which reads back as 1/(2*x + 2) (SymPy distributes 2 over the sum); (1/2)/(x + 1)
         reads back as the same tree."""
         coeff, rest = expr.as_coeff_Mul()
-        numer, denom = rest.as_numer_denom()
+        numer, denom = sympy.fraction(rest, exact=True)  # as_numer_denom would clear 1/2 in x + 1/2
         if not (coeff.is_Rational and coeff.q != 1 and any(f.is_Add for f in sympy.Mul.make_args(denom))):
             return super()._print_Mul(expr)
         sign, coeff = ("-", -coeff) if coeff < 0 else ("", coeff)
