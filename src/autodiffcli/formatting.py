@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def fmt(value: float, dtype: str = "float64") -> str:
     """Shortest text that reads back to the same number in ``dtype`` (0.1, not 0.100000001)."""
@@ -22,6 +24,10 @@ def rounded(value: float | None, dtype: str) -> float | None:
     (in that dtype)."""
     if value is None or not math.isfinite(value):
         return None
+    if dtype != "float32":  # a float64's shortest text reads back to the float itself
+        return float(value) + 0.0
+    if abs(value) <= _FLOAT32_MAX:  # fmt's text without its guard against overflow
+        return float(str(np.float32(value))) + 0.0
     out = float(fmt(value, dtype)) + 0.0
     return out if math.isfinite(out) else None
 

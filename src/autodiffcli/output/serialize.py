@@ -62,11 +62,12 @@ class GradJson:
         if not self.started:
             head = "{\n" + "".join(_member(k, v) + ",\n" for k, v in _grad_head(p).items()) + '  "results": ['
             self.started = True
-        items = [_indent(dumps(_grad_item(batch, i, order, p)), 4) for i in range(len(batch.points))]
+        items = [_grad_item(batch, i, order, p) for i in range(len(batch.points))]
         if items:
             sep = "\n" if self._first else ",\n"
             self._first = False
-            self.write(head + sep + ",\n".join(items))
+            # one encoder call a batch: "[\n  {...},\n  {...}\n]" less its brackets, two spaces deeper
+            self.write(head + sep + _indent(dumps(items)[2:-2], 2))
         elif head:
             self.write(head)
 
@@ -257,7 +258,7 @@ def verdict_order(verdict: Verdict | None) -> dict[str, Any]:
     return {"verdict_order": 2 if decided else None, "verdict_derivative": None}
 
 
-def dumps(data: dict[str, Any]) -> str:
+def dumps(data: dict[str, Any] | list[Any]) -> str:
     """Strict JSON: a NaN or Infinity that slipped through is a bug, so refuse it."""
     return json.dumps(data, indent=2, allow_nan=False)
 
