@@ -47,6 +47,7 @@ GOALS = (
     ("12", "global search vs differential_evolution", "search", "goal12_global"),
     ("14", "autodiff fit vs curve_fit: NIST StRD and 10^6 rows", "fit", "goal14_fit"),
     ("15", "minimize --subject-to on Hock-Schittkowski problems vs SciPy's SLSQP", "constraints", "goal14_constraints"),
+    ("16", "the defaults: evaluations vs SciPy's BFGS, the higher-order test's cost", "defaults", "goal16_defaults"),
 )
 
 

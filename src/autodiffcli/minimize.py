@@ -396,7 +396,9 @@ def _escape(
                 continue
             if x.tobytes() in known:  # decided in an earlier round: a minimum, or undecided
                 continue
-            v = higher_order.decide(f64, names, params, x, lam, min(higher_order.BUDGET_S, end - time.monotonic()))
+            g = np.array([d.gradient_by(n)[i] for n in names])
+            seconds = min(higher_order.BUDGET_S, end - time.monotonic())
+            v = higher_order.decide(f64, names, params, x, lam, seconds, (float(d.value[i]), g, h[i]))
             known[x.tobytes()] = v if v is None or not settings.maximize else _flipped(v)
             if v is None or v.kind == MINIMUM or not v.descent:
                 continue

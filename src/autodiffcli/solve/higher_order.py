@@ -56,6 +56,9 @@ GROWTH = 3.0  # how much longer one more nested tape takes, until two orders hav
 EPS = float(np.finfo(np.float64).eps)
 
 
+Derivatives2 = tuple[float, np.ndarray, np.ndarray]  # f, its gradient (d,) and Hessian (d, d) at a point
+
+
 class OutOfTime(Exception):
     """The higher-order test would run past its budget."""
 
@@ -129,7 +132,7 @@ def directional(
 
     tf = tensorflow()
     n = len(x)
-    t = tf.Variable(tf.zeros([n], f.dtype), name="t")
+    t = tf.zeros([n], f.dtype)  # watched by each tape (a Variable costs more to make than the tower)
     X, U = tf.constant(x, f.dtype), tf.constant(u, f.dtype)
     consts = {name: f.constant(value) for name, value in params.items()}
 
@@ -147,14 +150,16 @@ def decide(
     x: np.ndarray,
     eigenvalues: Sequence[float] | np.ndarray,
     seconds: float = BUDGET_S,
+    at: Derivatives2 | None = None,
 ) -> HigherVerdict | None:
     """The higher-order verdict of f (a float64 TFFunction) at x (d,), or None where it cannot decide.
 
     ``eigenvalues`` are those the second-order test reported (kept in the verdict). Past
-    ``seconds`` (BUDGET_S) it gives up: None.
+    ``seconds`` (BUDGET_S) it gives up: None. ``at``: f, its gradient and Hessian at x,
+    where the caller has them (float64).
     """
     try:
-        return _decide(f, names, params, np.asarray(x, dtype=np.float64), eigenvalues, Budget(seconds))
+        return _decide(f, names, params, np.asarray(x, dtype=np.float64), eigenvalues, Budget(seconds), at)
     except OutOfTime:
         return None
 
@@ -166,9 +171,11 @@ def _decide(
     x: np.ndarray,
     eigenvalues: Sequence[float] | np.ndarray,
     budget: Budget,
+    at: Derivatives2 | None = None,
 ) -> HigherVerdict | None:
     for _ in range(CLOSER):  # to the stationary point nearby: along the null directions, then the others
-        near = _nearby(f, names, params, x, budget)
+        near = _nearby(f, names, params, x, budget, at)
+        at = None
         if near is None:
             return None
         moved, f0, lam, Q, null, D = near
@@ -266,7 +273,12 @@ def _first(row: np.ndarray, delta: float) -> tuple[int, float] | None:
 
 
 def _nearby(
-    f: TFFunction, names: Sequence[str], params: Mapping[str, float], x: np.ndarray, budget: Budget
+    f: TFFunction,
+    names: Sequence[str],
+    params: Mapping[str, float],
+    x: np.ndarray,
+    budget: Budget,
+    at: Derivatives2 | None = None,
 ) -> tuple[np.ndarray | None, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """At x: (the stationary point nearby, or None when x is within sqrt(eps) of it; f; the
     Hessian's eigenvalues and eigenvectors; which are null; D up to FIRST_ORDER along each
@@ -274,9 +286,12 @@ def _nearby(
     the Taylor polynomial nearest x; along the others, a Newton step. None where f or its
     derivatives are not finite."""
     budget.check()
-    began = time.monotonic()
-    value, g, H = _gradient_hessian(f, names, params, x[None])
-    budget.spent[2] = max(budget.spent.get(2, 0.0), time.monotonic() - began)  # order 2: the first forecast
+    if at is None:
+        began = time.monotonic()
+        value, g, H = _gradient_hessian(f, names, params, x[None])
+        budget.spent[2] = max(budget.spent.get(2, 0.0), time.monotonic() - began)  # order 2: the first forecast
+    else:
+        value, g, H = (np.asarray(a, dtype=np.float64)[None] for a in at)
     if not (np.isfinite(g).all() and np.isfinite(H).all() and np.isfinite(value).all()):
         return None
     lam, Q = np.linalg.eigh(0.5 * (H[0] + H[0].T))
@@ -293,16 +308,38 @@ def _nearby(
             coeffs = np.trim_zeros(np.array([row[k] / math.factorial(k - 1) for k in range(FIRST_ORDER, 0, -1)]), "f")
             if len(coeffs) < 2:
                 continue
-            roots = np.roots(coeffs)
-            real = roots[np.abs(roots.imag) <= 1e-4 * np.maximum(np.abs(roots.real), 1e-12)].real
-            real = real[np.abs(real) <= reach]
+            real = _real_roots(coeffs, reach)
             if len(real):
-                step = step + real[np.argmin(np.abs(real))] * q
+                step = step + _sharpened(coeffs, real[np.argmin(np.abs(real))], reach) * q
     if (~null).any():
         R = Q[:, ~null]
         step = step - R @ ((R.T @ g[0]) / lam[~null])
     small = np.max(np.abs(step)) <= math.sqrt(EPS) * max(1.0, float(np.max(np.abs(x))))
     return None if small else x + step, float(value[0]), lam, Q, null, D
+
+
+def _real_roots(coeffs: np.ndarray, reach: float) -> np.ndarray:
+    roots = np.roots(coeffs)
+    real = roots[np.abs(roots.imag) <= 1e-4 * np.maximum(np.abs(roots.real), 1e-12)].real
+    return real[np.abs(real) <= reach]
+
+
+def _sharpened(coeffs: np.ndarray, root: float, reach: float) -> float:
+    """A multiple root of the polynomial p (``coeffs``) to full precision. np.roots finds a
+    root of multiplicity m only to about eps**(1/m) (x**4 from x = 0.0136: 8e-8 off, which
+    costs one more round of tapes); the derivatives of p vanish there too, and the root of
+    the last one that does is simple. Of the roots of p and its derivatives close to
+    ``root``, the one where |p| is least."""
+    best, size = root, abs(np.polyval(coeffs, root))
+    near = 1e-3 * max(abs(root), 1e-3 * reach)
+    poly = coeffs
+    while len(poly) > 2:
+        poly = np.polyder(poly)
+        for t in _real_roots(poly, reach):
+            value = abs(np.polyval(coeffs, t))
+            if abs(t - root) <= near and value < size:
+                best, size = float(t), value
+    return best
 
 
 def _gradient_hessian(
