@@ -132,3 +132,28 @@ def test_newton_with_bounds_reaches_the_minimum_on_the_boundary_that_scipy_finds
     assert xy(data["x"]) == pytest.approx(tuple(ref.x), abs=1e-6)
     assert data["f"] == pytest.approx(ref.fun, abs=1e-9)
     assert (data["status"], data["verdict"]) == ("converged", "minimum")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_closed_form_2x2_eigendecomposition_agrees_with_lapack(dtype):
+    """Newton's 2x2 eigendecomposition (a Jacobi rotation) against NumPy's LAPACK eigh, over
+    twelve orders of magnitude, with equal, zero and opposite eigenvalues: ascending
+    eigenvalues to a few eps of |A|, and orthonormal eigenvectors with A q = lambda q."""
+    from autodiffcli.runtime import tensorflow
+    from autodiffcli.solve.newton import symmetric_eigh
+
+    tf = tensorflow()
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((2000, 2, 2)) * 10.0 ** rng.uniform(-6, 6, (2000, 1, 1))
+    A = A + A.transpose(0, 2, 1)
+    A[:4] = [[[1, 0], [0, 1]], [[0, 0], [0, 0]], [[2, 0], [0, -3]], [[1, 1e-9], [1e-9, 1]]]
+    A = A.astype(dtype)
+    lam, Q = (t.numpy().astype(np.float64) for t in symmetric_eigh(tf, tf.constant(A)))
+    oracle = np.linalg.eigh(A.astype(np.float64))[0]
+    eps = float(np.finfo(dtype).eps)
+    size = np.maximum(np.abs(A).max(axis=(1, 2)), np.finfo(dtype).tiny)[:, None]
+    assert np.all(np.abs(lam - oracle) <= 8 * eps * size)
+    assert np.all(lam[:, 0] <= lam[:, 1])
+    assert np.abs(np.einsum("nji,njk->nik", Q, Q) - np.eye(2)).max() <= 4 * eps
+    residual = np.einsum("nij,njk->nik", A.astype(np.float64), Q) - Q * lam[:, None, :]
+    assert np.all(np.abs(residual).max(axis=1) <= 8 * eps * size)
