@@ -135,7 +135,9 @@ def newton(
             held = ((X <= lo + e) & (gs > 0)) | ((X >= hi - e) & (gs < 0))
             free = ~held
             Hs = tf.where(free[:, :, None] & free[:, None, :], Hs, eye)
-        lam, Q = symmetric_eigh(tf, 0.5 * (Hs + tf.linalg.matrix_transpose(Hs)))
+        S = 0.5 * (Hs + tf.linalg.matrix_transpose(Hs))
+        # from many starts the closed form for 2x2 saves time; from fewer its ops cost more to trace
+        lam, Q = symmetric_eigh(tf, S) if shrink else tf.linalg.eigh(S)
         reach = tf.maximum(tf.reduce_max(tf.abs(X), axis=1), 1.0)
         largest = tf.reduce_max(tf.abs(lam), axis=1)
         # the eigenvalue floor, relative to f's own scale: its curvature, or where f has
@@ -194,16 +196,19 @@ def newton(
                 )
             return k + 1, tf.where(done | ok, alpha, alpha / 2), done | ok | down, fell | (~done & down)
 
-        # the full step first, on every start at once: most take it, so the halvings (and their
-        # gathers, with many starts) run on the few that do not
-        full = tf.clip_by_value(X + p, lo, hi)  # trial(1), the point taken where it is accepted
-        s = full - X
-        yt = batch.value(full)
-        decrease = tf.reduce_sum(gs * s, axis=1) + bend * tf.reduce_sum(s * s, axis=1)
-        ok = active & tf.math.is_finite(yt) & (yt <= y + ARMIJO * decrease) & (decrease < 0)
-        down = active & tf.equal(yt, -np.inf)
-        one = tf.ones_like(y)
-        first = (tf.constant(1), tf.where(active & ~ok, 0.5 * one, one), ~active | ok | down, down)
+        if shrink:
+            # the full step first, on every start at once: most take it, so the halvings and
+            # their gathers run on the few that do not
+            full = tf.clip_by_value(X + p, lo, hi)  # trial(1), the point taken where it is accepted
+            s = full - X
+            yt = batch.value(full)
+            decrease = tf.reduce_sum(gs * s, axis=1) + bend * tf.reduce_sum(s * s, axis=1)
+            ok = active & tf.math.is_finite(yt) & (yt <= y + ARMIJO * decrease) & (decrease < 0)
+            down = active & tf.equal(yt, -np.inf)
+            one = tf.ones_like(y)
+            first = (tf.constant(1), tf.where(active & ~ok, 0.5 * one, one), ~active | ok | down, down)
+        else:  # a few thousand starts: the loop computes them all anyway, and its ops trace once
+            first = (tf.constant(0), tf.ones_like(y), ~active, tf.zeros_like(active))
         _, alpha, found, fell = tf.while_loop(search_cond, search_body, first)
         moved = active & found & ~fell
         status = tf.where(active & fell, DIVERGED, tf.where(active & ~found, STALLED, status))
