@@ -217,3 +217,27 @@ def test_batched_lbfgs_stops_at_steps_and_says_max_steps():
     data = run_json("minimize", ROSENBROCK, *args, code=3)  # exit 3: --tol not reached
     assert data["status"] == "max_steps" and data["steps"] <= 2
     assert any(w.startswith("--tol 1e-05 not reached within 2 steps") for w in data["warnings"])
+
+
+def test_the_numpy_line_search_helper_computes_what_tfps_own_does():
+    """TFP's where_left_justified_mask (its Hager-Zhang line search's per-field select) is
+    replaced by a NumPy one: the same values, dtypes and shapes as TFP's own building blocks
+    (its left-justified expand and its backend's where) give, for masks and values of every
+    rank the line search passes."""
+    from autodiffcli.solve import tfp_batched
+
+    tfp_batched._tfp("lbfgs")
+    from tensorflow_probability.python.internal.backend.numpy import v2 as backend
+    from tensorflow_probability.substrates.numpy.internal import broadcast_util, prefer_static
+
+    assert broadcast_util.where_left_justified_mask is tfp_batched._where_left_justified_mask
+    rng = np.random.default_rng(3)
+    for shape in [(), (5,), (5, 2), (5, 2, 2)]:
+        for dtype in (np.float32, np.float64):
+            mask = rng.random(shape[:1]) < 0.5 if shape else np.bool_(True)
+            a, b = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+            rank = prefer_static.maximum(prefer_static.rank(a), prefer_static.rank(b))
+            expected = backend.where(broadcast_util.left_justified_expand_dims_to(mask, rank), a, b)
+            got = broadcast_util.where_left_justified_mask(mask, a, b)
+            assert got.dtype == np.asarray(expected).dtype and got.shape == np.shape(expected)
+            assert np.array_equal(got, expected)
