@@ -191,10 +191,17 @@ class _Builder:
     def _apply(self, name: str, spec: Function, args: list[sympy.Expr], node: ast.expr) -> sympy.Expr:
         if name in EXPANDS_EXACTLY:
             self._check_exact_expansion(name, args[0], node)
-        result = spec.build(*args)
+        try:
+            result = spec.build(*args)
+        except (ValueError, TypeError) as err:  # SymPy refusing its arguments, as max of a complex one
+            raise self.fail(f"{name}(...) cannot take these arguments: {err}", node) from None
         if result.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
             shown = canonical(sympy.Function(name)(*args))
             raise self.fail(f"{shown} is undefined: it simplifies to {canonical(result)}", node)
+        if result.is_number and result.is_extended_real is False:  # acos(2), sqrt(-2): not on the real line
+            shown = canonical(sympy.Function(name)(*args))
+            value = canonical(result)
+            raise self.fail(f"{shown} is complex, not a real number" + ("" if value == shown else f": {value}"), node)
         digits = max((max(_log10(r.p), _log10(r.q)) for r in result.atoms(sympy.Rational)), default=0.0)
         if digits > self.limits.max_constant_digits:
             raise self.fail(
