@@ -47,6 +47,7 @@ EXIT_CODES = {
     'autodiff grad "atan2(x) + 1"': 2,
     'autodiff grad "x + cοs(x)"': 2,
     'autodiff grad "0x10*x"': 2,
+    'autodiff grad "max(0, acos(2))*x" --at 1': 2,
     'autodiff grad "2x - 2x" --at x=1': 2,
     'autodiff grad "sin(x)" --plot-file plot.jpg': 2,
     'autodiff grad "log(x)" --at -1': 1,
