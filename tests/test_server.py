@@ -58,6 +58,9 @@ def wait_gone(pid: int, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
+COLD = {"AUTODIFF_SERVER_WARM": "off"}  # for a test that runs no command: start without TensorFlow
+
+
 @contextlib.contextmanager
 def started(directory: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[tuple[dict[str, str], dict]]:
     """A server of its own on ``directory``; stopped, then killed by pid, whatever happens."""
@@ -225,7 +228,7 @@ def test_another_users_connection_is_refused():
 
     base = Path(tempfile.mkdtemp(prefix="autodiff-peer-", dir="/tmp"))  # pytest's own tmp is 0700
     try:
-        with started(base / "sock") as (env, _):
+        with started(base / "sock", env=COLD) as (env, _):
             directory = base / "sock"
             sock = directory / "server.sock"
             base.chmod(0o755)  # open the two outer doors, to reach the third: SO_PEERCRED
@@ -381,7 +384,7 @@ def test_a_client_of_another_version_runs_cold_and_says_so(shared):
 
 
 def test_an_idle_server_exits_by_itself_after_autodiff_server_idle(tmp_path):
-    with started(tmp_path / "sock", env={"AUTODIFF_SERVER_IDLE": "1.5"}) as (env, status):
+    with started(tmp_path / "sock", env={"AUTODIFF_SERVER_IDLE": "1.5", **COLD}) as (env, status):
         assert status["idle_s"] == 1.5
         deadline = time.monotonic() + 60
         while run_cli("server", "status", env=env).returncode == 0:  # asking is not activity

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import error_lines, run_cli
 
-ROUNDS = 3  # stop && start, back to back
+ROUNDS = 5  # stop && start, back to back (each round waits for the old pid to be reaped)
 
 
 def _pid(env: dict[str, str]) -> int | None:
@@ -35,7 +35,8 @@ def _gone(pid: int) -> bool:
 
 @pytest.fixture
 def env(tmp_path: Path):
-    env = {"AUTODIFF_SERVER": "on", "AUTODIFF_SERVER_DIR": str(tmp_path / "sock")}
+    # the life cycle only: no command runs, so the server need not import TensorFlow first
+    env = {"AUTODIFF_SERVER": "on", "AUTODIFF_SERVER_DIR": str(tmp_path / "sock"), "AUTODIFF_SERVER_WARM": "off"}
     started: list[int] = []
     try:
         yield env, started

@@ -123,7 +123,8 @@ def serve(app: click.Command, idle_s: float = IDLE_S) -> None:
     """
     directory, path = socket_dir(), socket_path()
     prepare_dir(directory)
-    warm()
+    if os.environ.get("AUTODIFF_SERVER_WARM", "on").lower() not in ("off", "0", "no", "false"):
+        warm()  # off: each worker imports what its first command needs (tests of the life cycle)
     if os.path.exists(path):
         os.unlink(path)  # stale: the caller checked that nothing answers on it
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
