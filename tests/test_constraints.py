@@ -542,3 +542,19 @@ def test_every_hs_problem_has_a_sensible_book_point():
             tol = 1e-5 * max(1.0, abs(value))
             assert (abs(value) <= tol) if op == "=" else (value <= tol if op == "<=" else value >= -tol), c
         assert math.isfinite(problem.f_star)
+
+
+@pytest.mark.parametrize("start", ["x=1,y=0", "x=0,y=1"])
+def test_the_default_tol_still_reports_the_point_to_full_precision(start):
+    """x + y on the unit circle: the minimum is (-1/sqrt 2, -1/sqrt 2), f = -sqrt 2, with
+    multiplier -1/sqrt 2 (Lagrange, by hand). SLSQP at its default stop ends 1e-4 away; the
+    Newton steps on the KKT conditions must take the reported point the rest of the way."""
+    data = json_of(invoke("minimize", "x+y", "--subject-to", "x**2+y**2=1", "--from", start, "--format", "json"),
+                   "minimize")  # fmt: skip
+    root = 1 / math.sqrt(2)
+    assert (data["status"], data["verdict"]) == ("converged", "minimum")
+    assert [data["x"]["x"], data["x"]["y"]] == pytest.approx([-root, -root], abs=1e-14)
+    assert data["f"] == pytest.approx(-math.sqrt(2), abs=1e-14)
+    assert data["constraints"][0]["multiplier"] == pytest.approx(-root, abs=1e-12)
+    assert data["kkt_residual"] <= 1e-13 and data["max_violation"] <= 1e-15
+    assert data["history"][-1]["x"] == data["x"]
