@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
-from scipy.optimize import curve_fit
+from scipy.optimize import curve_fit, least_squares
 
 from conftest import invoke, json_of
 
@@ -183,12 +183,19 @@ def test_fixed_parameter_and_bounds(decay_csv: str):
     assert list(out["parameters"]) == ["a", "b"] and out["fixed"] == {"c": 0.4}
     popt, _ = curve_fit(lambda x, a, b: decay(x, a, b, 0.4), X, Y, p0=[1, 1], xtol=1e-15, ftol=1e-15, gtol=1e-15)
     assert out["parameters"]["a"]["value"] == pytest.approx(popt[0], rel=1e-7)
+    # b's best value lies above 1: the fit over b <= 1 holds it on the bound, and that is its
+    # answer (exit 0, as SciPy's bounded least_squares finds it), not a fit that did not converge
     boxed = json_of(
-        invoke("fit", "y = a*exp(-b*t) + c", "--data", decay_csv, "--bounds", "b=0:1", "--format", "json"),
-        "fit",
-        3,
+        invoke("fit", "y = a*exp(-b*t) + c", "--data", decay_csv, "--bounds", "b=0:1", "--format", "json"), "fit"
     )
-    assert boxed["parameters"]["b"]["value"] <= 1.0
+    box = ([-np.inf, 0, -np.inf], [np.inf, 1, np.inf])
+    tight = {"xtol": 1e-15, "ftol": 1e-15, "gtol": 1e-15}
+    oracle = least_squares(
+        lambda p: decay(X, *p) - Y, [1.0, 0.5, 1.0], jac=lambda p: decay_jacobian(X, *p), bounds=box, **tight
+    )
+    assert oracle.x[1] == pytest.approx(1.0) and curve_fit(decay, X, Y, p0=[1, 1, 1])[0][1] > 1.0
+    assert [boxed["parameters"][k]["value"] for k in "abc"] == pytest.approx(list(oracle.x), rel=1e-9)
+    assert boxed["status"] == "converged" and boxed["rss"] == pytest.approx(2 * oracle.cost, rel=1e-12)
 
 
 def test_non_identifiable_model_warns_and_names_the_parameters(decay_csv: str):

@@ -287,11 +287,13 @@ def polish(
         r64_at, jac = model.residuals_and_jacobian(p.astype(np.float64))
         r64 = r.astype(np.float64) if precise is not None else r64_at
         full_rank, stderr = _rank_and_scale(jac, r64)
-        step = _gauss_newton_step(jac, r64)
+        x64 = p.astype(np.float64)
+        free = ~_held(x64, jac, r64, lower, upper)  # a parameter the sum of squares pushes against its bound stays
+        step = _gauss_newton_step(jac[:, free], r64)
         stationary = bool(
             full_rank
             and step is not None
-            and np.all((np.abs(step) <= tols[0] * stderr) | (np.abs(step) <= tols[1] * np.abs(p.astype(np.float64))))
+            and np.all((np.abs(step) <= tols[0] * stderr[free]) | (np.abs(step) <= tols[1] * np.abs(x64[free])))
         )
     return Run(p.astype(np.float64), p, float(rss), r64, jac, stationary, full_rank, method, index, message, hessian)
 
@@ -348,6 +350,21 @@ def _newton_step(hess: np.ndarray | None, jac: np.ndarray, r: np.ndarray) -> np.
     grad = 2.0 * (jac.T @ r)
     y = np.linalg.solve(chol, -grad)
     return np.linalg.solve(chol.T, y)
+
+
+def _held(
+    p: np.ndarray, jac: np.ndarray, r: np.ndarray, lower: np.ndarray | None, upper: np.ndarray | None
+) -> np.ndarray:
+    """The parameters on a bound (within 1e-9 of its scale) that the sum of squares pushes
+    against: lowering it there needs a step out of the box, so the stationarity test is over
+    the others (as for a minimum on a bound in minimize)."""
+    held = np.zeros(len(p), dtype=bool)
+    if lower is None or upper is None:
+        return held
+    slope = jac.T @ r  # half the gradient of the sum of squares
+    near_lo = np.isfinite(lower) & (p - lower <= 1e-9 * np.maximum(1.0, np.abs(lower)))
+    near_hi = np.isfinite(upper) & (upper - p <= 1e-9 * np.maximum(1.0, np.abs(upper)))
+    return (near_lo & (slope > 0)) | (near_hi & (slope < 0))
 
 
 def _gauss_newton_step(jac: np.ndarray, r: np.ndarray) -> np.ndarray | None:
