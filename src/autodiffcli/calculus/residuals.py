@@ -110,7 +110,7 @@ class ResidualModel:
     def residuals_and_jacobian(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.evaluations += 1
         r, jac = self.traced.both(self.tf.constant(p, dtype=self.dtype), self.columns, self.scale)
-        return r.numpy().astype(np.float64), jac.numpy().astype(np.float64)
+        return r.numpy().astype(np.float64, copy=False), jac.numpy().astype(np.float64, copy=False)
 
     def hessian(self, p: np.ndarray) -> np.ndarray:
         """The exact Hessian of sum(r**2) (nested tapes), float64."""
