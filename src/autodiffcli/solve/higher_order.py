@@ -133,11 +133,14 @@ def directional(
     tf = tensorflow()
     n = len(x)
     t = tf.zeros([n], f.dtype)  # watched by each tape (a Variable costs more to make than the tower)
-    X, U = tf.constant(x, f.dtype), tf.constant(u, f.dtype)
     consts = {name: f.constant(value) for name, value in params.items()}
+    # a variable the directions leave still is a constant of t: the tapes need not follow it
+    fixed = {name: tf.constant(x[:, j], f.dtype) for j, name in enumerate(names) if not u[:, j].any()}
+    moving = [(name, tf.constant(x[:, j], f.dtype), tf.constant(u[:, j], f.dtype))
+              for j, name in enumerate(names) if u[:, j].any()]  # fmt: skip
 
     def along(env: Mapping[str, Any]) -> Any:
-        return f({**consts, **{name: X[:, j] + env["t"] * U[:, j] for j, name in enumerate(names)}})
+        return f({**consts, **fixed, **{name: xj + env["t"] * uj for name, xj, uj in moving}})
 
     levels = tower(along, {"t": t}, {"t": t}, order)  # type: ignore[arg-type]
     return np.stack([np.broadcast_to(np.asarray(levels[k][("t",) * k]), (n,)) for k in range(order + 1)], axis=1)
