@@ -93,11 +93,20 @@ def all_examples() -> list[Example]:
     return [e for page in PAGES for e in examples(page.read_text(), str(page.relative_to(ROOT)))]
 
 
+_DONE: dict[tuple[str, ...], Result] = {}
+SHARED = {("tour", "--format", "table")}  # on several pages, a seconds-long command: run once a process
+
+
 def invoke(example: Example) -> Result:
     from autodiffcli.cli import cli
 
+    key = tuple(example.args)
+    if key in SHARED and key in _DONE:
+        return _DONE[key]
     # a fixed width and no colour, whatever the terminal the tests run in
-    return CliRunner().invoke(cli, example.args, env={"COLUMNS": "80", "NO_COLOR": "1"})
+    result = CliRunner().invoke(cli, example.args, env={"COLUMNS": "80", "NO_COLOR": "1"})
+    _DONE[key] = result
+    return result
 
 
 def run(example: Example) -> str:
