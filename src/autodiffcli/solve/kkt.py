@@ -63,6 +63,30 @@ def scaled_violation(values: np.ndarray, grads: np.ndarray, senses: Sequence[str
     return violations(values, senses) / scale
 
 
+def _active_set(
+    x: np.ndarray, values: np.ndarray, grads: np.ndarray, senses: Sequence[str], lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, list[int], np.ndarray, list[str], np.ndarray]:
+    """The constraints that hold with equality at x (within ACTIVE of their scale), then the
+    bounds held (x_j - lo_j >= 0, x_j - hi_j <= 0, as constraints of their own): the mask of
+    active constraints; per row of A the constraint it is (-1: a bound); A, the rows'
+    gradients (k, d); their senses; and their residuals (lhs - rhs, x_j - bound)."""
+    d, m = len(x), len(values)
+    gscale = np.maximum(1.0, np.max(np.abs(grads), axis=1, initial=0.0)) if m else np.ones(0)
+    active = np.array([s == EQ or abs(values[i]) / gscale[i] <= ACTIVE for i, s in enumerate(senses)], dtype=bool)
+    which = [int(i) for i in np.flatnonzero(active)]
+    rows, kinds, residuals = [grads[i] for i in which], [senses[i] for i in which], [values[i] for i in which]
+    for j in range(d):
+        for bound, kind in ((lo[j], GE), (hi[j], LE)):
+            if np.isfinite(bound) and abs(x[j] - bound) <= ACTIVE * max(1.0, abs(bound)):
+                e = np.zeros(d)
+                e[j] = 1.0
+                rows.append(e)
+                kinds.append(kind)
+                which.append(-1)
+                residuals.append(x[j] - bound)
+    return active, which, np.array(rows).reshape(len(rows), d), kinds, np.array(residuals, dtype=np.float64)
+
+
 def analyze(
     x: np.ndarray,
     grad_f: np.ndarray,
@@ -82,21 +106,8 @@ def analyze(
     d, m = len(x), len(values)
     viol = violations(values, senses)
     scaled = scaled_violation(values, grads, senses)
-    gscale = np.maximum(1.0, np.max(np.abs(grads), axis=1, initial=0.0)) if m else np.ones(0)
-    active = np.array([s == EQ or abs(values[i]) / gscale[i] <= ACTIVE for i, s in enumerate(senses)], dtype=bool)
-    # bounds held: x_j - lo_j >= 0 and x_j - hi_j <= 0, as constraints of their own
-    which = [int(i) for i in np.flatnonzero(active)]  # the constraint of each row of A; -1: a bound
-    rows, kinds = [grads[i] for i in which], [senses[i] for i in which]
-    for j in range(d):
-        for bound, kind in ((lo[j], GE), (hi[j], LE)):
-            if np.isfinite(bound) and abs(x[j] - bound) <= ACTIVE * max(1.0, abs(bound)):
-                e = np.zeros(d)
-                e[j] = 1.0
-                rows.append(e)
-                kinds.append(kind)
-                which.append(-1)
-    A = np.array(rows).reshape(len(rows), d)
-    lam = np.linalg.lstsq(A.T, grad_f, rcond=None)[0] if len(rows) else np.zeros(0)
+    active, which, A, kinds, _ = _active_set(x, values, grads, senses, lo, hi)
+    lam = np.linalg.lstsq(A.T, grad_f, rcond=None)[0] if len(which) else np.zeros(0)
     residual = grad_f - A.T @ lam
     kkt_residual = float(np.max(np.abs(residual), initial=0.0))
     gsize = max(1.0, float(np.max(np.abs(grad_f), initial=0.0)))
@@ -189,24 +200,14 @@ def newton_step(
     singular it converges quadratically, with exact derivatives from the tapes: a method that
     stops on a loose test (SLSQP on ftol) ends a step or two from full precision. None where
     the system is singular or the step not finite."""
-    d, m = len(x), len(values)
-    gscale = np.maximum(1.0, np.max(np.abs(grads), axis=1, initial=0.0)) if m else np.ones(0)
-    active = [i for i, s in enumerate(senses) if s == EQ or abs(values[i]) / gscale[i] <= ACTIVE]
-    rows, residuals, curvature = [grads[i] for i in active], [values[i] for i in active], [hessians[i] for i in active]
-    for j in range(d):
-        for bound in (lo[j], hi[j]):
-            if np.isfinite(bound) and abs(x[j] - bound) <= ACTIVE * max(1.0, abs(bound)):
-                e = np.zeros(d)
-                e[j] = 1.0
-                rows.append(e)
-                residuals.append(x[j] - bound)
-                curvature.append(np.zeros((d, d)))
-    k = len(rows)
-    A = np.array(rows).reshape(k, d)
+    d = len(x)
+    _, which, A, _, residuals = _active_set(x, values, grads, senses, lo, hi)
+    k = len(which)
+    curvature = [hessians[i] if i >= 0 else np.zeros((d, d)) for i in which]
     lam = np.linalg.lstsq(A.T, grad_f, rcond=None)[0] if k else np.zeros(0)
     hess_l = hess_f - np.einsum("k,kij->ij", lam, np.array(curvature).reshape(k, d, d))
     K = np.block([[0.5 * (hess_l + hess_l.T), -A.T], [A, np.zeros((k, k))]])
-    rhs = -np.concatenate([grad_f - A.T @ lam, np.array(residuals, dtype=np.float64)])
+    rhs = -np.concatenate([grad_f - A.T @ lam, residuals])
     try:
         step = np.linalg.solve(K, rhs)
     except np.linalg.LinAlgError:
