@@ -132,10 +132,14 @@ def _refine(
     Newton's method gives the rest, at the cost of a Hessian each."""
     if not _good(point) or run.interrupted:
         return run, point
+
+    def derivatives(at: np.ndarray) -> tuple[np.ndarray, ...]:
+        values, grads, hessians = objective.evaluate(at[None], order=2)
+        return values[0], grads[0], hessians[0]
+
     x, taken = run.x, 0
+    v, g, h = derivatives(x)
     for _ in range(REFINE):
-        values, grads, hessians = objective.evaluate(x[None], order=2)
-        v, g, h = values[0], grads[0], hessians[0]
         size = max(1.0, float(np.max(np.abs(g[0]))))
         if point.kkt_residual <= CONVERGED_KKT * size and point.max_violation <= CONVERGED_KKT:
             break
@@ -143,11 +147,13 @@ def _refine(
         if dx is None or np.max(np.abs(dx), initial=0.0) <= 4 * EPS * max(1.0, float(np.max(np.abs(x)))):
             break  # singular, or nothing left to gain at float64's precision
         trial = np.clip(x + dx, box.lo, box.hi)
-        after = _analyze(objective, trial[None], senses, box, tol, sense)[0]
+        tv, tg, th = derivatives(trial)  # the analysis and the next step share them
+        after = analyze(trial, sense * tg[0], sense * th[0], tv[1:], tg[1:], th[1:], senses, box.lo, box.hi, tol, sense)
         better = after.kkt_residual < point.kkt_residual and after.max_violation <= max(point.max_violation, 1e-15)
         if not (_good(after) and better and after.verdict.kind == point.verdict.kind):
             break
         x, point, taken = trial, after, taken + 1
+        v, g, h = tv, tg, th
     if not taken:
         return run, point
     values, grads = objective.at(x)
