@@ -8,6 +8,7 @@ import functools
 import math
 import unicodedata
 
+import mpmath
 import numpy as np
 import pytest
 import sympy
@@ -195,6 +196,21 @@ def test_sinc_at_and_near_zero_has_its_series_derivatives() -> None:
 def test_gamma_has_its_sign_on_the_negative_axis() -> None:
     got = [row[0] for row in tape("gamma(x)", [-0.5, -1.5, -2.5, 4.0])]
     assert got == pytest.approx([-2 * math.sqrt(math.pi), 4 * math.sqrt(math.pi) / 3, -8 * math.sqrt(math.pi) / 15, 6])
+
+
+@pytest.mark.parametrize(
+    ("c", "at"),
+    [("-0.5", mpmath.mpf(-1) / 2), ("-2.5", mpmath.mpf(-5) / 2), ("-pi/7", -mpmath.pi / 7)],
+)
+def test_lgamma_of_a_negative_constant_is_the_real_log_of_abs_gamma(c: str, at: mpmath.mpf) -> None:
+    """log|gamma(c)| (mpmath), as TensorFlow's lgamma of a variable there; SymPy's loggamma of
+    a constant left of 0 is complex (off by i*pi), which max() refused."""
+    exact = float(mpmath.log(abs(mpmath.gamma(at))))
+    for text, slope in ((f"lgamma({c})*x", exact), (f"max(0, lgamma({c}))*x + x", max(0.0, exact) + 1)):
+        data = json_of(invoke("grad", text, "--at", "1", "--dtype", "float64", "--format", "json"), "grad")
+        assert math.isclose(data["results"][0]["gradient"]["x"], slope, rel_tol=1e-14), text
+    variable = invoke("grad", "lgamma(x)", "--at", repr(float(at)), "--dtype", "float64", "--format", "json")
+    assert math.isclose(json_of(variable, "grad")["results"][0]["value"], exact, rel_tol=1e-12)
 
 
 def test_functions_meet_their_textbook_values() -> None:

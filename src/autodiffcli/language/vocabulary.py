@@ -35,6 +35,17 @@ def _hypot(x: sympy.Expr, y: sympy.Expr) -> sympy.Expr:
     return sympy.sqrt(x**2 + y**2)
 
 
+def _lgamma(x: sympy.Expr) -> sympy.Expr:
+    """log|gamma(x)|: SymPy's loggamma is the complex log-gamma, off by i*pi*k left of 0.
+
+    Its derivative is digamma wherever gamma is finite, so the symbolic form serves; a
+    constant argument left of 0 is given its real value, log|gamma(c)|.
+    """
+    if x.is_number and x.is_extended_real and not x.is_positive:
+        return sympy.log(sympy.Abs(sympy.gamma(x)))
+    return sympy.loggamma(x)
+
+
 FUNCTIONS: dict[str, Function] = {
     "sin": Function(sympy.sin),
     "cos": Function(sympy.cos),
@@ -73,7 +84,7 @@ FUNCTIONS: dict[str, Function] = {
     "erf": Function(sympy.erf),
     "erfc": Function(sympy.erfc),
     "gamma": Function(sympy.gamma),
-    "lgamma": Function(sympy.loggamma),  # log|gamma(x)|, as C's and TensorFlow's lgamma
+    "lgamma": Function(_lgamma),  # log|gamma(x)|, as C's and TensorFlow's lgamma
     "digamma": Function(sympy.digamma),
     "sinc": Function(sympy.sinc),  # sin(x)/x, sinc(0) = 1 (numpy's sinc is sin(pi x)/(pi x))
 }
