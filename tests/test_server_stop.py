@@ -15,7 +15,7 @@ import pytest
 
 from conftest import error_lines, run_cli
 
-ROUNDS = 5  # stop && start, back to back (each round waits for the old pid to be reaped)
+ROUNDS = 20  # stop && start, back to back, as a script would
 
 
 def _pid(env: dict[str, str]) -> int | None:
