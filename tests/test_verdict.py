@@ -157,11 +157,12 @@ def test_seed_run_gets_a_minimum_verdict():
 def test_a_method_with_its_own_tolerance_exits_3_where_the_verdict_refutes_the_answer(command, text, opt, start, kind):
     """Newton, BFGS and L-BFGS always test convergence (--tol or its default): an answer
     the second-order test refutes ended with exit 0 and a bare number, as if found."""
-    result = invoke(command, text, "--opt", opt, "--from", start)
+    # 200 steps: on f = x Newton runs off for as many steps as it is given (1,000 by default)
+    result = invoke(command, text, "--opt", opt, "--from", start, "--steps", "200")
     assert result.exit_code == 3, result.stderr
     wanted = "maximum" if command == "maximize" else "minimum"
     assert f"not a {wanted}" in result.stderr or "not stationary" in result.stderr
-    data = run_json(command, text, "--opt", opt, "--from", start, code=3)
+    data = run_json(command, text, "--opt", opt, "--from", start, "--steps", "200", code=3)
     assert data["verdict"] == kind
     # the last point is still printed, one number per variable: the point the JSON reports
     assert [float(v) for v in result.stdout.split()] == pytest.approx(list(data["x"].values()), rel=1e-6)

@@ -77,6 +77,7 @@ class Server:
     retired: set[int] = field(default_factory=set)  # pids of workers told to exit, not yet waited for
     last: float = field(default_factory=time.monotonic)
     stopping: bool = False
+    warm: bool = True  # import and start TensorFlow ahead of requests (AUTODIFF_SERVER_WARM)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -123,7 +124,8 @@ def serve(app: click.Command, idle_s: float = IDLE_S) -> None:
     """
     directory, path = socket_dir(), socket_path()
     prepare_dir(directory)
-    if os.environ.get("AUTODIFF_SERVER_WARM", "on").lower() not in ("off", "0", "no", "false"):
+    ahead = os.environ.get("AUTODIFF_SERVER_WARM", "on").lower() not in ("off", "0", "no", "false")
+    if ahead:
         warm()  # off: each worker imports what its first command needs (tests of the life cycle)
     if os.path.exists(path):
         os.unlink(path)  # stale: the caller checked that nothing answers on it
@@ -134,7 +136,7 @@ def serve(app: click.Command, idle_s: float = IDLE_S) -> None:
     finally:
         os.umask(old)
     listener.listen(64)
-    server = Server(listener, idle_s, app)
+    server = Server(listener, idle_s, app, warm=ahead)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "stopping", True))
     try:
         _top_up(server)
@@ -316,7 +318,7 @@ def _spawn(server: Server) -> Worker:
                 os.dup2(fd, 3)
             os.closerange(4, os.sysconf("SC_OPEN_MAX"))
         finally:
-            run_worker(socket.socket(fileno=3), server.app)  # never returns
+            run_worker(socket.socket(fileno=3), server.app, server.warm)  # never returns
     theirs.close()
     return Worker(pid, ours)
 

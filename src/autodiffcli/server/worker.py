@@ -26,16 +26,17 @@ RECYCLE = int(os.environ.get("AUTODIFF_SERVER_RECYCLE", "200"))  # commands one 
 MAX_RSS = 2 << 30  # bytes: a worker that has grown past this exits after its command
 
 
-def run_worker(control: socket.socket, app: click.Command) -> None:
-    """In a forked worker: start TensorFlow's runtime, then serve requests until told to stop."""
+def run_worker(control: socket.socket, app: click.Command, warm: bool = True) -> None:
+    """In a forked worker: start TensorFlow's runtime (``warm``), then serve requests until told to stop."""
     code = 0
     try:
         _die_with_parent()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        from ..runtime import tensorflow
+        if warm:
+            from ..runtime import tensorflow
 
-        tensorflow().constant(1.0) + 1.0  # the runtime's threads start here, not in a request
+            tensorflow().constant(1.0) + 1.0  # the runtime's threads start here, not in a request
         home = dict(os.environ)
         for served in range(1, RECYCLE + 1):
             try:
