@@ -224,6 +224,20 @@ def test_a_badly_scaled_function_is_minimized_where_its_minimum_is(text, minimum
     assert (data["status"], data["verdict"]) == ("converged", "minimum")
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("start", ["x=0,y=0", "x=5,y=7"])
+def test_a_flat_function_with_a_kink_minimum_is_reached_not_called_unbounded(dtype, start):
+    """|x - 1| + |y + 2| (zero only at (1, -2), by inspection): Newton's flat-f step is
+    |x|/eps**(3/4) long, and 40 halvings could not bring it down in float64 - the run stalled
+    at (2, -2), exit 3, saying f may be unbounded below."""
+    text = "abs(x-1)+abs(y+2)"
+    result = invoke("minimize", text, "--dtype", dtype, "--from", start, "--format", "json")
+    data = json_of(result, "minimize", result.exit_code)
+    assert result.exit_code == 0, result.stderr
+    assert (data["x"]["x"], data["x"]["y"]) == pytest.approx((1.0, -2.0), abs=1e-6)
+    assert "unbounded" not in result.stderr
+
+
 def test_a_badly_scaled_function_from_many_starts():
     text = "1e-7*(x-1)**2 + 1e-7*(y+3)**2"
     for opt, box in (("lbfgs", "x=-5:5,y=-5:5"), ("newton", "x=-5:5,y=-5:5"), ("bfgs", None), ("lbfgs", None)):

@@ -34,7 +34,14 @@ from .types import (
 
 ARMIJO = 1e-4  # sufficient decrease: f(x + a p) <= f(x) + ARMIJO * grad . (step taken)
 ZERO = 4.0  # negative curvature beyond ZERO * eps * max|lambda| is decided (verdict.ZERO)
-HALVINGS = 40  # most halvings of the Newton step in one line search
+HALVINGS = 40  # fewest halvings of the Newton step in one line search
+
+
+def halvings(eps: float) -> int:
+    """Most halvings in one line search: where f is flat (H = 0) the step is |x| / eps**(3/4)
+    long, and the search must bring it down to |x| and below (to eps**(1/4) |x|): 40 in
+    float32, 53 in float64 (40 left |x - 1| + |y + 2| stalled at (2, -2) in float64)."""
+    return max(HALVINGS, math.ceil(math.log2(1 / eps)) + 1)
 SHRINK_FROM = 10_000  # Newton from this many starts drops the stopped ones from its batch
 ESCAPES = 10  # most times the higher-order test may send converged starts on
 
@@ -99,6 +106,7 @@ def newton(
     eps = float(np.finfo(dtype.as_numpy_dtype).eps)
     tiny = float(np.finfo(dtype.as_numpy_dtype).tiny)
     step_tol = max(tol, math.sqrt(eps))  # times max(1, |x|): types.step_tolerance
+    most = halvings(eps)
     lo = tf.constant(box.lo, dtype)
     hi = tf.constant(box.hi, dtype)
     bounded = box.bounded
@@ -166,7 +174,7 @@ def newton(
             return tf.clip_by_value(X + column(alpha) * p, lo, hi)
 
         def search_cond(k: Any, alpha: Any, done: Any, fell: Any) -> Any:
-            return (k < HALVINGS) & tf.reduce_any(~done)
+            return (k < most) & tf.reduce_any(~done)
 
         def search_body(k: Any, alpha: Any, done: Any, fell: Any) -> tuple[Any, ...]:
             if shrink:  # only the starts still searching: the others would pay for the longest search
@@ -262,7 +270,7 @@ def newton(
                 fell = (after == DIVERGED) & (status[going] == RUNNING) & np.isfinite(yk)
                 # f evaluations: one for the derivatives, and one per step length tried
                 tried = 1 - np.rint(np.log2(alpha))
-                trials = np.where(moved | fell, tried, np.where(stalled, HALVINGS, 0))
+                trials = np.where(moved | fell, tried, np.where(stalled, most, 0))
                 evaluations += len(going) + int(trials.sum())
                 X[going], status[going] = Xk, after
                 if n == 1 and moved.any():
