@@ -42,6 +42,8 @@ def halvings(eps: float) -> int:
     long, and the search must bring it down to |x| and below (to eps**(1/4) |x|): 40 in
     float32, 53 in float64 (40 left |x - 1| + |y + 2| stalled at (2, -2) in float64)."""
     return max(HALVINGS, math.ceil(math.log2(1 / eps)) + 1)
+
+
 SHRINK_FROM = 10_000  # Newton from this many starts drops the stopped ones from its batch
 ESCAPES = 10  # most times the higher-order test may send converged starts on
 
