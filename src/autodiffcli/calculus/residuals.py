@@ -105,11 +105,15 @@ class ResidualModel:
         self.dtype = traced.function.dtype
         self.columns = tuple(tf.constant(data[name], dtype=self.dtype) for name in names)
         self.scale = None if scale is None else tf.constant(scale, dtype=self.dtype)
+        # the trace for this table's shapes, looked up once: a call of the tf.function
+        # itself matches its arguments against its traces each time (~40% of a small call)
+        start = tf.zeros([len(self.params)], dtype=self.dtype)
+        self._both = traced.both.get_concrete_function(start, self.columns, self.scale)
         self.evaluations = 0  # residual vectors computed (each with its Jacobian)
 
     def residuals_and_jacobian(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.evaluations += 1
-        r, jac = self.traced.both(self.tf.constant(p, dtype=self.dtype), self.columns, self.scale)
+        r, jac = self._both(self.tf.constant(p, dtype=self.dtype), self.columns, self.scale)
         return r.numpy().astype(np.float64, copy=False), jac.numpy().astype(np.float64, copy=False)
 
     def hessian(self, p: np.ndarray) -> np.ndarray:
