@@ -236,15 +236,25 @@ def test_a_constrained_saddle_is_refuted_with_exit_3():
     data = json_of(result, "minimize", exit_code=3)
     assert data["x"] == pytest.approx({"x": 0.0, "y": 0.0, "z": 1.0})
     assert data["verdict"] == "saddle"
+    assert data["status"] == "saddle"  # was "converged", beside exit 3: a script reading it accepted a saddle
     assert sorted(data["eigenvalues"]) == pytest.approx([-2.0, 2.0])
     assert "the point found is a constrained saddle, not a minimum" in data["warnings"]
+
+
+def test_an_interior_saddle_of_an_inequality_problem_has_status_saddle():
+    """x^2 - y^2 on the disk x^2 + y^2 <= 1: at (0, 0) no constraint is active and the Hessian
+    is diag(2, -2) (by hand): a saddle, whose status must not read converged."""
+    result = invoke("minimize", "x**2-y**2", "--subject-to", "x**2+y**2<=1", "--from", "x=0.1,y=0", "--format", "json")
+    data = json_of(result, "minimize", exit_code=3)
+    assert data["x"] == pytest.approx({"x": 0.0, "y": 0.0}, abs=1e-8)
+    assert (data["status"], data["verdict"]) == ("saddle", "saddle")
 
 
 def test_a_constrained_maximum_found_while_minimizing_is_refuted():
     """On x + y = 0, x*y is -s^2/2 at distance s from 0 along the line: a maximum there."""
     result = invoke("minimize", "x*y", "--subject-to", "x + y = 0", "--from", "x=0,y=0", "--format", "json")
     data = json_of(result, "minimize", exit_code=3)
-    assert data["verdict"] == "maximum"
+    assert (data["status"], data["verdict"]) == ("maximum", "maximum")
     assert data["eigenvalues"] == pytest.approx([-1.0])
 
 

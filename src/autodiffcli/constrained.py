@@ -253,6 +253,10 @@ def _report(
     )
     report = MinimizeReport(problem, settings, dict(origin), outcome, kkt=point)
     report.verdict = point.verdict if np.isfinite(run.x).all() else None
+    if status == "converged" and report.refuted:
+        # a KKT point the second-order test refutes (a constrained saddle, or the other kind of
+        # extremum): the status says what it is, as without constraints, and agrees with exit 3
+        outcome.status = point.verdict.kind
     return report
 
 
