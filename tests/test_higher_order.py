@@ -123,3 +123,57 @@ def test_the_higher_order_test_is_cheap_beside_the_run(monkeypatch):
     without = time.perf_counter() - began
     print(f"higher-order test: {with_test:.3f} s with, {without:.3f} s without")
     assert math.isfinite(with_test / without)
+
+
+def _box_minimum(text: str, bounds: dict[str, tuple[float, float]]) -> tuple[dict[str, float], float]:
+    """The minimum of a separable f over a box, by SymPy: each term's least value over its
+    interval, among its stationary points inside and the two ends."""
+    names = sorted(bounds)
+    symbols = {n: sympy.Symbol(n, real=True) for n in names}
+    expr = sympy.sympify(text.replace("^", "**"), locals=symbols)
+    point, best = {}, 0
+    for term in sympy.Add.make_args(expr):
+        (name,) = [n for n in names if symbols[n] in term.free_symbols]
+        lo, hi = bounds[name]
+        s = symbols[name]
+        candidates = [lo, hi, *(r for r in sympy.solve(sympy.diff(term, s), s) if r.is_real and lo <= r <= hi)]
+        at = min(candidates, key=lambda v: term.subs(s, v))
+        point[name], best = float(at), best + term.subs(s, at)
+    return point, float(best)
+
+
+@pytest.mark.parametrize(
+    "text, bounds, start",
+    [
+        ("-x^3", {"x": (0.0, 1.0)}, "x=0"),
+        ("-x^4", {"x": (0.0, 1.0)}, "x=0"),
+        ("-x^3+y^2", {"x": (0.0, 1.0), "y": (-1.0, 1.0)}, "x=0,y=0.5"),
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_newton_does_not_stop_where_f_falls_into_the_box(text, bounds, start, dtype):
+    """At x = 0 on the bound of [0, 1], -x**3 has f' = f'' = 0 and falls into the box: it was
+    reported converged, degenerate, exit 0, though the minimum over the box is at x = 1."""
+    box = ",".join(f"{n}={lo:g}:{hi:g}" for n, (lo, hi) in bounds.items())
+    args = ["--", text, "--bounds", box, "--from", start, "--dtype", dtype, "--format", "json"]
+    data = json_of(invoke("minimize", *args), "minimize")
+    point, least = _box_minimum(text, bounds)
+    assert data["x"] == pytest.approx(point, abs=1e-6)
+    assert data["f"] == pytest.approx(least, abs=1e-6)
+
+
+def test_a_point_on_a_bound_where_f_falls_into_the_box_is_refuted_by_lbfgs():
+    result = invoke(
+        "minimize", "--", "-x^3", "--bounds", "x=0:1", "--from", "x=0", "--opt", "lbfgs", "--format", "json"
+    )
+    data = json_of(result, "minimize", exit_code=3)
+    assert data["verdict"] != "degenerate" and data["status"] != "converged"
+    assert (data["verdict_order"], data["verdict_derivative"]) == (3, pytest.approx(-6.0))  # SymPy: -x**3 -> -6
+
+
+def test_a_minimum_on_a_bound_where_f_rises_into_the_box_is_not_refuted():
+    """x**3 on [0, 1] at 0: f rises into the box, the least value over it (SymPy's check above)."""
+    result = invoke("minimize", "x^3", "--bounds", "x=0:1", "--from", "x=0", "--format", "json")
+    data = json_of(result, "minimize", exit_code=0)
+    assert data["x"]["x"] == 0.0
+    assert data["verdict"] in ("degenerate", "minimum")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -342,22 +342,23 @@ def _higher_order(
 ) -> list[Verdict]:
     """Degenerate verdicts decided by higher derivatives where they can be (higher_order.py).
 
-    A point on a bound is left to the second-order test over the free variables. ``known``:
-    verdicts already computed at these very points (by Newton's escape).
+    A point on a bound gets the one-sided test (higher_order.decide_on_bounds: does f fall
+    into the box from it?). ``known``: verdicts already computed at these very points (by
+    Newton's escape).
     """
     out = list(verdicts)
     f64: TFFunction | None = None
     end = time.monotonic() + HIGHER_ORDER_S
     for i, v in enumerate(verdicts):
         x = points[i].astype(np.float64)
-        if v.kind != DEGENERATE or np.any((x <= box.lo) | (x >= box.hi)):
+        if v.kind != DEGENERATE:
             continue
         if x.tobytes() in known:
             decided = known[x.tobytes()]
         elif time.monotonic() < end:
             f64 = f64 or TFFunction(problem.expr, "float64")
             seconds = min(higher_order.BUDGET_S, end - time.monotonic())
-            decided = higher_order.decide(f64, problem.variables, problem.params, x, v.eigenvalues, seconds)
+            decided = _decide(f64, problem, x, v.eigenvalues, box, seconds)
         else:
             break
         if decided is not None:
@@ -389,7 +390,7 @@ def _escape(
             x = points[i]
             if time.monotonic() >= end:
                 break
-            if not np.isfinite(h[i]).all() or np.any((x <= box.lo) | (x >= box.hi)):
+            if not np.isfinite(h[i]).all():
                 continue
             lam = np.linalg.eigvalsh(0.5 * (h[i] + h[i].T))
             if not (np.abs(lam) <= higher_order.NULL * max(1.0, float(np.max(np.abs(lam))))).any():
@@ -398,7 +399,7 @@ def _escape(
                 continue
             g = np.array([d.gradient_by(n)[i] for n in names])
             seconds = min(higher_order.BUDGET_S, end - time.monotonic())
-            v = higher_order.decide(f64, names, params, x, lam, seconds, (float(d.value[i]), g, h[i]))
+            v = _decide(f64, problem, x, lam, box, seconds, (float(d.value[i]), g, h[i]))
             known[x.tobytes()] = v if v is None or not settings.maximize else _flipped(v)
             if v is None or v.kind == MINIMUM or not v.descent:
                 continue
@@ -408,6 +409,22 @@ def _escape(
         return out
 
     return escape
+
+
+def _decide(
+    f64: TFFunction,
+    problem: Problem,
+    x: np.ndarray,
+    eigenvalues: Sequence[float] | np.ndarray,
+    box: Box,
+    seconds: float,
+    at: tuple[float, np.ndarray, np.ndarray] | None = None,
+) -> higher_order.HigherVerdict | None:
+    """The higher-order verdict at x: two-sided inside the box, one-sided on its boundary."""
+    names, params = problem.variables, problem.params
+    if np.any((x <= box.lo) | (x >= box.hi)):
+        return higher_order.decide_on_bounds(f64, names, params, x, box.lo, box.hi, eigenvalues, seconds)
+    return higher_order.decide(f64, names, params, x, eigenvalues, seconds, at)
 
 
 def _down(f64: TFFunction, problem: Problem, x: np.ndarray, u: np.ndarray, box: Box) -> np.ndarray | None:

@@ -167,6 +167,102 @@ def decide(
         return None
 
 
+def decide_on_bounds(
+    f: TFFunction,
+    names: Sequence[str],
+    params: Mapping[str, float],
+    x: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    eigenvalues: Sequence[float] | np.ndarray,
+    seconds: float = BUDGET_S,
+) -> HigherVerdict | None:
+    """At a stationary point on the box's boundary that the second-order test left degenerate:
+    whether f falls into the box from it, or None where that is not shown.
+
+    From a bound only one side of a line is in the box: along each direction into the box
+    (e_j, inwards, for a variable on its bound) the first derivative that is not zero
+    decides, whatever its order: negative, f falls into the box (-x**3 on [0, 1] at 0);
+    positive, it rises. The other variables' lines through the point are two-sided and are
+    decided as in ``decide`` along the eigenvectors of their Hessian. A point where f falls
+    along some line into the box is no minimum: a ``saddle`` where it rises along another, a
+    ``maximum`` where every line is decided and falls; it is never called a minimum here.
+    """
+    try:
+        return _decide_on_bounds(f, names, params, np.asarray(x, np.float64), lo, hi, eigenvalues, Budget(seconds))
+    except OutOfTime:
+        return None
+
+
+def _decide_on_bounds(
+    f: TFFunction,
+    names: Sequence[str],
+    params: Mapping[str, float],
+    x: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    eigenvalues: Sequence[float] | np.ndarray,
+    budget: Budget,
+) -> HigherVerdict | None:
+    d = len(x)
+    on = (x <= lo) | (x >= hi)
+    if not on.any():
+        return None
+    one_sided = [np.where(np.arange(d) == j, 1.0 if x[j] <= lo[j] else -1.0, 0.0) for j in np.flatnonzero(on)]
+    free = np.flatnonzero(~on)
+    two_sided: list[np.ndarray] = []
+    if len(free):
+        _, _, H = _gradient_hessian(f, names, params, x[None])
+        _, Q = np.linalg.eigh(0.5 * (H[0] + H[0].T)[np.ix_(free, free)])
+        for v in Q.T:
+            u = np.zeros(d)
+            u[free] = v
+            two_sided.append(u)
+    U = np.array([*one_sided, *two_sided])
+    delta = _delta(x)
+    D = budget.directional(f, names, params, np.repeat(x[None], len(U), axis=0), U, FIRST_ORDER)
+    found = [_first_any(row, delta) for row in D]
+    again = [i for i, m in enumerate(found) if m is None and np.isfinite(D[i]).all()]
+    if again:  # all zero to FIRST_ORDER: up to ORDER on those lines
+        more = budget.directional(f, names, params, np.repeat(x[None], len(again), axis=0), U[again], ORDER)
+        for i, row in zip(again, more, strict=True):
+            found[i] = _first_any(row, delta)
+    falls, rises = [], []
+    for i, m_v in enumerate(found):
+        if m_v is None:
+            continue
+        m, value = m_v
+        if i >= len(one_sided) and m % 2 == 1:  # a two-sided line with an odd order: it falls one way
+            falls.append((m, value, -np.sign(value) * U[i]))
+            rises.append((m, value, U[i]))
+        elif value < 0:
+            falls.append((m, value, U[i]))
+        else:
+            rises.append((m, value, U[i]))
+    if not falls:
+        return None
+    keep = tuple(float(v) for v in eigenvalues)
+    m, value, u = falls[0]
+    kind = SADDLE if rises or None in found else MAXIMUM
+    return HigherVerdict(kind, keep, m, value, _unit(u), _unit(u))
+
+
+def _delta(x: np.ndarray) -> float:
+    return math.sqrt(EPS) * max(1.0, float(np.max(np.abs(x))))
+
+
+def _first_any(row: np.ndarray, delta: float) -> tuple[int, float] | None:
+    """The first derivative of order >= 1 along a line that is not zero, as (order, value)."""
+    k_max = len(row) - 1
+    if not np.isfinite(row).all():
+        return None
+    for k in range(1, k_max + 1):
+        explained = max((abs(row[j]) * delta ** (j - k) for j in range(k + 1, k_max + 1)), default=0.0)
+        if not (abs(row[k]) <= 10 * explained or abs(row[k]) <= EPS * max(1.0, abs(row[0]))):
+            return k, float(row[k])
+    return None
+
+
 def _decide(
     f: TFFunction,
     names: Sequence[str],
