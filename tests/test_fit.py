@@ -322,6 +322,33 @@ def test_float32_is_allowed_and_less_accurate():
     out = json_of(invoke(*args, "--dtype", "float32"), "fit")
     digits = [lre(out["parameters"][n]["value"], c) for n, c in zip(nist["names"], nist["certified"], strict=True)]
     assert 4 <= min(digits) < 10  # single precision: some digits, not all 11
+    # the statistics come from float64 residuals at that point: the sum of squares was 4.2
+    # digits (below the certified minimum, which no point can be), the standard errors 4.5
+    assert lre(out["rss"], nist["rss"]) >= 6, (out["rss"], nist["rss"])
+    for name, se in zip(nist["names"], nist["stderr"], strict=True):
+        assert lre(out["parameters"][name]["stderr"], se) >= 6, (name, out["parameters"][name]["stderr"], se)
+
+
+def test_float32_data_it_cannot_hold_is_said_not_fitted(tmp_path: Path):
+    """y = 1e9 + 3 exp(-0.8 x) + noise: float32 rounds every y to 1e9, every residual at the
+    start was 0, and the start came back as a perfect fit (rss 0, r2 1, exit 0). curve_fit in
+    float64 (the oracle) finds the fit the data hold."""
+    rng = np.random.default_rng(9)
+    x = np.round(np.linspace(0, 5, 30), 4)  # as the file holds them
+    y = 1e9 + np.round(3 * np.exp(-0.8 * x) + rng.normal(0, 0.01, 30), 4)
+    path = tmp_path / "offset.csv"
+    path.write_text("x,y\n" + "".join(f"{a:.4f},{b:.4f}\n" for a, b in zip(x, y, strict=True)))
+    model = ("fit", "y = a*exp(-k*x)+c", "--data", str(path), "--from", "c=1e9", "--format", "json")
+    single = invoke(*model, "--dtype", "float32")
+    data = json_of(single, "fit", exit_code=3)
+    assert data["rss"] > 1  # float64's sum of squares at the start, not 0
+    assert any("use --dtype float64" in w for w in data["warnings"])
+    # the oracle on y - 1e9 (exactly representable shifts): the same a and k
+    (a, k, _), _ = curve_fit(
+        lambda t, a, k, c: a * np.exp(-k * t) + c, x, y - 1e9, p0=[1, 1, 0], ftol=1e-15, xtol=1e-15, gtol=1e-15
+    )
+    double = json_of(invoke(*model, "--dtype", "float64"), "fit")
+    assert [double["parameters"][n]["value"] for n in ("a", "k")] == pytest.approx([a, k], rel=1e-6)
 
 
 def test_a_parameter_that_cancels_out_is_named(small: str):

@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy
@@ -23,6 +24,9 @@ from .language.parse import parse_equation
 from .language.printing import canonical
 from .points import Table, TableReader
 from .settings import FitSettings, number, parse_assignments, parse_bounds
+
+if TYPE_CHECKING:
+    from .solve import least_squares
 
 DISTINCT = 1e-6  # two local fits are the same when every parameter agrees to this (relative)
 FLAT = 1e-10  # Hessian eigenvalue / largest below this: a direction the data do not determine
@@ -269,7 +273,43 @@ def _fit(settings: FitSettings, table: Table, model: Model, scale: np.ndarray | 
             single=settings.dtype == "float32",
             exact=_exact_residuals(expr, params, table, settings) if precise_residuals is not None else None,
         )
-    return _report(settings, table, model, residuals, solution, weighting, scale)
+    lost = _recheck_in_float64(solution, expr, params, data, scale) if settings.dtype == "float32" else None
+    report = _report(settings, table, model, residuals, solution, weighting, scale)
+    if lost is not None:
+        report.warnings.append(f"Warning: {lost}")
+    return report
+
+
+SINGLE_RSS_TOL = 1e-3  # float32's sum of squares may differ from float64's at the same point by this share
+
+
+def _recheck_in_float64(
+    solution: least_squares.Solution,
+    expr: sympy.Expr,
+    params: list[str],
+    data: dict[str, np.ndarray],
+    scale: np.ndarray | None,
+) -> str | None:
+    """A float32 fit's statistics from float64 residuals at the point it found; a warning where
+    float32's sum of squares was far from them (data or model values float32 rounds away: y
+    near 1e9 rounds to 1e9, every residual 0, and the start looked like a perfect fit)."""
+    from .calculus.residuals import ResidualModel
+
+    best = solution.best
+    if best is None or solution.status == "interrupted":
+        return None
+    r, jac = ResidualModel(expr, params, data, scale, "float64").residuals_and_jacobian(best.x.astype(np.float64))
+    if not (np.isfinite(r).all() and np.isfinite(jac).all()):
+        return None
+    single = float(best.rss)
+    best.residuals, best.jacobian, best.rss = r, jac, float(np.sum(r * r))
+    best.hessian = None  # the verdict's Hessian comes from the float32 model at this point
+    if abs(single - best.rss) <= SINGLE_RSS_TOL * best.rss:
+        return None
+    return (
+        f"float32 cannot fit this: at the parameters found the sum of squares is {best.rss:.6g} in float64, "
+        f"{single:.6g} in float32 (data or model values lost to float32's rounding); use --dtype float64"
+    )
 
 
 class _ExactResiduals:
