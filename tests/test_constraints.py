@@ -258,6 +258,25 @@ def test_a_constrained_maximum_found_while_minimizing_is_refuted():
     assert data["eigenvalues"] == pytest.approx([-1.0])
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["x**3", "--subject-to", "y = 0", "--from", "x=1,y=0"],
+        ["x**3", "--subject-to", "y = 0", "--from", "x=0.001,y=0"],
+        ["x**3", "--opt", "slsqp", "--from", "x=1"],
+    ],
+)
+def test_a_cubic_inflection_near_which_a_method_stopped_is_not_a_minimum(args):
+    """On y = 0, x**3 has no minimum (SymPy: its only stationary point is 0, where the first
+    derivative that is not 0 is the third): SLSQP stops at x = 6e-5 or so, where the
+    curvature 6x > 0 was reported a minimum, converged, exit 0."""
+    x = sympy.Symbol("x", real=True)
+    (root,) = sympy.solve(sympy.diff(x**3, x), x)
+    assert sympy.diff(x**3, x, 2).subs(x, root) == 0 and sympy.diff(x**3, x, 3).subs(x, root) != 0
+    data = json_of(invoke("minimize", *args, "--format", "json"), "minimize", exit_code=3)
+    assert data["verdict"] == "saddle" and data["status"] == "saddle"
+
+
 def test_a_flat_tangent_space_is_degenerate():
     """On y = 0, x^3 + y^2 is x^3: at x = 0 the curvature along the constraint is 0."""
     data = json_of(

@@ -47,6 +47,10 @@ class KKTPoint:
     feasible: bool
     kkt: bool  # the residual within tol, relative to max(1, |grad f|)
     verdict: Verdict
+    # the unit directions (d, k) of the tangent space along which the verdict's eigenvalues
+    # are the Lagrangian's curvature; None where the second-order test did not run
+    directions: np.ndarray | None = None
+    linear: bool = False  # every constraint active there is linear (its Hessian is 0): lines along them stay feasible
 
 
 def violations(values: np.ndarray, senses: Sequence[str]) -> np.ndarray:
@@ -140,14 +144,15 @@ def analyze(
     hess_l = 0.5 * (hess_l + hess_l.T)
     Z = null_space(A[strong])
     reduced = Z.T @ hess_l @ Z
-    mu = np.linalg.eigvalsh(reduced) if Z.shape[1] else np.zeros(0)
+    mu, V = np.linalg.eigh(0.5 * (reduced + reduced.T)) if Z.shape[1] else (np.zeros(0), np.zeros((0, 0)))
+    linear = all(i < 0 or not np.any(hessians[i]) for i in which)
     zero = ZERO * max(1.0, float(np.max(np.abs(np.linalg.eigvalsh(hess_l))))) if d else ZERO
     kind = _kind(mu, zero, can_min, can_max, sense)
     if weak and kind in (SADDLE, DEGENERATE):
         kind = DEGENERATE  # the test on the larger space cannot decide where a constraint is weakly active
     return KKTPoint(
         values, active, multipliers, viol, scaled > FEASIBLE, max_violation, kkt_residual, feasible, kkt,
-        Verdict(kind, tuple(float(v) for v in mu)),
+        Verdict(kind, tuple(float(v) for v in mu)), Z @ V if Z.shape[1] else None, linear,
     )  # fmt: skip
 
 
