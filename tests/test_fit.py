@@ -132,6 +132,28 @@ def test_sigma_is_absolute_as_curve_fit_absolute_sigma(decay_csv: str):
     assert lo == pytest.approx(popt[0] - z * perr[0], rel=1e-6) and hi == pytest.approx(popt[0] + z * perr[0], rel=1e-6)
 
 
+def test_rows_of_weight_zero_leave_the_fit_and_no_warning_reaches_stderr(tmp_path: Path):
+    """A weight of 0 took its row out of the fit, and dividing its residual by sqrt(0) for
+    the picture printed NumPy's RuntimeWarning with a source line. Oracle: NumPy's weighted
+    polyfit (weights sqrt(w)); the picture's residuals of those rows are y - fit."""
+    x = np.array([0.0, 1, 2, 3, 4, 5])
+    y = np.array([1.0, 2.9, 5.2, 7.1, 8.8, 11.2])
+    w = np.array([1.0, 1, 0, 1, 1, 0])
+    path = tmp_path / "w.csv"
+    path.write_text("x,y,w\n" + "".join(f"{a},{b},{c}\n" for a, b, c in zip(x, y, w, strict=True)))
+    result = invoke("fit", "y = a + b*x", "--data", str(path), "--weights", "w", "--format", "json")
+    data = json_of(result, "fit")  # exit 0, stderr empty
+    b, a = np.polyfit(x, y, 1, w=np.sqrt(w))
+    assert [data["parameters"][n]["value"] for n in ("a", "b")] == pytest.approx([a, b], rel=1e-10)
+    from autodiffcli import fit as fitting
+    from autodiffcli.settings import fit_settings
+
+    settings = fit_settings("y = a + b*x", str(path), None, (), None, 1, None, None, "w", 0.95, "float64", 0)
+    report = fitting.fit(settings)
+    assert np.isfinite(report.residuals).all()
+    assert report.residuals == pytest.approx(y - (a + b * x), abs=1e-9)
+
+
 def test_weights_are_relative_as_curve_fit_default(decay_csv: str, tmp_path: Path):
     # --weights w with w = 1/dy**2 is curve_fit(sigma=dy) with the covariance scaled
     rows = [[repr(float(x)), repr(float(y)), repr(float(1 / s**2))] for x, y, s in zip(X, Y, SIGMA, strict=True)]

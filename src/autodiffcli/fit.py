@@ -507,7 +507,12 @@ def _report(settings, table, model, residuals, solution, weighting, scale) -> Fi
     tss = float(np.sum(weights_all * (observed - mean) ** 2))
     if tss > 0:
         r2 = 1.0 - rss / tss
-    unscaled = r if scale is None else r / scale
+    if scale is None:
+        unscaled = r
+    elif np.all(scale != 0):
+        unscaled = r / scale
+    else:  # a row of weight 0 has a residual of 0 whatever the fit: its own comes from the model
+        unscaled = residuals.unweighted(x)
     fits = _local_fits(solution, params)
     return FitReport(
         settings.model, canonical(model.lhs), canonical(model.rhs), model.predictors, parameters, model.fixed,

@@ -116,6 +116,11 @@ class ResidualModel:
         r, jac = self._both(self.tf.constant(p, dtype=self.dtype), self.columns, self.scale)
         return r.numpy().astype(np.float64, copy=False), jac.numpy().astype(np.float64, copy=False)
 
+    def unweighted(self, p: np.ndarray) -> np.ndarray:
+        """lhs - rhs at p for every row, without the rows' scale (where a weight is 0)."""
+        r, _ = self.traced.both(self.tf.constant(p, dtype=self.dtype), self.columns, None)
+        return np.asarray(r, dtype=np.float64)
+
     def hessian(self, p: np.ndarray) -> np.ndarray:
         """The exact Hessian of sum(r**2) (nested tapes), float64."""
         h = self.traced.hessian(self.tf.constant(p, dtype=self.dtype), self.columns, self.scale)
