@@ -177,3 +177,16 @@ def test_a_minimum_on_a_bound_where_f_rises_into_the_box_is_not_refuted():
     data = json_of(result, "minimize", exit_code=0)
     assert data["x"]["x"] == 0.0
     assert data["verdict"] in ("degenerate", "minimum")
+
+
+def test_a_kink_minimum_is_not_refuted_by_derivatives_that_grow_without_bound():
+    """Ackley's function (literature: global minimum f(0, 0) = 0) has |(x, y)| inside a sqrt:
+    6e-30 from 0 its 4th derivative is -1.4e73, the Taylor polynomial describes nothing,
+    and the minimum was called a saddle, exit 3. A saddle needs a lower point down its
+    descent direction."""
+    ackley = "-20*exp(-0.2*sqrt(0.5*(x^2+y^2)))-exp(0.5*(cos(2*pi*x)+cos(2*pi*y)))+E+20"
+    args = ["--", ackley, "--starts", "200", "--bounds", "x=-5:5,y=-5:5", "--dtype", "float64", "--format", "json"]
+    data = json_of(invoke("minimize", *args), "minimize")  # exit 0
+    assert (data["x"]["x"], data["x"]["y"]) == pytest.approx((0.0, 0.0), abs=1e-8)
+    assert data["f"] == pytest.approx(0.0, abs=1e-12)
+    assert data["verdict"] != "saddle"
