@@ -154,6 +154,24 @@ def test_rows_of_weight_zero_leave_the_fit_and_no_warning_reaches_stderr(tmp_pat
     assert report.residuals == pytest.approx(y - (a + b * x), abs=1e-9)
 
 
+def test_the_tables_interval_tells_its_ends_apart_for_a_large_value(tmp_path: Path, monkeypatch):
+    """A centre near 1e6 with a standard error of 0.005: six significant digits printed the
+    95% interval as 1e+06 .. 1e+06. Oracle: Student's t (SciPy) times the JSON's standard error."""
+    rng = np.random.default_rng(5)
+    x = 1e6 + np.linspace(0, 10, 20)
+    y = 3 * np.exp(-0.5 * (x - 1e6 - 4.5) ** 2 / 4) + rng.normal(0, 0.02, 20)
+    path = tmp_path / "peak.csv"
+    path.write_text("x,y\n" + "".join(f"{a:.17g},{b:.17g}\n" for a, b in zip(x, y, strict=True)))
+    args = ("fit", "y = a*exp(-0.5*(x-m)**2/s**2)", "--data", str(path), "--from", "a=2,m=1000004,s=1.5")
+    m = json_of(invoke(*args, "--format", "json"), "fit")["parameters"]["m"]
+    half = stats.t.ppf(0.975, 17) * m["stderr"]
+    monkeypatch.setenv("COLUMNS", "200")
+    table = invoke(*args, "--format", "table").stdout
+    row = next(line for line in table.splitlines() if line.startswith("│ m "))  # the parameters' table
+    lo, hi = (float(v) for v in row.split("│")[5].split(".."))
+    assert lo == pytest.approx(m["value"] - half, abs=2e-4) and hi == pytest.approx(m["value"] + half, abs=2e-4)
+
+
 def test_weights_are_relative_as_curve_fit_default(decay_csv: str, tmp_path: Path):
     # --weights w with w = 1/dy**2 is curve_fit(sigma=dy) with the covariance scaled
     rows = [[repr(float(x)), repr(float(y)), repr(float(1 / s**2))] for x, y, s in zip(X, Y, SIGMA, strict=True)]

@@ -150,9 +150,7 @@ def fit_table(report: FitReport, console: Console) -> None:
     for name in ("parameter", "value", "std. error", "t", f"{level} interval"):
         params.add_column(name, justify="left" if name == "parameter" else "right", overflow="fold")
     for p in report.parameters:
-        params.add_row(
-            p.name, fmt(p.value), _short(p.stderr), _short(p.t, 4), f"{_short(p.ci[0])} .. {_short(p.ci[1])}"
-        )
+        params.add_row(p.name, fmt(p.value), _short(p.stderr), _short(p.t, 4), _interval(*p.ci))
     console.print(params)
     summary = Table(show_header=False, title="fit", title_justify="left")
     summary.add_column(style="bold")
@@ -197,6 +195,16 @@ def _short(value: float | None, digits: int = 6) -> str:
     if value is None or value != value:
         return "n/a"
     return f"{value:.{digits}g}"
+
+
+def _interval(lo: float, hi: float) -> str:
+    """An interval's ends to six significant digits, or as many more as tell them apart with
+    three digits of their difference (1000004.48 .. 1000004.51, not 1e+06 .. 1e+06)."""
+    width, size = abs(hi - lo), max(abs(lo), abs(hi))
+    digits = 6
+    if width > 0 and math.isfinite(width) and size > 0:
+        digits = min(17, max(6, math.ceil(math.log10(size / width)) + 3))
+    return f"{_short(lo, digits)} .. {_short(hi, digits)}"
 
 
 def constraint_table(report: MinimizeReport) -> Table:
