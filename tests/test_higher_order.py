@@ -190,3 +190,16 @@ def test_a_kink_minimum_is_not_refuted_by_derivatives_that_grow_without_bound():
     assert (data["x"]["x"], data["x"]["y"]) == pytest.approx((0.0, 0.0), abs=1e-8)
     assert data["f"] == pytest.approx(0.0, abs=1e-12)
     assert data["verdict"] != "saddle"
+
+
+def test_a_minimum_of_small_scale_is_left_to_the_second_order_test(monkeypatch):
+    """1e-3*((x-1)^2 + (y-2)^2) has curvature 2e-3, all of it real: the full higher-order test
+    (about 0.2 s a point) is not run on it; x^4 at its approximate minimum still is."""
+    calls = []
+    decide = higher_order.decide
+    monkeypatch.setattr(higher_order, "decide", lambda *a, **k: calls.append(a) or decide(*a, **k))
+    data = json_of(invoke("minimize", "1e-3*((x-1)^2 + (y-2)^2)", "--dtype", "float64", "--format", "json"), "minimize")
+    assert (data["x"]["x"], data["x"]["y"]) == pytest.approx((1.0, 2.0), abs=1e-6)  # by hand
+    assert data["verdict"] == "minimum" and not calls
+    data = json_of(invoke("minimize", "x^4", "--from", "2", "--format", "json"), "minimize")
+    assert data["verdict"] == "minimum" and data["verdict_order"] == 4 and calls
