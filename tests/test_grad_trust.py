@@ -409,3 +409,24 @@ def test_the_limit_over_several_variables_and_none_where_the_two_orders_disagree
     assert check["hessian"]["x"]["y"]["exact"] == 0.0 and check["ok"] is True
     cone = check_json("hypot(x,y)", "--at", "x=0,y=0", code=1)["results"][0]["check"]
     assert cone["gradient"]["x"]["exact"] is None and cone["gradient"]["y"]["exact"] is None
+
+
+@pytest.mark.parametrize(
+    "text, at, dtype",
+    [
+        ("tan(x)", "1.5707", "float32"),
+        ("1/x", "1e-8", "float64"),
+        ("log(x)", "1e-5", "float32"),
+        ("sqrt(x)", "1e-9", "float64"),
+    ],
+)
+def test_a_point_near_a_pole_is_not_stationary(text, at, dtype):
+    """Near a pole the gradient is huge and Newton's step short only because the curvature is
+    huger: the verdict read degenerate (exit 0). SymPy: none of these has a stationary point
+    (f' = sec^2, -1/x^2, 1/x, 1/(2 sqrt(x)) never vanish)."""
+    import sympy
+
+    x = sympy.Symbol("x", positive=True)
+    assert not sympy.solve(sympy.diff(sympy.sympify(text, locals={"x": x}), x), x)
+    data = json_of(invoke("grad", text, "--at", at, "--order", "2", "--dtype", dtype, "--format", "json"), "grad")
+    assert data["results"][0]["verdict"] == "not stationary"

@@ -29,7 +29,12 @@ minimum (f'' > 0, f' tiny), yet the stationary point is degenerate. So when ``s`
 with its eigenvalues ``mu``, the cubic model along each eigenvector puts
 the curvature at the stationary point at ``sqrt(lambda * (2 mu - lambda))``. A minimum or
 maximum whose curvature there falls below half of ``|lambda|`` (``mu / lambda < 5/8``) is
-``degenerate``: the second-order test cannot decide it.
+``degenerate``: the second-order test cannot decide it. Where ``mu / lambda`` is below a
+half the cubic model has no stationary point at all (``2 mu - lambda < 0``): near a pole
+(tan(x) at 1.5707, 1/x at 1e-8: a ratio of 0.30; log(x) at 1e-5: 0.25) the gradient is
+huge and the Newton step short only because the curvature is huger. Below
+``NO_STATIONARY_POINT`` (3/8, leaving x**3's inflection, at exactly 1/2, its rounding) the
+point is ``not stationary``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import numpy as np
 
 from .types import Box, held_at_bounds, newton_step_within, step_tolerance
 
+NO_STATIONARY_POINT = 3 / 8  # mu / lambda below this: the cubic model has no stationary point nearby
 MINIMUM, MAXIMUM, SADDLE, DEGENERATE, NOT_STATIONARY = "minimum", "maximum", "saddle", "degenerate", "not stationary"
 KINDS = (MINIMUM, MAXIMUM, SADDLE, DEGENERATE, NOT_STATIONARY)
 LOOSE = 10.0  # the verdict allows a step LOOSE times the one the methods stop within
@@ -196,7 +202,9 @@ def _at_the_stationary_point(
         mu[finite] = eigenvalues(there[finite])
     for k, i in enumerate(picked):
         ratio = mu[k] / lam[i]  # both ascending; a minimum's or maximum's eigenvalues share one sign
-        if not np.all(ratio >= 5 / 8):  # nan (not finite there) fails too
+        if np.any(ratio < NO_STATIONARY_POINT):
+            out[i] = Verdict(NOT_STATIONARY, out[i].eigenvalues)
+        elif not np.all(ratio >= 5 / 8):  # nan (not finite there) fails too
             out[i] = Verdict(DEGENERATE, out[i].eigenvalues)
 
 
