@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import sympy
+from scipy.optimize import minimize as scipy_minimize
 
 from search_problems import HIMMELBLAU, HIMMELBLAU_MINIMA, run_json, xy
 
@@ -267,3 +268,28 @@ def test_tol_with_keras_starts_stops_every_start_once_its_gradient_is_within_tol
     short = run_json("minimize", "(x-1)**2 + y**2", *args, "--steps", "3", "--tol", "1e-6", code=3)
     assert short["status"] == "max_steps" and short["steps"] == 3
     assert any(w.startswith("--tol 1e-06 not reached within 3 steps") for w in short["warnings"])
+
+
+@pytest.mark.parametrize(
+    "text, f, bounds, scipy_bounds",
+    [
+        ("(x^2-1)^2 + 0.5*x", lambda v: (v[0] ** 2 - 1) ** 2 + 0.5 * v[0], "x=0:", [(0, None)]),
+        ("(x^2-1)^2 + 0.5*x", lambda v: (v[0] ** 2 - 1) ** 2 + 0.5 * v[0], "x=-0.5:", [(-0.5, None)]),
+        ("(x+1)^2", lambda v: (v[0] + 1) ** 2, "x=0:", [(0, None)]),
+        ("(x-7)^2", lambda v: (v[0] - 7) ** 2, "x=:5", [(None, 5)]),
+        ("(x+1)^2+(y-3)^2", lambda v: (v[0] + 1) ** 2 + (v[1] - 3) ** 2, "x=0:,y=-5:5", [(0, None), (-5, 5)]),
+    ],
+)
+def test_batched_lbfgs_keeps_one_sided_bounds(text, f, bounds, scipy_bounds):
+    """A bound on one side only (x=0:) was taken as no bound by the batched L-BFGS: it reported
+    x = -1.057 for x >= 0, exit 0. Oracle: SciPy's L-BFGS-B from 30 starts, the best."""
+    data = json_of(invoke("minimize", text, "--opt", "lbfgs", "--starts", "20", "--bounds", bounds,
+                          "--dtype", "float64", "--format", "json"), "minimize")  # fmt: skip
+    rng = np.random.default_rng(0)
+    ends = [scipy_minimize(f, rng.uniform(-3, 3, len(scipy_bounds)).clip(
+        [b[0] if b[0] is not None else -np.inf for b in scipy_bounds],
+        [b[1] if b[1] is not None else np.inf for b in scipy_bounds]), method="L-BFGS-B", bounds=scipy_bounds)
+        for _ in range(30)]  # fmt: skip
+    best = min(ends, key=lambda r: r.fun)
+    assert list(data["x"].values()) == pytest.approx(list(best.x), abs=1e-5)
+    assert data["f"] == pytest.approx(best.fun, abs=1e-9)

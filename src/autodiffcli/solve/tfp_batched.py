@@ -98,38 +98,56 @@ def _where_left_justified_mask(mask: Any, vals1: Any, vals2: Any, name: str | No
 
 
 class Coordinates:
-    """x = T(u), coordinate by coordinate: MINUIT's ``x = lo + (hi - lo)(sin u + 1)/2`` where bounded.
+    """x = T(u), coordinate by coordinate, MINUIT's transforms: where both bounds are finite
+    ``x = lo + (hi - lo)(sin u + 1)/2``; where only the lower one is, ``x = lo - 1 + sqrt(u**2 + 1)``;
+    only the upper one, ``x = hi + 1 - sqrt(u**2 + 1)``.
 
     Every u maps inside the box; a minimum on a bound, where f's slope points out of the
     box, is a minimum in u with a nonzero second derivative, so L-BFGS reaches it as fast
-    as an inner one. A variable without bounds is its own coordinate (``--bounds`` takes
-    finite bounds only, both or none).
+    as an inner one. A variable without bounds is its own coordinate. (A one-sided bound,
+    ``x=0:``, was once taken as no bound: the run left the box.)
     """
+
+    EDGE = 1e-4  # a point on a bound, where dx/du = 0, starts this far inside in u
 
     def __init__(self, box: Box) -> None:
         self.lo, self.hi = box.lo, box.hi
-        self.both = np.isfinite(box.lo) & np.isfinite(box.hi)
-        self.identity = not self.both.any()
+        low, high = np.isfinite(box.lo), np.isfinite(box.hi)
+        self.both, self.lower, self.upper = low & high, low & ~high, high & ~low
+        self.identity = not (low | high).any()
         lo, hi = np.where(self.both, box.lo, -1.0), np.where(self.both, box.hi, 1.0)
         self.mid, self.half = (lo + hi) / 2, (hi - lo) / 2
+        self.lo0, self.hi0 = np.where(low, box.lo, 0.0), np.where(high, box.hi, 0.0)
 
     def x(self, u: np.ndarray) -> np.ndarray:
         if self.identity:
             return u
-        return np.clip(np.where(self.both, self.mid + self.half * np.sin(u), u), self.lo, self.hi)
+        root = np.sqrt(u * u + 1)
+        rise = u * u / (root + 1)  # sqrt(u**2 + 1) - 1, without cancellation near the bound
+        x = np.where(self.both, self.mid + self.half * np.sin(u), u)
+        x = np.where(self.lower, self.lo0 + rise, x)
+        x = np.where(self.upper, self.hi0 - rise, x)
+        return np.clip(x, self.lo, self.hi)
 
     def dx_du(self, u: np.ndarray) -> np.ndarray:
         if self.identity:
             return np.ones_like(u)
-        return np.where(self.both, self.half * np.cos(u), 1.0)
+        slope = u / np.sqrt(u * u + 1)
+        out = np.where(self.both, self.half * np.cos(u), 1.0)
+        return np.where(self.lower, slope, np.where(self.upper, -slope, out))
 
     def u(self, x: np.ndarray) -> np.ndarray:
         if self.identity:
             return np.array(x)
-        s = np.clip((np.clip(x, self.lo, self.hi) - self.mid) / self.half, -1.0, 1.0)
-        # a point on a bound, where dx/du = 0, is moved a hair inside (half * 5e-9) so that it can move
-        edge = math.pi / 2 - 1e-4
-        return np.where(self.both, np.clip(np.arcsin(s), -edge, edge), x)
+        inside = np.clip(x, self.lo, self.hi)
+        s = np.clip((inside - self.mid) / self.half, -1.0, 1.0)
+        # a point on a bound, where dx/du = 0, is moved a hair inside so that it can move
+        edge = math.pi / 2 - self.EDGE
+        out = np.where(self.both, np.clip(np.arcsin(s), -edge, edge), x)
+        above = np.where(self.lower, inside - self.lo0, 0.0) + 1
+        below = np.where(self.upper, self.hi0 - inside, 0.0) + 1
+        out = np.where(self.lower, np.maximum(np.sqrt(above * above - 1), self.EDGE), out)
+        return np.where(self.upper, np.maximum(np.sqrt(below * below - 1), self.EDGE), out)
 
 
 def _projected_gnorm(x: np.ndarray, g: np.ndarray, box: Box) -> np.ndarray:
