@@ -430,3 +430,15 @@ def test_a_point_near_a_pole_is_not_stationary(text, at, dtype):
     assert not sympy.solve(sympy.diff(sympy.sympify(text, locals={"x": x}), x), x)
     data = json_of(invoke("grad", text, "--at", at, "--order", "2", "--dtype", dtype, "--format", "json"), "grad")
     assert data["results"][0]["verdict"] == "not stationary"
+
+
+def test_a_verdict_over_the_wrt_names_says_so_in_the_table(monkeypatch):
+    """x**2 - y**2 at 0 is a saddle (Hessian diag(2, -2), by hand); over x alone the test says
+    minimum, and the table showed that as the point's verdict."""
+    monkeypatch.setenv("COLUMNS", "120")
+    full = invoke("grad", "x**2 - y**2", "--at", "x=0,y=0", "--order", "2", "--format", "table").stdout
+    part = invoke("grad", "x**2 - y**2", "--at", "x=0,y=0", "--order", "2", "--wrt", "x", "--format", "table").stdout
+    (row,) = [line for line in full.splitlines() if "verdict" in line]
+    assert "saddle" in row and "only" not in row
+    (row,) = [line for line in part.splitlines() if "verdict" in line]
+    assert "second-order test over x only" in row and "minimum" in row

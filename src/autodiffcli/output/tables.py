@@ -67,7 +67,9 @@ def grad_table(report: GradReport, console: Console) -> None:
             table.add_row(f"d{k}f/d{name}{k}", sym["derivatives"][k - 1], *cells(d))
     if report.verdicts:
         verdicts = report.verdicts[: len(shown)]
-        table.add_row("verdict", "second-order test", *(v.kind for v in verdicts))
+        over = [n for n in req.wrt if n in p.variables]
+        what = "second-order test" + ("" if set(over) >= set(p.variables) else f" over {', '.join(over)} only")
+        table.add_row("verdict", what, *(v.kind for v in verdicts))
         table.add_row(
             "eigenvalues", "of the Hessian", *(", ".join(fmt(e, dt) for e in v.eigenvalues) for v in verdicts)
         )
