@@ -25,7 +25,7 @@ from .solve.batch import BatchObjective
 from .solve.keras_batch import keras_batch
 from .solve.keras_loop import run
 from .solve.kkt import KKTPoint
-from .solve.multistart import MAX_BASINS, box_for_starts, draw_starts, group, radius
+from .solve.multistart import MAX_BASINS, box_for_starts, draw_starts, group, merge_flat, radius
 from .solve.newton import newton
 from .solve.scipy_methods import SCIPY_METHODS, scipy_minimize
 from .solve.types import (
@@ -239,7 +239,11 @@ def _minimize_batch(
             reporter,
         )
     usable = np.isfinite(result.f) & np.isfinite(result.x).all(axis=1) & (result.status != DIVERGED)
-    found, label = group(result.x, result.f, usable, radius(result.x, lo, hi, dt))
+    near = radius(result.x, lo, hi, dt)
+    found, label = group(result.x, result.f, usable, near)
+    found, label = merge_flat(
+        found, label, near, lambda X: batch.value(batch.tf.constant(X, f.dtype)).numpy(), float(np.finfo(dt).eps)
+    )
     sense = -1.0 if settings.maximize else 1.0
     verdicts = _verdicts(problem, np.array([b.x for b in found]).reshape(len(found), len(names)), settings, known)
     basins = [

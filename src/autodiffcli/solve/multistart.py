@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +66,60 @@ def group(
         free &= ~near
         basins.append(Basin(x[i].copy(), float(f[i]), int(near.sum()), int(i)))
     return basins, label
+
+
+NEARBY = 10.0  # basins within this many radii of each other are checked for being one
+SAMPLES = (0.25, 0.5, 0.75)  # where along the segment between two basins f is looked at
+
+
+def merge_flat(
+    basins: list[Basin],
+    label: np.ndarray,
+    radius: np.ndarray,
+    f_at: Callable[[np.ndarray], np.ndarray],
+    eps: float,
+) -> tuple[list[Basin], np.ndarray]:
+    """Join nearby basins with no rise of f between them: one flat minimum.
+
+    Near a degenerate minimum (x**4 at 0) a method stops where f is flat to its precision,
+    on either side, further apart than ``radius``: two basins for one minimum. Two basins
+    within NEARBY radii of each other, at the same f to rounding, are one where f along the
+    segment between them (at SAMPLES) never rises above them by more than rounding (two
+    points part way down one slope are at different f, and stay apart). Himmelblau's
+    four minima, with f = 0 at each, are far apart and have hills between them.
+    """
+    if len(basins) < 2:
+        return basins, label
+    pairs = []
+    for j in range(1, len(basins)):
+        for i in range(j):
+            xi, xj = basins[i].x, basins[j].x
+            reach = NEARBY * np.maximum(radius[basins[i].index], radius[basins[j].index])
+            if np.all(np.abs(xi - xj) <= reach):
+                pairs.append((i, j))
+    if not pairs:
+        return basins, label
+    points = np.array([basins[i].x + t * (basins[j].x - basins[i].x) for i, j in pairs for t in SAMPLES])
+    values = f_at(points).reshape(len(pairs), len(SAMPLES))
+    into = list(range(len(basins)))
+    for (i, j), row in zip(pairs, values, strict=True):
+        top = max(basins[i].f, basins[j].f)
+        level = 8 * eps * max(1.0, abs(top))  # rounding: what f cannot tell apart
+        flat = abs(basins[i].f - basins[j].f) <= level and np.all(row <= top + level)
+        if into[j] == j and np.all(np.isfinite(row)) and flat:
+            into[j] = into[i]
+    if into == list(range(len(basins))):
+        return basins, label
+    kept = [k for k in range(len(basins)) if into[k] == k]
+    renumber = {k: n for n, k in enumerate(kept)}
+    counts = [0] * len(kept)
+    for k, b in enumerate(basins):
+        counts[renumber[into[k]]] += b.count
+    merged = [Basin(basins[k].x, basins[k].f, counts[n], basins[k].index) for n, k in enumerate(kept)]
+    new_label = np.where(
+        label >= 0, np.array([renumber[into[k]] for k in range(len(basins))])[np.maximum(label, 0)], -1
+    )
+    return merged, new_label
 
 
 def radius(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, dtype: str) -> np.ndarray:
