@@ -363,6 +363,28 @@ def test_wall_clock_budget_fires_even_when_the_alarm_lands_in_a_gc_callback() ->
     assert time.perf_counter() - start < 2.5
 
 
+def test_wall_clock_budget_fires_even_when_the_alarm_lands_in_a_weakref_callback() -> None:
+    """The same for a weak reference's callback (WeakKeyDictionary's remove, in CI: Python
+    printed the swallowed BudgetError as an unraisable exception)."""
+    import weakref
+
+    from autodiffcli.errors import BudgetError
+    from autodiffcli.language.budgets import time_limit
+
+    class Held:
+        pass
+
+    held = Held()
+    weakref.finalize(held, time.sleep, 0.3)  # the alarm (0.1 s) goes off in here
+    start = time.perf_counter()
+    with pytest.raises(BudgetError, match="busy work took longer than the limit of 0.1 s"):
+        with time_limit(0.1, "busy work"):
+            del held
+            while time.perf_counter() - start < 3:
+                pass
+    assert time.perf_counter() - start < 2.5
+
+
 # -- oversized constants are refused as expression errors (exit 2) ----------------------
 
 BIG_CONSTANTS = [

@@ -67,13 +67,20 @@ def time_limit(seconds: float, what: str) -> Iterator[None]:
 
 
 def _in_finalizer(frame: FrameType | None) -> bool:
-    """Is a ``__del__`` or a garbage-collector callback (``gc.callbacks``) running? Python
-    swallows what either raises."""
+    """Is a ``__del__``, a garbage-collector callback (``gc.callbacks``) or a weak reference's
+    callback running? Python swallows what any of them raises. The standard library's weak
+    references (WeakKeyDictionary's ``remove``, ``weakref.finalize``) run their callbacks
+    through ``weakref.py`` and ``_weakrefset.py``: an alarm anywhere in those waits for the
+    next (RETRY_S)."""
+    import _weakrefset
     import gc
+    import weakref
 
     callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    weak = {weakref.__file__, _weakrefset.__file__}
     while frame is not None:
-        if frame.f_code.co_name == "__del__" or frame.f_code in callbacks:
+        code = frame.f_code
+        if code.co_name == "__del__" or code in callbacks or code.co_filename in weak:
             return True
         frame = frame.f_back
     return False
