@@ -253,14 +253,16 @@ def _delta(x: np.ndarray) -> float:
 
 def _first_any(row: np.ndarray, delta: float) -> tuple[int, float] | None:
     """The first derivative of order >= 1 along a line that is not zero, as (order, value)."""
-    k_max = len(row) - 1
     if not np.isfinite(row).all():
         return None
-    for k in range(1, k_max + 1):
-        explained = max((abs(row[j]) * delta ** (j - k) for j in range(k + 1, k_max + 1)), default=0.0)
-        if not (abs(row[k]) <= 10 * explained or abs(row[k]) <= EPS * max(1.0, abs(row[0]))):
-            return k, float(row[k])
-    return None
+    return next(((k, float(row[k])) for k in range(1, len(row)) if not _zero(row, k, delta)), None)
+
+
+def _zero(row: np.ndarray, k: int, delta: float) -> bool:
+    """Whether D_k counts as 0: the higher ones explain it from a point delta away, or it is
+    below rounding beside f."""
+    explained = max((abs(row[j]) * delta ** (j - k) for j in range(k + 1, len(row))), default=0.0)
+    return bool(abs(row[k]) <= 10 * explained or abs(row[k]) <= EPS * max(1.0, abs(row[0])))
 
 
 def _decide(
@@ -357,18 +359,8 @@ def _orders(
 def _first(row: np.ndarray, delta: float) -> tuple[int, float] | None:
     """The first derivative of order >= 2 that is not zero, as (order, value); None if none is,
     or if the first derivative itself is not zero (not stationary along this line)."""
-    k_max = len(row) - 1
-
-    def zero(k: int) -> bool:
-        explained = max((abs(row[j]) * delta ** (j - k) for j in range(k + 1, k_max + 1)), default=0.0)
-        return abs(row[k]) <= 10 * explained or abs(row[k]) <= EPS * max(1.0, abs(row[0]))
-
-    if not np.isfinite(row).all() or not zero(1):
-        return None
-    for k in range(2, k_max + 1):
-        if not zero(k):
-            return k, float(row[k])
-    return None
+    found = _first_any(row, delta)
+    return found if found is not None and found[0] >= 2 else None
 
 
 def _nearby(
