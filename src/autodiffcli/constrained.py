@@ -134,7 +134,7 @@ def _third_order(objective: ConstrainedObjective, xs: np.ndarray, points: list[K
     Where the active constraints are linear the line stays feasible and an odd order is a
     ``saddle``; otherwise the point is ``degenerate``.
     """
-    from .solve.higher_order import NULL, directional
+    from .solve.higher_order import NULL, curvature_explained, directional
 
     rows = []
     for i, p in enumerate(points):
@@ -154,7 +154,7 @@ def _third_order(objective: ConstrainedObjective, xs: np.ndarray, points: list[K
         curvature = p.verdict.eigenvalues[j]
         step_tol = max(tol, math.sqrt(EPS)) * max(1.0, float(np.max(np.abs(x))))
         delta = max(abs(row[1] / curvature) if curvature else math.inf, step_tol)
-        if not (np.isfinite(row).all() and abs(curvature) <= CURVATURE_EXPLAINED * abs(row[3]) * delta):
+        if not np.isfinite(row).all() or not curvature_explained(curvature, row, delta):
             continue
         odd = abs(row[3]) > CURVATURE_EXPLAINED * abs(row[4]) * delta
         kind = SADDLE if odd and p.linear else DEGENERATE

@@ -487,7 +487,7 @@ def _singular_to_precision(
             f64, problem.variables, problem.params, points[[r[0] for r in rows]], np.array([r[1] for r in rows]), 4
         )
         for (i, _, curvature, delta), row in zip(rows, D, strict=True):
-            if not np.isfinite(row).all() or abs(curvature) <= 10 * (abs(row[3]) * delta + abs(row[4]) * delta**2):
+            if higher_order.curvature_explained(curvature, row, delta):
                 out.add(i)
     return out
 
