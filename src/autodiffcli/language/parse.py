@@ -167,7 +167,13 @@ class _Builder:
                     )
             if base == 0 and (exponent < 0) is sympy.true:
                 raise self.fail("division by zero", node)
-        return sympy.Pow(base, exponent)
+        result = sympy.Pow(base, exponent)
+        if result.is_number and result.is_extended_real is False:  # (-8)**(1/3): SymPy's principal root
+            hint = f"; the real cube root is cbrt({canonical(base)})" if exponent == sympy.Rational(1, 3) else ""
+            raise self.fail(
+                f"{canonical(sympy.Pow(base, exponent, evaluate=False))} is complex, not a real number{hint}", node
+            )
+        return result
 
     def _call(self, node: ast.Call, depth: int) -> sympy.Expr:
         func = node.func
