@@ -40,7 +40,7 @@ HALVINGS = 40  # fewest halvings of the Newton step in one line search
 def halvings(eps: float) -> int:
     """Most halvings in one line search: where f is flat (H = 0) the step is |x| / eps**(3/4)
     long, and the search must bring it down to |x| and below (to eps**(1/4) |x|): 40 in
-    float32, 53 in float64 (40 left |x - 1| + |y + 2| stalled at (2, -2) in float64)."""
+    float32, 53 in float64."""
     return max(HALVINGS, math.ceil(math.log2(1 / eps)) + 1)
 
 

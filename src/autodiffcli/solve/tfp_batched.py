@@ -104,8 +104,7 @@ class Coordinates:
 
     Every u maps inside the box; a minimum on a bound, where f's slope points out of the
     box, is a minimum in u with a nonzero second derivative, so L-BFGS reaches it as fast
-    as an inner one. A variable without bounds is its own coordinate. (A one-sided bound,
-    ``x=0:``, was once taken as no bound: the run left the box.)
+    as an inner one. A variable without bounds is its own coordinate.
     """
 
     EDGE = 1e-4  # a point on a bound, where dx/du = 0, starts this far inside in u
