@@ -395,3 +395,37 @@ def test_a_parameter_that_cancels_out_is_named(small: str):
     result = invoke("fit", "y = a*x + c - c", "--data", small, "--format", "plain")
     assert result.exit_code == 3
     assert "Warning: parameter c does not appear in the model once it is read (it cancels out)" in result.stderr
+
+
+LARGE = 25_000  # above calculus.residuals.LARGE_ROWS: Levenberg-Marquardt on the normal equations
+
+
+@pytest.fixture(scope="module")
+def large_table(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    x = np.linspace(0.0, 6.0, LARGE)
+    y = 2.5 * np.exp(-1.3 * x) + 0.4 + 0.02 * rng.standard_normal(LARGE)
+    path = tmp_path_factory.mktemp("large") / "large.csv"
+    path.write_text("t,y\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(x.tolist(), y.tolist(), strict=True)))
+    return str(path), x, y
+
+
+@pytest.mark.parametrize("start", ["a=1,b=1,c=1", "a=40,b=0.05,c=-3"])
+def test_a_large_table_fits_as_curve_fit_with_its_exact_jacobian(large_table, start: str):
+    """The sums of the normal equations stay in TensorFlow; the point, the standard errors and
+    the sum of squares are those of MINPACK given the hand-written Jacobian (tolerances 1e-15)."""
+    data, x, y = large_table
+    out = json_of(invoke("fit", "y = a*exp(-b*t) + c", "--data", data, "--from", start, "--format", "json"), "fit")
+    popt, pcov = curve_fit(decay, x, y, p0=[1, 1, 1], jac=decay_jacobian, xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    assert out["status"] == "converged" and out["verdict"] == "minimum" and out["warnings"] == []
+    for k, name in enumerate("abc"):
+        assert out["parameters"][name]["value"] == pytest.approx(popt[k], rel=1e-10)
+        assert out["parameters"][name]["stderr"] == pytest.approx(math.sqrt(pcov[k, k]), rel=1e-7)
+    r = y - decay(x, *popt)
+    assert out["rss"] == pytest.approx(float(r @ r), rel=1e-12) and out["n"] == LARGE
+
+
+def test_a_large_table_still_names_what_it_cannot_determine(large_table):
+    data, _, _ = large_table
+    out = json_of(invoke("fit", "y = b1*b2*t + c", "--data", data, "--format", "json"), "fit", 3)
+    assert any("singular" in w and "b1, b2" in w for w in out["warnings"])

@@ -18,6 +18,9 @@ MINPACK allows and the answer is then checked and finished here:
   the data determine has stopped changing), and the Jacobian has full rank. Otherwise the
   next attempt runs: the trust-region method, Levenberg-Marquardt without Jacobian scaling,
   dogleg, then restarts spread around the start (a factor of 10 either way per parameter).
+
+A large table first tries Levenberg-Marquardt on the normal equations (normal_lm.py), whose
+sums TensorFlow computes over the rows, then the same Newton polish and the same tests.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+
+from . import normal_lm
 
 STEP_TOL = 1e-6  # remaining step / standard error
 VALUE_TOL = 1e-12  # remaining step / |value|
@@ -63,6 +68,11 @@ class Residuals(Protocol):
     def residuals_and_jacobian(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
     def hessian(self, p: np.ndarray) -> np.ndarray: ...
+
+    # a large table: sum(r**2), J^T J and J^T r summed inside TensorFlow (normal_lm)
+    normal: bool
+
+    def normal_equations(self, p: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]: ...
 
 
 @dataclass
@@ -129,7 +139,26 @@ def solve(
             seen["x"], seen["rss"] = p.copy(), rss
         return r, jac
 
+    def normal(p: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        if check is not None:
+            try:
+                check()
+            except KeyboardInterrupt:
+                raise Interrupted from None
+        rss, a, g = model.normal_equations(p)
+        if np.isfinite(rss) and rss < seen["rss"]:  # type: ignore[operator]
+            seen["x"], seen["rss"] = p.copy(), rss
+        return rss, a, g
+
+    boxed = lower is not None and upper is not None and (np.isfinite(lower).any() or np.isfinite(upper).any())
+
     def attempt_all(x0: np.ndarray, index: int, attempts: Sequence[tuple[str, str | float]]) -> bool:
+        if model.normal and not boxed:
+            run = _run_normal(normal, model, x0, index, tols)
+            if run is not None:
+                solution.runs.append(run)
+                if run.accepted:
+                    return True
         for method, x_scale in attempts:
             run = _run(evaluate, model, x0, method, x_scale, lower, upper, precise, index, tols, exact)
             if run is None:
@@ -230,6 +259,72 @@ def _run(
     return polish(model, x, method, index, *box, precise, found.message, tols, exact)
 
 
+def _run_normal(
+    normal: normal_lm.Normal, model: Residuals, x0: np.ndarray, index: int, tols: tuple[float, float]
+) -> Run | None:
+    """A large table: Levenberg-Marquardt on the normal equations, then Newton and
+    Gauss-Newton steps while S falls, then the tests of acceptance."""
+    with np.errstate(all="ignore"):
+        point = normal_lm.levenberg_marquardt(normal, x0, MAX_EVALUATIONS)
+        if point is None:
+            return None
+        x, rss, a, g = point.x, point.rss, point.a, point.g
+        hessian = _hessian(model, x)
+        for _ in range(POLISH_STEPS):
+            moved = False
+            for step in (_newton_step(hessian, g), _normal_step(a, g)):
+                if step is None or not np.all(np.isfinite(step)):
+                    continue
+                trial = x + step
+                rss_t, a_t, g_t = normal(trial)
+                if normal_lm.finite(rss_t, a_t, g_t) and rss_t <= rss:
+                    moved = bool(np.any(trial != x))
+                    x, rss, a, g = trial, rss_t, a_t, g_t
+                    break
+            if not moved:
+                break
+        r, jac = model.residuals_and_jacobian(x)
+        n, d = jac.shape
+        size = np.sqrt(np.diag(a))
+        well = bool(np.all(size > 0)) and _well_conditioned(a / np.outer(size, size))
+        if well:  # J^T J resolves the step and the standard errors (else J's SVD decides, below)
+            step = _normal_step(a, g)
+            inverse = np.linalg.inv(a)
+            stderr = np.sqrt(np.clip(np.diag(inverse), 0, None) * rss / max(n - d, 1))
+            full_rank = True
+        else:
+            full_rank, stderr = _rank_and_scale(jac, r)
+            step = _gauss_newton_step(jac, r)
+        stationary = bool(
+            full_rank
+            and step is not None
+            and np.all((np.abs(step) <= tols[0] * stderr) | (np.abs(step) <= tols[1] * np.abs(x)))
+        )
+    return Run(x, x, float(rss), r, jac, stationary, full_rank, "lm", index, point.message, hessian)
+
+
+WELL_CONDITIONED = 1e-12  # smallest eigenvalue of the scaled J^T J over its largest, where its solve is trusted
+
+
+def _well_conditioned(scaled: np.ndarray) -> bool:
+    try:
+        eigenvalues = np.linalg.eigvalsh(scaled)
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.all(np.isfinite(eigenvalues)) and eigenvalues[0] > WELL_CONDITIONED * eigenvalues[-1])
+
+
+def _normal_step(a: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+    """The Gauss-Newton step -(J^T J)^-1 J^T r, the columns scaled to unit length."""
+    size = np.sqrt(np.diag(a))
+    if not np.all(size > 0):
+        return None
+    try:
+        return np.linalg.solve(a / np.outer(size, size), -g / size) / size
+    except np.linalg.LinAlgError:
+        return None
+
+
 def _finite(a: np.ndarray) -> np.ndarray:
     """Non-finite values as huge ones, so that the methods step back instead of failing
     (checked first: the copy costs more than the check on a large table)."""
@@ -267,7 +362,7 @@ def polish(
                 break
             _, jac = model.residuals_and_jacobian(p.astype(np.float64))
             r64 = r.astype(np.float64)
-            steps = [_newton_step(hessian, jac, r64), _gauss_newton_step(jac, r64)]
+            steps = [_newton_step(hessian, jac.T @ r64), _gauss_newton_step(jac, r64)]
             moved = False
             for step in steps:
                 if step is None or not np.all(np.isfinite(step)):
@@ -341,15 +436,15 @@ def _hessian(model: Residuals, p: np.ndarray) -> np.ndarray | None:
     return hess if np.all(np.isfinite(hess)) else None
 
 
-def _newton_step(hess: np.ndarray | None, jac: np.ndarray, r: np.ndarray) -> np.ndarray | None:
+def _newton_step(hess: np.ndarray | None, slope: np.ndarray) -> np.ndarray | None:
+    """The Newton step on S = sum(r**2), whose gradient is 2 * slope (slope = J^T r)."""
     if hess is None:
         return None
     try:
         chol = np.linalg.cholesky(hess)
     except np.linalg.LinAlgError:
         return None
-    grad = 2.0 * (jac.T @ r)
-    y = np.linalg.solve(chol, -grad)
+    y = np.linalg.solve(chol, -2.0 * slope)
     return np.linalg.solve(chol.T, y)
 
 
