@@ -10,7 +10,6 @@ method is solve/least_squares.py.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from .solve import least_squares
 
 DISTINCT = 1e-6  # two local fits are the same when every parameter agrees to this (relative)
-FLAT = 1e-10  # Hessian eigenvalue / largest below this: a direction the data do not determine
+FLAT = 1e-12  # Hessian eigenvalue / largest below this: a direction the data do not determine (as NEAR_SINGULAR)
 NEAR_SINGULAR = 1e-12  # 1 / condition number of the column-scaled J^T J below this: nearly singular
 RANK_TOL = 1e-13  # singular values of the column-scaled J below this share of the largest: rank-deficient
 
@@ -147,10 +146,15 @@ def read_model(settings: FitSettings, table: Table) -> Model:
 
 
 def _names_in_order(text: str) -> list[str]:
+    """The names the model writes, in order, as the lexer reads them (``e`` is a name; the
+    ``e`` of ``1e5`` is part of a number)."""
+    from .language.lexer import tokenize
+
     seen: list[str] = []
-    for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text):
-        if name not in seen and not re.fullmatch(r"[eE]\d*", name):
-            seen.append(name)
+    for side in text.replace("[", "(").replace("]", ")").split("="):
+        for token in tokenize(side):
+            if token.kind == "name" and token.text not in seen:
+                seen.append(token.text)
     return seen
 
 
@@ -198,6 +202,8 @@ def fit(settings: FitSettings) -> FitReport:
                 "(rows are never dropped: remove or fix them)"
             )
     n, d = len(table.values), len(model.parameters)
+    if settings.weights:
+        n = int(np.count_nonzero(table.column(settings.weights)))  # rows of weight 0 are not observations
     if n < d:
         raise UsageError(f"--data {table.where} has {n} observations, fewer than the {d} parameters to fit")
     scale, weighting = None, "none"
@@ -424,7 +430,10 @@ def _report(settings, table, model, residuals, solution, weighting, scale) -> Fi
     from scipy import stats
 
     params = list(model.parameters)
-    n, d = len(table.values), len(params)
+    # a row of weight 0 is not an observation (R's nls: n = sum(w > 0)); the degrees of
+    # freedom, the residual variance and the t quantile count the others
+    n = len(table.values) if scale is None else int(np.count_nonzero(scale))
+    d = len(params)
     dof = n - d
     warnings: list[str] = []
     best = solution.best
@@ -475,6 +484,13 @@ def _report(settings, table, model, residuals, solution, weighting, scale) -> Fi
     if bad_se and rank_ok:
         why = " (no degrees of freedom left: as many observations as parameters)" if dof <= 0 else ""
         warnings.append(f"the standard error of {listing(bad_se)} is not finite{why}")
+    if best.held:
+        names = [params[j] for j in best.held]
+        warnings.append(
+            f"{listing(names)} {'is' if len(names) == 1 else 'are'} held on {'its' if len(names) == 1 else 'their'} "
+            "bound (the sum of squares falls beyond it): the standard error and interval are those of a free "
+            "parameter and do not hold there"
+        )
     if model.vanished:
         warnings.append(
             f"parameter {listing(model.vanished)} does not appear in the model once it is read (it cancels out)"
@@ -507,6 +523,11 @@ def _report(settings, table, model, residuals, solution, weighting, scale) -> Fi
     tss = float(np.sum(weights_all * (observed - mean) ** 2))
     if tss > 0:
         r2 = 1.0 - rss / tss
+        if r2 < 0:
+            warnings.append(
+                f"R^2 is {r2:.3g}: the model fits the data worse than their mean does; a poor local minimum "
+                "is likely: try --starts 20 or --from nearer the answer"
+            )
     if scale is None:
         unscaled = r
     elif np.all(scale != 0):

@@ -90,6 +90,7 @@ class Run:
     start: int  # index of the start it came from
     message: str = ""
     hessian: np.ndarray | None = None  # of the sum of squares, where the polish computed it
+    held: tuple[int, ...] = ()  # parameters on a bound that the sum of squares pushes against
 
     @property
     def accepted(self) -> bool:
@@ -153,7 +154,7 @@ def solve(
     boxed = lower is not None and upper is not None and (np.isfinite(lower).any() or np.isfinite(upper).any())
 
     def attempt_all(x0: np.ndarray, index: int, attempts: Sequence[tuple[str, str | float]]) -> bool:
-        if model.normal and not boxed:
+        if model.normal and not boxed and index < len(starts):  # the restarts run MINPACK alone
             run = _run_normal(normal, model, x0, index, tols)
             if run is not None:
                 solution.runs.append(run)
@@ -391,7 +392,10 @@ def polish(
             and step is not None
             and np.all((np.abs(step) <= tols[0] * stderr[free]) | (np.abs(step) <= tols[1] * np.abs(x64[free])))
         )
-    return Run(p.astype(np.float64), p, float(rss), r64, jac, stationary, full_rank, method, index, message, hessian)
+    held = tuple(int(j) for j in np.flatnonzero(~free))
+    return Run(
+        p.astype(np.float64), p, float(rss), r64, jac, stationary, full_rank, method, index, message, hessian, held
+    )
 
 
 def _refine_exactly(
