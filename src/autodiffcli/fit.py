@@ -555,13 +555,15 @@ def _evaluate_lhs(model: Model, table: Table) -> np.ndarray:
 
 
 def _covariance(jac: np.ndarray) -> tuple[np.ndarray | None, bool, float]:
-    """(J^T J)^-1 through the SVD of J with its columns scaled to unit length, whether J has
+    """(J^T J)^-1 through the SVD of J (its R factor) with its columns scaled to unit length, whether J has
     full rank, and 1/cond of the scaled J^T J (independent of the parameters' units)."""
     norms = np.linalg.norm(jac, axis=0)
     if not np.all(np.isfinite(norms)) or np.any(norms == 0):
         return None, False, 0.0
     try:
-        _, sv, vt = np.linalg.svd(jac / norms, full_matrices=False)
+        # J = QR first: R has J's singular values and right vectors, and a tall J's QR costs
+        # half its SVD (10^6 rows: 25 ms against 50 ms)
+        _, sv, vt = np.linalg.svd(np.linalg.qr(jac / norms, mode="r"), full_matrices=False)
     except np.linalg.LinAlgError:
         return None, False, 0.0
     if not np.all(np.isfinite(sv)) or sv[0] == 0:
