@@ -162,6 +162,14 @@ def test_a_derivative_without_an_exact_value_is_not_said_to_pass():
     table = invoke("grad", "abs(x)", "--at", "0", "--order", "2", "--check", "--format", "table")
     caption = " ".join(table.stdout.split())
     assert "ok: every tape error <= 3.1e-05 (float32); not checked (no finite exact value): d2f/dxdx" in caption
+    # JSON: ok is null, not true (a script reads true as a pass), and a run that checked
+    # nothing is not a failed check: exit 0, as documented
+    check = check_json("sign(x)", "--at", "0")["results"][0]["check"]
+    assert check["gradient"]["x"]["exact"] is None and check["ok"] is None and check["not_checked"] == ["df/dx"]
+    check = check_json("abs(x)", "--at", "0", "--order", "2")["results"][0]["check"]
+    assert check["ok"] is True and check["not_checked"] == ["d2f/dxdx"]
+    check = check_json("sign(x)", "--at", "1")["results"][0]["check"]  # DiracDelta(1) = 0: checked
+    assert check["gradient"]["x"]["exact"] == 0.0 and check["ok"] is True and check["not_checked"] == []
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

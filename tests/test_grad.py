@@ -208,6 +208,34 @@ def test_at_file_from_stdin_with_name_value_lines():
     assert result.stdout.split("\n")[:2] == ["2 1", "0 3"]
 
 
+@pytest.mark.parametrize(
+    ("given", "text"),
+    [
+        (["--at", "x=-1,y=-0.0"], None),
+        (["--at", "x=-1,y=-0"], None),
+        (["--at-file", "-"], "x,y\n-1,-0.0\n"),
+        (["--at-file", "-"], "x=-1,y=-0.0\n"),
+        (["--at-file", "-"], "y,x\n-0.0,-1\n"),
+    ],
+)
+def test_a_point_written_minus_0_is_evaluated_at_plus_0_as_shown(given: list[str], text: str | None) -> None:
+    """The point shown is y = 0.0 and atan2 is in (-pi, pi]: atan2(0, -1) = pi, as SymPy says.
+
+    atan2 tells -0.0 from 0.0: the tape evaluated atan2(-0.0, -1) = -pi beside a point
+    printed as y=0.0."""
+    result = invoke("grad", "atan2(y, x)", "--dtype", "float64", "--format", "json", *given, input=text)
+    data = json_of(result, "grad")
+    (item,) = data["results"]
+    point = item["point"]
+    assert point == {"x": -1.0, "y": 0.0} and math.copysign(1.0, point["y"]) == 1.0
+    x, y = sympy.symbols("x y", real=True)
+    f = sympy.atan2(y, x)
+    at = {x: sympy.Integer(-1), y: sympy.Integer(0)}
+    with mpmath.workdps(30):
+        assert item["value"] == float(f.evalf(30, subs=at)) == math.pi
+        assert item["gradient"] == {n: float(sympy.diff(f, s).evalf(30, subs=at)) for n, s in (("x", x), ("y", y))}
+
+
 def test_expression_from_stdin():
     result = invoke("grad", "-", "--at", "2", "--format", "plain", input="x^3\n")
     assert result.exit_code == 0

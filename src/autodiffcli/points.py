@@ -27,7 +27,7 @@ from typing import BinaryIO, cast
 import numpy as np
 
 from .errors import UsageError, listing
-from .settings import Problem, parse_point, unheld, unheld_in
+from .settings import Problem, parse_point, plus_zero, unheld, unheld_in
 
 OPTION = "--at-file"
 
@@ -310,7 +310,7 @@ class PointReader:
                     raise
         else:
             data = np.zeros((0, len(columns)))
-        return self._in_order(data)
+        return self._in_order(plus_zero(data))
 
     def _in_order(self, data: np.ndarray) -> np.ndarray:
         """Columns of the file -> one column per variable, in the expression's order (0 if absent)."""
@@ -358,7 +358,7 @@ class PointReader:
             why = unheld(number, self.dtype) if self.dtype else None
             if why:
                 raise self._error(line, f"{name} = {value} {why}")
-            row.append(number)
+            row.append(plus_zero(number))
         return row
 
     def _assignments(self, text: str, first_line: int) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 import sympy
@@ -146,7 +147,8 @@ def parse_assignments(
 
 def number(text: str, option: str, dtype: str | None = None) -> float:
     """A finite number: a literal or a constant expression such as ``pi/2`` or ``-1e-3``;
-    with ``dtype``, one that dtype holds (see ``unheld``)."""
+    with ``dtype``, one that dtype holds (see ``unheld``). -0.0 is read as 0.0 (see
+    ``plus_zero``)."""
     text = text.strip()
     try:
         value = float(text)
@@ -166,7 +168,20 @@ def number(text: str, option: str, dtype: str | None = None) -> float:
     why = unheld(value, dtype) if dtype else None
     if why:
         raise UsageError(f"{option}: {text} {why}")
-    return value
+    return plus_zero(value)
+
+
+Numbers = TypeVar("Numbers", float, np.ndarray)
+
+
+def plus_zero(value: Numbers) -> Numbers:
+    """``value`` (a float or an array) with -0.0 made 0.0, everything else unchanged.
+
+    A point is printed as 0.0 either way, but functions tell the zeros apart:
+    atan2(-0.0, -1) is -pi, outside atan2's range (-pi, pi], where the point shown,
+    y = 0.0, gives pi. -0.0 + 0.0 is 0.0 in IEEE arithmetic.
+    """
+    return value + 0.0
 
 
 def unheld(value: float, dtype: str) -> str | None:

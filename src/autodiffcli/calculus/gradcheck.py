@@ -79,9 +79,18 @@ class Check:
         return max(known, key=lambda item: item[1].tape_error or 0.0) if known else None
 
     @property
-    def ok(self) -> bool:
+    def ok(self) -> bool | None:
+        """Whether every derivative with an exact value is within the tolerance; None when
+        none has one (``sign(x)`` at 0): nothing was checked, which is not a pass."""
         worst = self.worst
-        return worst is None or (worst[1].tape_error or 0.0) <= self.tolerance
+        if worst is None:
+            return None
+        return (worst[1].tape_error or 0.0) <= self.tolerance
+
+    @property
+    def not_checked(self) -> list[str]:
+        """The derivatives with no finite exact value here, which were not checked."""
+        return [label for label, e in self.entries() if e.exact is None]
 
 
 class Checker:

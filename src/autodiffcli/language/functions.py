@@ -6,8 +6,8 @@ parser reads back. The TensorFlow op of each is in ``tf_build``.
 
 - ``sigmoid(x) = 1/(1 + exp(-x))`` and ``softplus(x) = log(1 + exp(x))``: kept whole, so
   the symbolic column reads ``sigmoid(x)*(1 - sigmoid(x))`` and TensorFlow uses its stable
-  kernels (``1/(1 + exp(-x))`` built from ``exp`` gives nan derivatives for x below -88 in
-  float32).
+  kernels for the values (``1/(1 + exp(-x))`` built from ``exp`` gives nan derivatives for
+  x below -88 in float32); the tape's derivatives are ``tf_build``'s accurate ones.
 - ``relu(x) = max(x, 0)``, with derivative ``Heaviside(x, 0)``: 0 at the kink, which is
   TensorFlow's (and every ML framework's) convention.
 - ``cbrt(x)``: the real cube root, negative for negative x (SymPy's ``cbrt`` is the

@@ -15,15 +15,16 @@ _CHECKED = {  # one derivative under --check; errors are null when unknown (no f
     "additionalProperties": False,
     "properties": {"tape": _NUM, "exact": _NUM, "tape_error": _NUM, "fd": _NUM, "fd_error": _NUM},
 }
-_CHECK = {
+_CHECK = {  # ok: null where no derivative has a finite exact value (nothing checked, not a pass)
     "type": "object",
-    "required": ["gradient", "tolerance", "ok"],
+    "required": ["gradient", "tolerance", "ok", "not_checked"],
     "additionalProperties": False,
     "properties": {
         "gradient": {"type": "object", "additionalProperties": _CHECKED},
         "hessian": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": _CHECKED}},
         "tolerance": {"type": "number"},
-        "ok": {"type": "boolean"},
+        "ok": {"type": ["boolean", "null"]},
+        "not_checked": _NAMES,
     },
 }
 

@@ -124,7 +124,7 @@ def _check(check: Check, dtype: str) -> dict[str, Any]:
     out: dict[str, Any] = {"gradient": {n: entry(e) for n, e in check.gradient.items()}}
     if check.hessian:
         out["hessian"] = {a: {b: entry(e) for b, e in row.items()} for a, row in check.hessian.items()}
-    return {**out, "tolerance": check.tolerance, "ok": check.ok}
+    return {**out, "tolerance": check.tolerance, "ok": check.ok, "not_checked": check.not_checked}
 
 
 def _finite(value: float | None) -> float | None:

@@ -86,13 +86,14 @@ def _check_table(point: dict[str, float], check: Check, dt: str) -> Table:
     """--check at one point: the tape beside the exact value and a finite difference."""
     where = ", ".join(f"{k}={fmt(v, dt)}" for k, v in point.items()) or "the point"
     tol = f"{check.tolerance:.1e}"
-    verdict = f"ok: every tape error <= {tol}" if check.ok else f"FAILED: a tape error > {tol}"
-    verdict = f"{verdict} ({dt})"
-    unchecked = [label for label, e in check.entries() if e.exact is None]
-    if check.worst is None:
+    unchecked = check.not_checked
+    if check.ok is None:
         verdict = f"nothing checked: no derivative has a finite exact value here ({dt})"
-    elif unchecked:  # "every tape error" holds only for the derivatives with an exact value
-        verdict += f"; not checked (no finite exact value): {', '.join(unchecked)}"
+    else:
+        verdict = f"ok: every tape error <= {tol}" if check.ok else f"FAILED: a tape error > {tol}"
+        verdict = f"{verdict} ({dt})"
+        if unchecked:  # "every tape error" holds only for the derivatives with an exact value
+            verdict += f"; not checked (no finite exact value): {', '.join(unchecked)}"
     table = Table(title=f"check at {where}", caption=verdict, title_justify="left")
     table.add_column("derivative", no_wrap=True)
     for name in ("tape", "exact", "tape err", "finite diff", "fd err"):
