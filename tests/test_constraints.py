@@ -277,6 +277,19 @@ def test_a_cubic_inflection_near_which_a_method_stopped_is_not_a_minimum(args):
     assert data["verdict"] == "saddle" and data["status"] == "saddle"
 
 
+@pytest.mark.parametrize("opt", ["slsqp", "trust-constr"])
+def test_an_unbounded_problem_ends_with_a_status_not_an_internal_error(opt):
+    """f = x on y = 0 has no KKT point (by hand: grad f = (1, 0) is never lam * (0, 1)) and
+    falls without bound along the line. SciPy's trust-constr raised "Negative curvature not
+    allowed for unrestricted problems" (its projected CG, on the zero Hessian), which came out
+    as an internal error, exit 1 and no JSON."""
+    args = ["x", "--subject-to", "y=0", "--from", "x=0,y=0", "--opt", opt, "--format", "json"]
+    data = json_of(invoke("minimize", *args), "minimize", exit_code=3)
+    assert data["status"] in ("max_steps", "stalled")
+    assert data["verdict"] == "not a KKT point"
+    assert data["x"]["y"] == pytest.approx(0.0, abs=1e-6) and data["f"] < -1e3
+
+
 def test_a_flat_tangent_space_is_degenerate():
     """On y = 0, x^3 + y^2 is x^3: at x = 0 the curvature along the constraint is 0."""
     data = json_of(
