@@ -361,6 +361,18 @@ def test_an_unbounded_problem_ends_with_a_status_not_an_internal_error(opt):
     assert data["x"]["y"] == pytest.approx(0.0, abs=1e-6) and data["f"] < -1e3
 
 
+@pytest.mark.parametrize("constraints", [[], ["--subject-to", "x + y >= -5"]])
+def test_the_constrained_verdict_is_relative_to_f_s_scale(constraints):
+    """1e-7*((x-1)^2 + (y+3)^2) has the Hessian 2e-7 * I (by hand): positive definite, a
+    minimum at (1, -3), as the unconstrained verdict (relative to the Hessian's own size)
+    says. An absolute cut-off of 1e-6 called it degenerate."""
+    args = ["1e-7*(x-1)^2+1e-7*(y+3)^2", *constraints, "--opt", "slsqp", "--format", "json"]
+    data = json_of(invoke("minimize", *args), "minimize")
+    assert data["x"] == pytest.approx({"x": 1.0, "y": -3.0}, abs=1e-6)
+    assert data["verdict"] == "minimum"
+    assert data["eigenvalues"] == pytest.approx([2e-7, 2e-7], rel=1e-9)
+
+
 def test_a_flat_tangent_space_is_degenerate():
     """On y = 0, x^3 + y^2 is x^3: at x = 0 the curvature along the constraint is 0."""
     data = json_of(

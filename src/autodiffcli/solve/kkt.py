@@ -35,7 +35,7 @@ EQ, LE, GE = "=", "<=", ">="
 
 FEASIBLE = 1e-6  # largest violation, over max(1, |grad(lhs - rhs)|): about a distance in x
 ACTIVE = 1e-5  # an inequality within this (same scale) of equality is active
-ZERO = 1e-6  # an eigenvalue of the reduced Hessian within this of 0, relative to max(1, |H|)
+ZERO = 1e-6  # a curvature within this of 0, relative to the largest |eigenvalue| of the Lagrangian's Hessian
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def analyze(
     reduced = Z.T @ hess_l @ Z
     mu, V = np.linalg.eigh(0.5 * (reduced + reduced.T)) if Z.shape[1] else (np.zeros(0), np.zeros((0, 0)))
     linear = all(i < 0 or not np.any(hessians[i]) for i in which)
-    zero = ZERO * max(1.0, float(np.max(np.abs(np.linalg.eigvalsh(hess_l))))) if d else ZERO
+    zero = ZERO * float(np.max(np.abs(np.linalg.eigvalsh(hess_l)), initial=0.0)) if d else 0.0
     # a weakly active inequality allows moves to its feasible side only: a GE row a allows a.d >= 0
     W = np.array([A[k] if kinds[k] == GE else -A[k] for k in weak]).reshape(len(weak), d)
     cone = critical_cone(hess_l, A[strong], W) if Z.shape[1] else None
