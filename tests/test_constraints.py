@@ -241,13 +241,16 @@ def test_a_constrained_saddle_is_refuted_with_exit_3():
     assert "the point found is a constrained saddle, not a minimum" in data["warnings"]
 
 
-def test_an_interior_saddle_of_an_inequality_problem_has_status_saddle():
-    """x^2 - y^2 on the disk x^2 + y^2 <= 1: at (0, 0) no constraint is active and the Hessian
-    is diag(2, -2) (by hand): a saddle, whose status must not read converged."""
+def test_an_interior_saddle_of_an_inequality_problem_is_left_for_the_minimum():
+    """x^2 - y^2 on the disk x^2 + y^2 <= 1: SLSQP from (0.1, 0) stops at (0, 0), where no
+    constraint is active and the Hessian is diag(2, -2) (by hand): a saddle, which was
+    reported as such. The run goes on down y: on the disk x^2 - y^2 >= -y^2 >= -1, with
+    equality at (0, +-1), the minimum."""
     result = invoke("minimize", "x**2-y**2", "--subject-to", "x**2+y**2<=1", "--from", "x=0.1,y=0", "--format", "json")
-    data = json_of(result, "minimize", exit_code=3)
-    assert data["x"] == pytest.approx({"x": 0.0, "y": 0.0}, abs=1e-8)
-    assert (data["status"], data["verdict"]) == ("saddle", "saddle")
+    data = json_of(result, "minimize")  # exit 0
+    assert (data["x"]["x"], abs(data["x"]["y"])) == pytest.approx((0.0, 1.0), abs=1e-8)
+    assert data["f"] == pytest.approx(-1.0, abs=1e-12)
+    assert (data["status"], data["verdict"]) == ("converged", "minimum")
 
 
 def test_a_constrained_maximum_found_while_minimizing_is_refuted():
@@ -275,6 +278,99 @@ def test_a_cubic_inflection_near_which_a_method_stopped_is_not_a_minimum(args):
     assert sympy.diff(x**3, x, 2).subs(x, root) == 0 and sympy.diff(x**3, x, 3).subs(x, root) != 0
     data = json_of(invoke("minimize", *args, "--format", "json"), "minimize", exit_code=3)
     assert data["verdict"] == "saddle" and data["status"] == "saddle"
+
+
+def _scipy_best(f, grad, bounds, constraints=()) -> tuple[np.ndarray, float]:
+    """SciPy's SLSQP from a 7 x 7 grid of starts in the box: the least f it reaches."""
+    from scipy.optimize import minimize
+
+    best = None
+    for a in np.linspace(0.1, 9.9, 7):
+        for b in np.linspace(0.2, 9.8, 7):
+            r = minimize(f, [a, b], jac=grad, method="SLSQP", bounds=bounds, constraints=constraints)
+            if r.success and (best is None or r.fun < best.fun):
+                best = r
+    assert best is not None
+    return best.x, float(best.fun)
+
+
+def test_a_kkt_point_where_f_rises_into_the_box_is_no_maximum_and_the_run_goes_on():
+    """maximize x*y on x + y <= 10, x, y >= 0 from (0, 0): the gradient is 0 there, both bounds
+    hold with multiplier 0, and SLSQP stops at once. It was reported converged, degenerate,
+    exit 0. Along (1, 1), which the bounds allow, f = t**2 rises: no maximum. SciPy's SLSQP
+    from a grid of starts reaches (5, 5), f = 25."""
+    x, least = _scipy_best(
+        lambda v: -v[0] * v[1], lambda v: np.array([-v[1], -v[0]]), [(0, None), (0, None)],
+        [{"type": "ineq", "fun": lambda v: 10 - v[0] - v[1]}],
+    )  # fmt: skip
+    args = ["x*y", "--subject-to", "x+y<=10", "--bounds", "x=0:,y=0:", "--format", "json"]
+    data = json_of(invoke("maximize", *args), "maximize")  # exit 0
+    assert data["x"] == pytest.approx({"x": x[0], "y": x[1]}, abs=1e-6)
+    assert data["f"] == pytest.approx(-least, abs=1e-6)
+    assert (data["status"], data["verdict"]) == ("converged", "maximum")
+
+
+@pytest.mark.parametrize(
+    "command, text, bounds",
+    [("minimize", "-x*y", "x=0:,y=0:"), ("maximize", "x*y", "x=0:,y=0:")],
+)
+def test_a_saddle_on_a_corner_of_the_box_is_refuted_with_exit_3(command, text, bounds):
+    """SLSQP with bounds only, from (0, 0) where the gradient is 0: -x*y falls as -t**2 along
+    (1, 1), which the bounds x, y >= 0 allow, so (0, 0) is no minimum (it is unbounded below
+    there); it was converged, degenerate, exit 0."""
+    args = [text, "--bounds", bounds, "--opt", "slsqp", "--dtype", "float64", "--format", "json"]
+    data = json_of(invoke(command, "--", *args), command, exit_code=3)
+    assert data["status"] != "converged" and data["verdict"] != "degenerate"
+
+
+def test_maximize_on_a_box_from_its_corner_goes_on_to_the_far_corner():
+    """x*y on [0, 10]**2: SciPy's SLSQP from a grid of starts reaches (10, 10), f = 100."""
+    x, least = _scipy_best(lambda v: -v[0] * v[1], lambda v: np.array([-v[1], -v[0]]), [(0, 10), (0, 10)])
+    args = ["x*y", "--opt", "slsqp", "--bounds", "x=0:10,y=0:10", "--format", "json"]
+    data = json_of(invoke("maximize", *args), "maximize")  # exit 0
+    assert data["x"] == pytest.approx({"x": x[0], "y": x[1]}, abs=1e-6)
+    assert data["f"] == pytest.approx(-least, abs=1e-6)
+    assert data["verdict"] == "maximum"
+
+
+@pytest.mark.parametrize(
+    "text, verdict",
+    [("x*y", "degenerate"), ("x^2 + 3*x*y + y^2", "minimum")],
+)
+def test_a_minimum_on_a_corner_is_judged_on_the_directions_into_the_box(text, verdict):
+    """At (0, 0) of x, y >= 0 the bounds hold with multiplier 0. x*y >= 0 = f(0, 0) there, and
+    is 0 along (1, 0): a minimum the second-order test cannot call strict, degenerate, not
+    refuted. x^2 + 3xy + y^2 has eigenvalues -1 and 5 but is positive for x, y >= 0 off 0
+    (every term is): a minimum."""
+    args = [text, "--opt", "slsqp", "--bounds", "x=0:10,y=0:10", "--format", "json"]
+    data = json_of(invoke("minimize", *args), "minimize")
+    assert data["x"] == {"x": 0.0, "y": 0.0}
+    assert data["verdict"] == verdict
+
+
+@pytest.mark.parametrize("opt", ["slsqp", "trust-constr"])
+def test_an_unbounded_problem_ends_with_a_status_not_an_internal_error(opt):
+    """f = x on y = 0 has no KKT point (by hand: grad f = (1, 0) is never lam * (0, 1)) and
+    falls without bound along the line. SciPy's trust-constr raised "Negative curvature not
+    allowed for unrestricted problems" (its projected CG, on the zero Hessian), which came out
+    as an internal error, exit 1 and no JSON."""
+    args = ["x", "--subject-to", "y=0", "--from", "x=0,y=0", "--opt", opt, "--format", "json"]
+    data = json_of(invoke("minimize", *args), "minimize", exit_code=3)
+    assert data["status"] in ("max_steps", "stalled")
+    assert data["verdict"] == "not a KKT point"
+    assert data["x"]["y"] == pytest.approx(0.0, abs=1e-6) and data["f"] < -1e3
+
+
+@pytest.mark.parametrize("constraints", [[], ["--subject-to", "x + y >= -5"]])
+def test_the_constrained_verdict_is_relative_to_f_s_scale(constraints):
+    """1e-7*((x-1)^2 + (y+3)^2) has the Hessian 2e-7 * I (by hand): positive definite, a
+    minimum at (1, -3), as the unconstrained verdict (relative to the Hessian's own size)
+    says. An absolute cut-off of 1e-6 called it degenerate."""
+    args = ["1e-7*(x-1)^2+1e-7*(y+3)^2", *constraints, "--opt", "slsqp", "--format", "json"]
+    data = json_of(invoke("minimize", *args), "minimize")
+    assert data["x"] == pytest.approx({"x": 1.0, "y": -3.0}, abs=1e-6)
+    assert data["verdict"] == "minimum"
+    assert data["eigenvalues"] == pytest.approx([2e-7, 2e-7], rel=1e-9)
 
 
 def test_a_flat_tangent_space_is_degenerate():

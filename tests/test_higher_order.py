@@ -203,3 +203,20 @@ def test_a_minimum_of_small_scale_is_left_to_the_second_order_test(monkeypatch):
     assert data["verdict"] == "minimum" and not calls
     data = json_of(invoke("minimize", "x^4", "--from", "2", "--format", "json"), "minimize")
     assert data["verdict"] == "minimum" and data["verdict_order"] == 4 and calls
+
+
+@pytest.mark.parametrize("opt", ["lbfgs", "newton"])
+def test_maximize_on_a_bound_agrees_with_minimize_of_minus_f(opt):
+    """sin(x)*sin(y) on [0, 6]^2 from (4.9, 0.5) ends on the bound y = 0, where f = 0. The
+    oracle, a grid inside the box around the point: the largest f there is 0 = f(point), a
+    weak local maximum (f falls into the box along +y, and is 0 along x). The one-sided test
+    ran on f, not on -f, and called it a saddle, exit 3, while minimize of -f said degenerate."""
+    args = ["--bounds", "x=0:6,y=0:6", "--from", "x=4.9,y=0.5", "--opt", opt, "--dtype", "float64", "--format", "json"]
+    top = json_of(invoke("maximize", "sin(x)*sin(y)", *args), "maximize")  # exit 0
+    low = json_of(invoke("minimize", "-sin(x)*sin(y)", *args), "minimize")
+    x, y = top["x"]["x"], top["x"]["y"]
+    assert y == 0.0 and top["f"] == pytest.approx(0.0, abs=1e-12)
+    grid = [(x + i * 1e-3, j * 1e-3) for i in range(-20, 21) for j in range(0, 21)]
+    assert max(math.sin(a) * math.sin(b) for a, b in grid) <= 1e-15  # no higher point nearby
+    assert top["verdict"] == low["verdict"] != "saddle"
+    assert top["status"] == low["status"] == "converged"

@@ -81,6 +81,7 @@ def minimize_constrained(
                     f"{'infeasible' if not points[0].feasible else 'short of the KKT conditions'}; "
                     f"restart {len(runs) - 1} ({how}) found this point"
                 )
+        notes += _escape(objective, senses, box, settings, tol, sense, runs, points)
     else:
         lo, hi = box_for_starts(names, settings.bounds_map, origin)
         starts = np.clip(draw_starts(lo, hi, settings.starts, settings.seed), box.lo, box.hi)
@@ -162,6 +163,54 @@ def _third_order(objective: ConstrainedObjective, xs: np.ndarray, points: list[K
     return out
 
 
+ESCAPES = 3  # most runs from points a step down the direction that refutes a KKT point
+
+
+def _escape(
+    objective: ConstrainedObjective,
+    senses: list[str],
+    box: Box,
+    settings: MinimizeSettings,
+    tol: float,
+    sense: float,
+    runs: list[Run],
+    points: list[KKTPoint],
+) -> list[str]:
+    """From the best point, when it is a KKT point that its curvature refutes (the objective
+    falls to second order along a direction the active constraints allow: KKTPoint.descent),
+    the longest step max(1, |x|) * u / 2**k (k = 0..40, in the box) that lowers the objective,
+    and the method again from there; at most ESCAPES times. Appends to ``runs`` and
+    ``points``; returns a note where a run from such a step found the best point.
+
+    ``maximize "x*y" --subject-to "x + y <= 10" --bounds x=0:,y=0:`` from (0, 0): SLSQP stops
+    there at once (the gradient is 0), a KKT point where f rises along (1, 1); from a step
+    along it, SLSQP ends at (5, 5)."""
+    escaped = False
+    for _ in range(ESCAPES):
+        best = min(range(len(runs)), key=lambda i: _rank(runs[i], points[i]))
+        run, point = runs[best], points[best]
+        if run.interrupted or not _good(point) or point.descent is None:
+            break
+        reach = max(1.0, float(np.max(np.abs(run.x))))
+        trials = np.clip(run.x + reach * np.power(0.5, np.arange(41))[:, None] * point.descent, box.lo, box.hi)
+        values = objective.evaluate(trials)[0][:, 0]
+        lower = np.flatnonzero(np.isfinite(values) & (values < run.f))
+        if not len(lower):
+            break
+        x = trials[lower[0]]
+        runs.append(solve(objective, senses, x, box, settings.optimizer, settings.steps, tol, settings.every or 1))
+        points += _analyze(objective, runs[-1].x[None], senses, box, tol, sense)
+        escaped = True
+    if not escaped or min(range(len(runs)), key=lambda i: _rank(runs[i], points[i])) != len(runs) - 1:
+        return []
+    wanted = "maximum" if sense < 0 else "minimum"
+    return [
+        f"the first point found is a KKT point but no {wanted} (f {'rises' if sense < 0 else 'falls'} along a "
+        f"direction the active constraints allow); {CONSTRAINED[settings.optimizer]} from a step along it "
+        "found this point"
+    ]
+
+
 REFINE = 3  # most Newton steps on the KKT conditions from the point a method reported
 EPS = float(np.finfo(np.float64).eps)
 CONVERGED_KKT = 1e-12  # a KKT residual (over max(1, |grad f|)) already at rounding: no step
@@ -240,11 +289,12 @@ def _good(point: KKTPoint) -> bool:
 
 
 def _rank(run: Run, point: KKTPoint) -> tuple[int, float]:
-    """Feasible KKT points first, lowest f; then feasible ones; then the least violated."""
+    """Feasible KKT points first, lowest f; then feasible ones (a KKT point whose curvature
+    refutes it among them), lowest f; then the least violated."""
     if not math.isfinite(run.f) or not np.isfinite(run.x).all():
         return (3, math.inf)
     if point.feasible:
-        return (0 if point.kkt else 1, run.f)
+        return (0 if point.kkt and point.descent is None else 1, run.f)
     return (2, float(np.max(point.violations, initial=0.0)))
 
 

@@ -349,17 +349,24 @@ def _verdicts(
     sense = -1.0 if settings.maximize else 1.0
     hessians = hessian_at(f, problem.variables, problem.params)
     verdicts = classify(points, g, h, problem.dtype, tol, (box.lo, box.hi), sense, hessians)
-    return _higher_order(problem, points, verdicts, box, known or {})
+    return _higher_order(problem, points, verdicts, box, known or {}, settings.maximize)
 
 
 def _higher_order(
-    problem: Problem, points: np.ndarray, verdicts: list[Verdict], box: Box, known: Mapping[bytes, Verdict | None]
+    problem: Problem,
+    points: np.ndarray,
+    verdicts: list[Verdict],
+    box: Box,
+    known: Mapping[bytes, Verdict | None],
+    maximize: bool = False,
 ) -> list[Verdict]:
     """Degenerate verdicts decided by higher derivatives where they can be (higher_order.py).
 
-    A point on a bound gets the one-sided test (higher_order.decide_on_bounds: does f fall
-    into the box from it?). ``known``: verdicts already computed at these very points (by
-    Newton's escape).
+    The test runs on the objective that was minimized (-f when maximizing), as Newton's
+    escape does, and its verdict is turned back into f's: the one-sided test on a bound
+    (higher_order.decide_on_bounds) asks whether that objective falls into the box, and
+    f falling into the box refutes a minimum, not a maximum. ``known``: verdicts of f
+    already computed at these very points (by Newton's escape).
     """
     out = list(verdicts)
     f64: TFFunction | None = None
@@ -371,11 +378,13 @@ def _higher_order(
         if x.tobytes() in known:
             decided = known[x.tobytes()]
         elif time.monotonic() < end:
-            f64 = f64 or TFFunction(problem.expr, "float64")
+            f64 = f64 or TFFunction(-problem.expr if maximize else problem.expr, "float64")
             seconds = min(higher_order.BUDGET_S, end - time.monotonic())
             decided = _decide(f64, problem, x, v.eigenvalues, box, seconds)
             if decided is not None and not _shown(f64, problem, x, decided, box):
                 decided = None
+            if decided is not None and maximize:
+                decided = _flipped(decided)
         else:
             break
         if decided is not None:

@@ -178,6 +178,15 @@ def solve(
         except KeyboardInterrupt:
             x = last[0]
             return Run(x, float(objective.at(x)[0][0]), count[0], False, "interrupted", method, history, True)
+        except ValueError as error:
+            # SciPy's own failure, not the problem's: trust-constr's projected CG refuses a
+            # direction of zero curvature when no constraint bounds it ("Negative curvature
+            # not allowed for unrestricted problems": f = x subject to y = 0). The run ends
+            # where it was, unsuccessful, and the restarts and the ranking go on from there.
+            x = last[0]
+            if history[-1].step != count[0]:
+                history.append(row(x))
+            return Run(x, float(objective.at(x)[0][0]), count[0], False, f"SciPy stopped: {error}", method, history)
     x = np.asarray(res.x, dtype=np.float64)
     if history[-1].step != count[0]:
         history.append(row(x))

@@ -9,19 +9,22 @@ a ``lhs <= rhs`` has ``lam <= 0``; at a maximum the signs are reversed.
 At the point: the constraints that hold with equality (within ``ACTIVE`` of their scale)
 are active, with the ``--bounds`` held; the multipliers are the least-squares solution of
 the gradient condition over the active ones; the KKT residual is what is left of the
-Lagrangian's gradient, its largest component. Then the Hessian of the Lagrangian, on the
-null space of the Jacobian of the active constraints whose multiplier is not zero, decides
-as in the unconstrained test (``verdict.py``): positive definite there is a ``minimum``,
-negative definite a ``maximum``, both signs a ``saddle``, an eigenvalue too close to 0
-``degenerate``. Inequalities whose multipliers have the signs of a minimum allow only a
-minimum (moving off them raises f), those of a maximum only a maximum, and both kinds at
-once make a ``saddle``.
+Lagrangian's gradient, its largest component. Then the Hessian of the Lagrangian decides
+on the critical cone: the null space of the Jacobian of the active constraints whose
+multiplier is not zero, cut down, for each active inequality (or bound) whose multiplier is
+zero, to its feasible side (``critical_cone``). Positive there is a ``minimum``, negative a
+``maximum``; a curvature against the kind asked for (negative somewhere when minimizing)
+refutes it, a ``saddle`` unless the other kind is shown; a curvature too close to 0 that
+refutes nothing is ``degenerate``. Inequalities whose multipliers have the signs of a
+minimum allow only a minimum (moving off them raises f), those of a maximum only a maximum,
+and both kinds at once make a ``saddle``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,7 +35,7 @@ EQ, LE, GE = "=", "<=", ">="
 
 FEASIBLE = 1e-6  # largest violation, over max(1, |grad(lhs - rhs)|): about a distance in x
 ACTIVE = 1e-5  # an inequality within this (same scale) of equality is active
-ZERO = 1e-6  # an eigenvalue of the reduced Hessian within this of 0, relative to max(1, |H|)
+ZERO = 1e-6  # a curvature within this of 0, relative to the largest |eigenvalue| of the Lagrangian's Hessian
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class KKTPoint:
     # are the Lagrangian's curvature; None where the second-order test did not run
     directions: np.ndarray | None = None
     linear: bool = False  # every constraint active there is linear (its Hessian is 0): lines along them stay feasible
+    # a unit direction the active constraints allow (their critical cone) along which the
+    # objective asked for (-f when maximizing) falls to second order: the point is no solution
+    descent: np.ndarray | None = None
 
 
 def violations(values: np.ndarray, senses: Sequence[str]) -> np.ndarray:
@@ -134,7 +140,7 @@ def analyze(
         size = abs(lam[k]) * max(1.0, float(np.max(np.abs(A[k]))))
         if kind != EQ and size > small:
             push[k] = np.sign(lam[k]) * (1.0 if kind == GE else -1.0)
-    weak = any(kind != EQ and push[k] == 0 for k, kind in enumerate(kinds))
+    weak = [k for k, kind in enumerate(kinds) if kind != EQ and push[k] == 0]
     strong = np.array([kind == EQ or push[k] != 0 for k, kind in enumerate(kinds)], dtype=bool)
     can_min, can_max = not (push < 0).any(), not (push > 0).any()
     hess_l = hess_f.copy()
@@ -146,31 +152,91 @@ def analyze(
     reduced = Z.T @ hess_l @ Z
     mu, V = np.linalg.eigh(0.5 * (reduced + reduced.T)) if Z.shape[1] else (np.zeros(0), np.zeros((0, 0)))
     linear = all(i < 0 or not np.any(hessians[i]) for i in which)
-    zero = ZERO * max(1.0, float(np.max(np.abs(np.linalg.eigvalsh(hess_l))))) if d else ZERO
-    kind = _kind(mu, zero, can_min, can_max, sense)
-    if weak and kind in (SADDLE, DEGENERATE):
-        kind = DEGENERATE  # the test on the larger space cannot decide where a constraint is weakly active
+    zero = ZERO * float(np.max(np.abs(np.linalg.eigvalsh(hess_l)), initial=0.0)) if d else 0.0
+    # a weakly active inequality allows moves to its feasible side only: a GE row a allows a.d >= 0
+    W = np.array([A[k] if kinds[k] == GE else -A[k] for k in weak]).reshape(len(weak), d)
+    cone = critical_cone(hess_l, A[strong], W) if Z.shape[1] else None
+    kind, descent = _kind(mu, cone, zero, can_min, can_max, sense)
     return KKTPoint(
         values, active, multipliers, viol, scaled > FEASIBLE, max_violation, kkt_residual, feasible, kkt,
-        Verdict(kind, tuple(float(v) for v in mu)), Z @ V if Z.shape[1] else None, linear,
+        Verdict(kind, tuple(float(v) for v in mu)), Z @ V if Z.shape[1] else None, linear, descent,
     )  # fmt: skip
 
 
-def _kind(mu: np.ndarray, zero: float, can_min: bool, can_max: bool, sense: float) -> str:
+CONE_ROWS = 12  # the most weakly active inequalities whose faces the critical cone's test visits (2**12)
+
+
+@dataclass(frozen=True)
+class Cone:
+    """The least and the largest curvature of the Lagrangian over the critical cone's unit
+    directions, each with a direction that has it; None where too many weak rows to visit."""
+
+    lo: float
+    at_lo: np.ndarray
+    hi: float
+    at_hi: np.ndarray
+
+
+def critical_cone(H: np.ndarray, E: np.ndarray, W: np.ndarray) -> Cone | None:
+    """The extremes of d.H.d over the unit d of the critical cone {E d = 0, W d >= 0}: the
+    directions along the equations and the strongly active inequalities, and to the feasible
+    side of each weakly active one (a bound held with a zero multiplier allows x to move into
+    the box only, not along a line both ways).
+
+    The least value is reached at some d; with S the rows of W that hold with equality at d,
+    the others hold strictly nearby, so d is a local least of the Rayleigh quotient on the
+    unit sphere of the face {E d = 0, W_S d = 0}: an eigenvector of its least eigenvalue.
+    So visiting every face S and keeping the eigenvectors (either sign) that lie in the cone
+    finds the least and, likewise, the largest value exactly. None beyond CONE_ROWS rows."""
+    d, w = H.shape[0], len(W)
+    if w > CONE_ROWS:
+        return None
+    scale = np.maximum(1.0, np.linalg.norm(W, axis=1)) if w else np.ones(0)
+    best = Cone(math.inf, np.zeros(d), -math.inf, np.zeros(d))
+    for mask in range(1 << w):
+        rows = [j for j in range(w) if mask >> j & 1]
+        Z = null_space(np.vstack([E.reshape(-1, d), W[rows].reshape(-1, d)]))
+        if not Z.shape[1]:
+            continue
+        R = Z.T @ H @ Z
+        values, vectors = np.linalg.eigh(0.5 * (R + R.T))
+        for value, v in zip(values, vectors.T, strict=True):
+            u = Z @ v
+            for side in (u, -u):
+                if w and np.any(W @ side < -1e-9 * scale):
+                    continue
+                if value < best.lo:
+                    best = replace(best, lo=float(value), at_lo=side)
+                if value > best.hi:
+                    best = replace(best, hi=float(value), at_hi=side)
+    return best if math.isfinite(best.lo) else None
+
+
+def _kind(
+    mu: np.ndarray, cone: Cone | None, zero: float, can_min: bool, can_max: bool, sense: float
+) -> tuple[str, np.ndarray | None]:
+    """The verdict, and a direction of the critical cone along which sense * f falls to second
+    order where there is one (where the point is refuted by its curvature)."""
     if not (can_min or can_max):
-        return SADDLE  # f rises off one active inequality and falls off another
-    up, down = bool((mu > zero).any()), bool((mu < -zero).any())
-    if up and down:
-        return SADDLE
-    if (np.abs(mu) <= zero).any():
-        return DEGENERATE
+        return SADDLE, None  # f rises off one active inequality and falls off another
     if not mu.size:  # a vertex: the active constraints fix the point
         if can_min and can_max:
-            return MINIMUM if sense > 0 else MAXIMUM
-        return MINIMUM if can_min else MAXIMUM
-    if up:
-        return MINIMUM if can_min else SADDLE
-    return MAXIMUM if can_max else SADDLE
+            return (MINIMUM if sense > 0 else MAXIMUM), None
+        return (MINIMUM if can_min else MAXIMUM), None
+    if cone is None:  # too many weakly active inequalities to visit: definite on the tangent space, or nothing
+        if can_min and (mu > zero).all():
+            return MINIMUM, None
+        return (MAXIMUM if can_max and (mu < -zero).all() else DEGENERATE), None
+    if can_min and cone.lo > zero:
+        return MINIMUM, None  # positive on the critical cone: a strict constrained minimum
+    if can_max and cone.hi < -zero:
+        return MAXIMUM, None
+    against = cone.lo < -zero if sense > 0 else cone.hi > zero
+    if not against and (can_min if sense > 0 else can_max):
+        return DEGENERATE, None  # the kind asked for is possible, not shown: a curvature is 0 on the cone
+    # the kind asked for is refuted and the other not shown
+    descent = (cone.at_lo if sense > 0 else cone.at_hi) if against else None
+    return SADDLE, descent
 
 
 def null_space(A: np.ndarray) -> np.ndarray:
